@@ -1,0 +1,11 @@
+import ArgumentParser
+import LoRABench
+
+@main
+struct LoRABenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lorabench",
+        abstract: "A workbench for low-rank adaptation: LoRA, LoRA+, AdaLoRA and DoRA on OpenBLAS.",
+        subcommands: []
+    )
+}
