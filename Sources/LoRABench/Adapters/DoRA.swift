@@ -1,0 +1,150 @@
+/// DoRA (Liu et al. 2024, Eq. 5): W' = m · V / ‖V‖ with V = W0 + s·B·A, one norm per output
+/// feature, m a trainable magnitude and B·A a LoRA update of the direction.
+///
+/// As peft: the norm ‖V‖ is recomputed every forward but treated as a constant in backward
+/// (the paper's section 4.3: "we propose to treat ‖V + ΔV‖_c as a constant, thereby detaching it
+/// from the gradient graph"), m starts at ‖W0 + s·B·A‖ per row, the bias is never scaled, and with
+/// dropout only the correction terms see the dropped input (peft PR #1474).
+public final class DoRA: Adapter {
+    public let base: FrozenLinear
+    public let a: Parameter
+    public let b: Parameter
+    /// m [1, out]: peft's `lora_magnitude_vector`.
+    public let magnitude: Parameter
+    public let scaling: Float
+    public private(set) var isMerged = false
+    private var dropout: Dropout
+    /// g = m / ‖V‖ used by the last merge, needed to undo it.
+    private var mergedFactor: [Float] = []
+
+    // Saved by forward for backward.
+    private var droppedInput = Matrix.zeros(0, 0)  // x_d [N, in]
+    private var projected = Matrix.zeros(0, 0)     // z = x_d·Aᵀ [N, r]
+    private var direction = Matrix.zeros(0, 0)     // u + s·l = x_d·Vᵀ [N, out]
+    private var norms: [Float] = []                // n = ‖V_i‖ (detached) [out]
+    private var factor: [Float] = []               // g = m / n [out]
+
+    public init(base: FrozenLinear, config: AdapterConfig, seed: UInt64) throws {
+        try validateRank(config.rank, for: base.weight)
+        var rng = SplitMix64(seed: seed)
+        let scaling = config.scaling
+        let (a, b, residual) = try FactorInitializer.factors(config.initialization, rank: config.rank, scaling: scaling,
+                                                            base: base.weight, rng: &rng)
+        if let residual { base.weight = residual }
+        self.base = base
+        self.a = Parameter("lora_A", role: .loraA, value: a)
+        self.b = Parameter("lora_B", role: .loraB, value: b)
+        self.scaling = scaling
+        self.magnitude = Parameter("lora_magnitude_vector", role: .magnitude, value: Matrix(rows: 1, cols: base.outFeatures))
+        self.dropout = try Dropout(probability: config.dropout, seed: rng.next())
+        magnitude.value.storage = rowNorms(combinedWeight())
+    }
+
+    /// Builds a DoRA layer from given factors and magnitude (a checkpoint or a parity fixture).
+    public init(base: FrozenLinear, a: Matrix, b: Matrix, magnitude: Matrix, scaling: Float, dropout: Float = 0, seed: UInt64 = 0) throws {
+        guard a.cols == base.inFeatures, b.rows == base.outFeatures, a.rows == b.cols else {
+            throw AdapterError.shapeMismatch(what: "lora_A / lora_B", found: [a.rows, a.cols, b.rows, b.cols],
+                                             expected: [a.rows, base.inFeatures, base.outFeatures, a.rows])
+        }
+        guard magnitude.count == base.outFeatures else {
+            throw AdapterError.shapeMismatch(what: "lora_magnitude_vector", found: magnitude.shape, expected: [1, base.outFeatures])
+        }
+        self.base = base
+        self.a = Parameter("lora_A", role: .loraA, value: a)
+        self.b = Parameter("lora_B", role: .loraB, value: b)
+        self.magnitude = Parameter("lora_magnitude_vector", role: .magnitude, value: magnitude.reshaped(1, base.outFeatures))
+        self.scaling = scaling
+        self.dropout = try Dropout(probability: dropout, seed: seed)
+    }
+
+    public var rank: Int { a.value.rows }
+    public var parameters: [Parameter] { [a, b, magnitude] + (base.biasIsTrainable ? [base.bias] : []) }
+
+    /// V = W0 + s·B·A [out, in].
+    private func combinedWeight() -> Matrix {
+        var v = base.weight
+        gemm(b.value, .n, a.value, .n, into: &v, alpha: scaling, beta: 1)
+        return v
+    }
+
+    public func forward(_ x: Matrix, training: Bool) throws -> Matrix {
+        try checkInput(x)
+        guard !isMerged else {
+            droppedInput = x
+            return base.forward(x)
+        }
+        norms = rowNorms(combinedWeight())
+        factor = zip(magnitude.value.storage, norms).map { $0 / $1 }
+        droppedInput = dropout.apply(x, training: training)
+        // direction = u + s·l with u = x_d·W0ᵀ and l = x_d·Aᵀ·Bᵀ.
+        gemm(droppedInput, .n, base.weight, .t, into: &direction)
+        gemm(droppedInput, .n, a.value, .t, into: &projected)
+        gemm(projected, .n, b.value, .t, into: &direction, alpha: scaling, beta: 1)
+        // y = g ⊙_c direction + b, plus x·W0ᵀ − u when dropout made the base and adapter inputs differ.
+        var y = direction
+        scaleColumns(&y, by: factor)
+        if dropout.isActive {
+            gemm(x, .n, base.weight, .t, into: &y, beta: 1)
+            gemm(droppedInput, .n, base.weight, .t, into: &y, alpha: -1, beta: 1)
+        }
+        addRowVector(base.bias.value, to: &y)
+        return y
+    }
+
+    public func backward(_ g: Matrix) throws -> Matrix {
+        try checkGradient(g, rows: droppedInput.rows)
+        base.accumulateBiasGradient(g)
+        guard !isMerged else { return matmul(g, .n, base.weight, .n) }
+        // ∂m_i = Σ_rows G[:, i] · direction[:, i] / n_i (n detached).
+        var gradMagnitude = Matrix(rows: 1, cols: base.outFeatures)
+        addColumnSums(of: hadamard(g, direction), to: &gradMagnitude)
+        for i in 0..<base.outFeatures { magnitude.grad.storage[i] += gradMagnitude.storage[i] / norms[i] }
+        // With G_l = s·(g ⊙_c G): ∂B = G_lᵀ·z, ∂z = G_l·B, ∂A = ∂zᵀ·x_d.
+        var scaledGrad = g
+        scaleColumns(&scaledGrad, by: factor)
+        gemm(scaledGrad, .t, projected, .n, into: &b.grad, alpha: scaling, beta: 1)
+        let gradProjected = matmul(scaledGrad, .n, b.value, .n).scaled(by: scaling)
+        gemm(gradProjected, .t, droppedInput, .n, into: &a.grad, beta: 1)
+        // ∂x = (g ⊙_c G)·W0 + ∂z·A without dropout;
+        // ∂x = G·W0 + D ⊙ [((g − 1) ⊙_c G)·W0 + ∂z·A] with it.
+        if dropout.isActive {
+            var correction = matmul(gradProjected, .n, a.value, .n)
+            gemm(scaledGrad, .n, base.weight, .n, into: &correction, beta: 1)
+            gemm(g, .n, base.weight, .n, into: &correction, alpha: -1, beta: 1)
+            var gradInput = matmul(g, .n, base.weight, .n)
+            axpy(1, dropout.backward(correction), &gradInput)
+            return gradInput
+        }
+        var gradInput = matmul(gradProjected, .n, a.value, .n)
+        gemm(scaledGrad, .n, base.weight, .n, into: &gradInput, beta: 1)
+        return gradInput
+    }
+
+    /// (m/‖V‖) ⊙_rows V − W0, with V and its norm from the unmerged weights.
+    public func deltaWeight() -> Matrix {
+        var merged = mergedWeight().weight
+        axpy(-1, base.weight, &merged)
+        return merged
+    }
+
+    private func mergedWeight() -> (weight: Matrix, factor: [Float]) {
+        var v = combinedWeight()
+        let factor = zip(magnitude.value.storage, rowNorms(v)).map { $0 / $1 }
+        scaleRows(&v, by: factor)
+        return (v, factor)
+    }
+
+    public func merge() {
+        guard !isMerged else { return }
+        (base.weight, mergedFactor) = mergedWeight()
+        isMerged = true
+    }
+
+    /// W0 = W / g − s·B·A with the g of the merge.
+    public func unmerge() {
+        guard isMerged else { return }
+        scaleRows(&base.weight, by: mergedFactor.map { 1 / $0 })
+        gemm(b.value, .n, a.value, .n, into: &base.weight, alpha: -scaling, beta: 1)
+        isMerged = false
+    }
+}

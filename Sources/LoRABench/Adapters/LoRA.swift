@@ -1,0 +1,97 @@
+/// LoRA (Hu et al. 2022, Eq. 3): h = W0·x + s·B·A·x with W0 frozen, A [r, in], B [out, r].
+///
+/// As peft: s = α/r (α/√r with rsLoRA) multiplies the [N, out] product, dropout hits only the
+/// adapter input, and B = 0 at init so the adapted layer starts as the base layer.
+public final class LoRA: Adapter {
+    public let base: FrozenLinear
+    public let a: Parameter
+    public let b: Parameter
+    public let scaling: Float
+    public private(set) var isMerged = false
+    private var dropout: Dropout
+
+    // Saved by forward for backward: the dropped input x_d [N, in] and z = x_d·Aᵀ [N, r].
+    private var droppedInput = Matrix.zeros(0, 0)
+    private var projected = Matrix.zeros(0, 0)
+
+    public init(base: FrozenLinear, config: AdapterConfig, seed: UInt64) throws {
+        try validateRank(config.rank, for: base.weight)
+        var rng = SplitMix64(seed: seed)
+        let scaling = config.scaling
+        let (a, b, residual) = try FactorInitializer.factors(config.initialization, rank: config.rank, scaling: scaling,
+                                                            base: base.weight, rng: &rng)
+        if let residual { base.weight = residual }
+        self.base = base
+        self.a = Parameter("lora_A", role: .loraA, value: a)
+        self.b = Parameter("lora_B", role: .loraB, value: b)
+        self.scaling = scaling
+        self.dropout = try Dropout(probability: config.dropout, seed: rng.next())
+    }
+
+    /// Builds a LoRA layer from given factors (loading a checkpoint, or a parity fixture).
+    public init(base: FrozenLinear, a: Matrix, b: Matrix, scaling: Float, dropout: Float = 0, seed: UInt64 = 0) throws {
+        guard a.cols == base.inFeatures, b.rows == base.outFeatures, a.rows == b.cols else {
+            throw AdapterError.shapeMismatch(what: "lora_A / lora_B", found: [a.rows, a.cols, b.rows, b.cols],
+                                             expected: [a.rows, base.inFeatures, base.outFeatures, a.rows])
+        }
+        self.base = base
+        self.a = Parameter("lora_A", role: .loraA, value: a)
+        self.b = Parameter("lora_B", role: .loraB, value: b)
+        self.scaling = scaling
+        self.dropout = try Dropout(probability: dropout, seed: seed)
+    }
+
+    public var rank: Int { a.value.rows }
+    public var parameters: [Parameter] { [a, b] + (base.biasIsTrainable ? [base.bias] : []) }
+
+    public func forward(_ x: Matrix, training: Bool) throws -> Matrix {
+        try checkInput(x)
+        var y = base.forward(x)
+        droppedInput = isMerged ? x : dropout.apply(x, training: training)
+        guard !isMerged else { return y }
+        gemm(droppedInput, .n, a.value, .t, into: &projected)
+        gemm(projected, .n, b.value, .t, into: &y, alpha: scaling, beta: 1)
+        return y
+    }
+
+    public func backward(_ g: Matrix) throws -> Matrix {
+        try checkGradient(g, rows: droppedInput.rows)
+        base.accumulateBiasGradient(g)
+        guard !isMerged else { return matmul(g, .n, base.weight, .n) }
+        // With G_l = s·G: ∂B = G_lᵀ·z, ∂z = G_l·B, ∂A = ∂zᵀ·x_d.
+        gemm(g, .t, projected, .n, into: &b.grad, alpha: scaling, beta: 1)
+        let gradProjected = matmul(g, .n, b.value, .n).scaled(by: scaling)
+        gemm(gradProjected, .t, droppedInput, .n, into: &a.grad, beta: 1)
+        // ∂x = G·W0 + D ⊙ (∂z·A).
+        var gradInput = matmul(g, .n, base.weight, .n)
+        axpy(1, dropout.backward(matmul(gradProjected, .n, a.value, .n)), &gradInput)
+        return gradInput
+    }
+
+    public func deltaWeight() -> Matrix {
+        var delta = Matrix.zeros(0, 0)
+        gemm(b.value, .n, a.value, .n, into: &delta, alpha: scaling)
+        return delta
+    }
+
+    public func merge() {
+        guard !isMerged else { return }
+        axpy(1, deltaWeight(), &base.weight)
+        isMerged = true
+    }
+
+    public func unmerge() {
+        guard isMerged else { return }
+        axpy(-1, deltaWeight(), &base.weight)
+        isMerged = false
+    }
+}
+
+extension Matrix {
+    /// alpha · self.
+    func scaled(by alpha: Float) -> Matrix {
+        var out = self
+        scale(&out, by: alpha)
+        return out
+    }
+}

@@ -1,0 +1,40 @@
+import Foundation
+import LoRABench
+
+/// Where the reference fixtures live: the environment variable when set, else the copy under
+/// Tests/Fixtures, so that a clean clone runs the parity tests.
+enum Fixtures {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Fixtures")
+
+    static func directory(environment variable: String, default name: String) -> URL {
+        if let path = ProcessInfo.processInfo.environment[variable], !path.isEmpty {
+            return URL(fileURLWithPath: path)
+        }
+        return root.appendingPathComponent(name)
+    }
+
+    /// Every sub-folder holding a `case.json`, sorted by name.
+    static func cases(in directory: URL) -> [URL] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        return names.sorted().map { directory.appendingPathComponent($0) }
+            .filter { FileManager.default.fileExists(atPath: $0.appendingPathComponent("case.json").path) }
+    }
+
+    static func json(_ url: URL) throws -> [String: Any] {
+        try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+    }
+}
+
+/// ‖got − want‖_F / ‖want‖_F, the fixtures' comparison.
+func relativeError(_ got: [Float], _ want: [Float]) -> Double {
+    precondition(got.count == want.count, "sizes differ: \(got.count) vs \(want.count)")
+    var diff = 0.0, norm = 0.0
+    for (g, w) in zip(got, want) {
+        diff += Double(g - w) * Double(g - w)
+        norm += Double(w) * Double(w)
+    }
+    return norm == 0 ? diff.squareRoot() : (diff / norm).squareRoot()
+}
+
+func relativeError(_ got: Matrix, _ want: Matrix) -> Double { relativeError(got.storage, want.storage) }
