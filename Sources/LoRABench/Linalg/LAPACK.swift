@@ -65,3 +65,18 @@ public func qr(_ m: Matrix) throws -> (q: Matrix, r: Matrix) {
     guard info == 0 else { throw LinalgError.lapack(routine: "sorgqr", info: Int(info)) }
     return (q, r)
 }
+
+/// The inverse of an upper-triangular matrix (`LAPACKE_strtri`); throws when it is singular.
+public func invertUpperTriangular(_ r: Matrix) throws -> Matrix {
+    precondition(r.rows == r.cols, "strtri needs a square matrix, got \(r.shape)")
+    guard r.isFinite else { throw LinalgError.nonFinite(routine: "strtri", shape: r.shape) }
+    var a = r
+    guard r.rows > 0 else { return a }
+    let info = LAPACKE_strtri(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "U")), Int8(UInt8(ascii: "N")), Int32(r.rows),
+                              &a.storage, Int32(r.rows))
+    guard info == 0 else { throw LinalgError.lapack(routine: "strtri", info: Int(info)) }
+    for i in 0..<r.rows {
+        for j in 0..<i { a[i, j] = 0 }
+    }
+    return a
+}

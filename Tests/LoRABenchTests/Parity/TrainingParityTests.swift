@@ -1,0 +1,110 @@
+import Foundation
+import LoRABench
+import Testing
+
+/// Every `train` case: y = fc2(tanh(fc1(x))) adapted on fc1 and fc2, trained with AdamW (LoRA+
+/// groups, AdaLoRA's regulariser and allocator where the case says so), compared with peft's
+/// trajectory: per-step losses, final adapter parameters, AdaLoRA's budgets and rank pattern.
+@Suite struct TrainingParityTests {
+    static let directory = Fixtures.directory(environment: "PEFT_FIXTURES_DIR", default: "peft")
+    static let trainCases = Fixtures.cases(in: directory).filter {
+        (try? Fixtures.json($0.appendingPathComponent("case.json"))["kind"] as? String) == "train"
+    }
+
+    @Test func fixturesArePresent() {
+        #expect(!Self.trainCases.isEmpty, "no train cases under \(Self.directory.path)")
+    }
+
+    @Test(arguments: trainCases)
+    func trajectoryMatchesPeft(_ folder: URL) throws {
+        let label = folder.lastPathComponent
+        let settings = try Fixtures.json(folder.appendingPathComponent("case.json"))
+        let tensors = try SafetensorsFile(path: folder.appendingPathComponent("tensors.safetensors").path)
+        let rtol = settings["rtol"] as! Double
+        let variant = settings["variant"] as! String
+        let r = settings["r"] as! Int
+        let alpha = Float(settings["lora_alpha"] as! Double)
+        let useRSLoRA = settings["use_rslora"] as? Bool ?? false
+        let scaling = useRSLoRA ? alpha / Float(r).squareRoot() : alpha / Float(r)
+        let adalora = settings["adalora"] as? [String: Any]
+
+        var layers: [NamedAdapter] = []
+        for name in ["fc1", "fc2"] {
+            let base = try FrozenLinear(weight: tensors.matrix("base.\(name).weight"), bias: tensors.matrix("base.\(name).bias"))
+            let adapter: any Adapter
+            switch variant {
+            case "lora", "loraplus":
+                adapter = try LoRA(base: base, a: tensors.matrix("init.\(name).lora_A.weight"),
+                                   b: tensors.matrix("init.\(name).lora_B.weight"), scaling: scaling)
+            case "dora":
+                adapter = try DoRA(base: base, a: tensors.matrix("init.\(name).lora_A.weight"),
+                                   b: tensors.matrix("init.\(name).lora_B.weight"),
+                                   magnitude: tensors.matrix("init.\(name).lora_magnitude_vector.weight"), scaling: scaling)
+            case "adalora":
+                adapter = try AdaLoRALayer(base: base, a: tensors.matrix("init.\(name).lora_A"), b: tensors.matrix("init.\(name).lora_B"),
+                                           e: tensors.matrix("init.\(name).lora_E"), alpha: alpha, initialRank: adalora!["init_r"] as! Int)
+            default:
+                Issue.record("\(label): unknown variant \(variant)")
+                return
+            }
+            layers.append(NamedAdapter(name: name, adapter: adapter))
+        }
+        let model = AdaptedMLP(layers: layers)
+
+        let optimizerSettings = settings["optimizer"] as! [String: Any]
+        let betas = optimizerSettings["betas"] as! [Double]
+        let policy: GroupingPolicy = (settings["loraplus_lr_ratio"] as? Double).map { .loraPlus(ratio: Float($0)) } ?? .uniform
+        let optimizer = AdamW(groups: policy.groups(for: model.parameters, learningRate: Float(optimizerSettings["lr"] as! Double),
+                                                    weightDecay: Float(optimizerSettings["weight_decay"] as! Double)),
+                              beta1: Float(betas[0]), beta2: Float(betas[1]), epsilon: Float(optimizerSettings["eps"] as! Double))
+        let method: any AdaptationMethod
+        if let adalora {
+            let schedule = try AdaLoRASchedule(
+                targetRank: adalora["target_r"] as! Int, initialWarmup: adalora["tinit"] as! Int,
+                finalWarmup: adalora["tfinal"] as! Int, maskInterval: adalora["deltaT"] as! Int,
+                beta1: Float(adalora["beta1"] as! Double), beta2: Float(adalora["beta2"] as! Double),
+                orthogonalRegularization: Float(adalora["orth_reg_weight"] as! Double), totalSteps: adalora["total_step"] as! Int)
+            method = try AdaLoRAAllocator(layers: layers, schedule: schedule)
+        } else {
+            method = FixedRankMethod(layers: layers)
+        }
+
+        let steps = settings["steps"] as! Int, batches = settings["batches"] as! Int, batchSize = settings["batch_size"] as! Int
+        let inputs = try tensors.matrix("X"), targets = try tensors.matrix("Y")
+        var losses: [Float] = [], regularizers: [Float] = [], budgets: [Float] = []
+        for step in 0..<steps {
+            let rows = (step % batches * batchSize)..<((step % batches + 1) * batchSize)
+            let report = try trainingStep(step, optimizer: optimizer, method: method) {
+                let (loss, gradient) = meanSquaredError(try model.forward(inputs.rowSlice(rows), training: true), targets.rowSlice(rows))
+                try model.backward(gradient)
+                return loss
+            }
+            losses.append(report.loss)
+            regularizers.append(report.regularizer)
+            if let allocator = method as? AdaLoRAAllocator { budgets.append(Float(allocator.budget)) }
+        }
+
+        var compared = [("losses", losses)]
+        for layer in layers {
+            for parameter in layer.adapter.parameters {
+                let suffix = variant == "adalora" ? "" : ".weight"
+                compared.append(("final.\(layer.name).\(parameter.name)\(suffix)", parameter.value.storage))
+            }
+        }
+        for (name, got) in compared {
+            let error = relativeError(got, try tensors.floats(name))
+            #expect(error <= rtol, "\(label): \(name) differs from peft by \(error) (rtol \(rtol))")
+        }
+        if let adalora, let allocator = method as? AdaLoRAAllocator {
+            let orthogonalWeight = Float(adalora["orth_reg_weight"] as! Double)
+            let error = relativeError(regularizers.map { $0 / orthogonalWeight }, try tensors.floats("orth_reg"))
+            #expect(error <= rtol, "\(label): orth_reg differs from peft by \(error)")
+            #expect(budgets == (try tensors.floats("budgets")), "\(label): budgets differ from peft's")
+            let expected = adalora["final_rank_pattern"] as! [String: [Bool]]
+            for (key, pattern) in expected {
+                let module = String(key.prefix { $0 != "." })
+                #expect(allocator.rankPattern[module] == pattern, "\(label): rank pattern of \(module) differs from peft's")
+            }
+        }
+    }
+}
