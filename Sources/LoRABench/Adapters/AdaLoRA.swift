@@ -32,6 +32,7 @@ public final class AdaLoRALayer: Adapter {
         self.e = Parameter("lora_E", role: .singularValues, value: .zeros(r, 1))
         self.scaling = AdaLoRALayer.scaling(alpha: config.alpha, initialRank: r)
         self.dropout = try Dropout(probability: config.dropout, seed: rng.next())
+        if config.bias != .none { base.biasIsTrainable = true }
     }
 
     /// Builds a layer from given P, Λ, Q; `initialRank` (peft's `ranknum`) fixes the scaling.

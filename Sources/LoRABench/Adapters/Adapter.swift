@@ -71,7 +71,7 @@ public final class FrozenLinear {
     public var weight: Matrix
     /// b [1, out].
     public let bias: Parameter
-    public let biasIsTrainable: Bool
+    public var biasIsTrainable: Bool
 
     public init(weight: Matrix, bias: Matrix? = nil, trainBias: Bool = false) throws {
         let bias = bias ?? Matrix(rows: 1, cols: weight.rows)

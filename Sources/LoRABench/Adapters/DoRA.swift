@@ -38,6 +38,7 @@ public final class DoRA: Adapter {
         self.magnitude = Parameter("lora_magnitude_vector", role: .magnitude, value: Matrix(rows: 1, cols: base.outFeatures))
         self.dropout = try Dropout(probability: config.dropout, seed: rng.next())
         magnitude.value.storage = rowNorms(combinedWeight())
+        if config.bias != .none { base.biasIsTrainable = true }
     }
 
     /// Builds a DoRA layer from given factors and magnitude (a checkpoint or a parity fixture).

@@ -26,6 +26,7 @@ public final class LoRA: Adapter {
         self.b = Parameter("lora_B", role: .loraB, value: b)
         self.scaling = scaling
         self.dropout = try Dropout(probability: config.dropout, seed: rng.next())
+        if config.bias != .none { base.biasIsTrainable = true }
     }
 
     /// Builds a LoRA layer from given factors (loading a checkpoint, or a parity fixture).

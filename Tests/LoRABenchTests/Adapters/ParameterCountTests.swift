@@ -4,7 +4,7 @@ import Testing
 /// The numbers users check by hand (mission.md): a 1024×1024 layer at r = 4.
 @Suite struct ParameterCountTests {
     static func layer(bias: BiasMode) throws -> any Adapter {
-        try LoRA(base: FrozenLinear(weight: .zeros(1024, 1024), trainBias: bias != .none), config: AdapterConfig(rank: 4, bias: bias), seed: 0)
+        try LoRA(base: FrozenLinear(weight: .zeros(1024, 1024)), config: AdapterConfig(rank: 4, bias: bias), seed: 0)
     }
 
     @Test func loraOnA1024SquareLayerAtRank4Has8192Parameters() throws {
@@ -28,7 +28,7 @@ import Testing
 
     /// LoRA+ is a grouping policy: on DoRA, B and the magnitude (1-D) get λ·η, A gets η.
     @Test func loraPlusComposesWithDoRA() throws {
-        let dora = try DoRA(base: FrozenLinear(weight: .zeros(16, 24), trainBias: true), config: AdapterConfig(rank: 4, bias: .loraOnly), seed: 0)
+        let dora = try DoRA(base: FrozenLinear(weight: .zeros(16, 24)), config: AdapterConfig(rank: 4, bias: .loraOnly), seed: 0)
         let groups = GroupingPolicy.loraPlus(ratio: 16).groups(for: dora.parameters, learningRate: 1e-3, weightDecay: 0.01)
         let byName = Dictionary(uniqueKeysWithValues: groups.map { ($0.name, $0) })
         #expect(byName["groupA"]?.parameters.map(\.name) == ["lora_A"])

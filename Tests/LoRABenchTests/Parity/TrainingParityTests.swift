@@ -28,21 +28,25 @@ import Testing
         let scaling = useRSLoRA ? alpha / Float(r).squareRoot() : alpha / Float(r)
         let adalora = settings["adalora"] as? [String: Any]
 
+        // The layers are whatever `base.<name>.weight` the case holds, in name order (fc1, fc2).
+        let layerNames = tensors.names.filter { $0.hasPrefix("base.") && $0.hasSuffix(".weight") }
+            .map { String($0.dropFirst("base.".count).dropLast(".weight".count)) }.sorted()
+        let useDoRA = variant == "dora" || settings["use_dora"] as? Bool == true
         var layers: [NamedAdapter] = []
-        for name in ["fc1", "fc2"] {
+        for name in layerNames {
             let base = try FrozenLinear(weight: tensors.matrix("base.\(name).weight"), bias: tensors.matrix("base.\(name).bias"))
             let adapter: any Adapter
             switch variant {
-            case "lora", "loraplus":
-                adapter = try LoRA(base: base, a: tensors.matrix("init.\(name).lora_A.weight"),
-                                   b: tensors.matrix("init.\(name).lora_B.weight"), scaling: scaling)
-            case "dora":
+            case _ where useDoRA:
                 adapter = try DoRA(base: base, a: tensors.matrix("init.\(name).lora_A.weight"),
                                    b: tensors.matrix("init.\(name).lora_B.weight"),
                                    magnitude: tensors.matrix("init.\(name).lora_magnitude_vector.weight"), scaling: scaling)
+            case "lora", "loraplus":
+                adapter = try LoRA(base: base, a: tensors.matrix("init.\(name).lora_A.weight"),
+                                   b: tensors.matrix("init.\(name).lora_B.weight"), scaling: scaling)
             case "adalora":
                 adapter = try AdaLoRALayer(base: base, a: tensors.matrix("init.\(name).lora_A"), b: tensors.matrix("init.\(name).lora_B"),
-                                           e: tensors.matrix("init.\(name).lora_E"), alpha: alpha, initialRank: adalora!["init_r"] as! Int)
+                                           e: tensors.matrix("init.\(name).lora_E"), alpha: alpha, initialRank: adalora?["init_r"] as? Int ?? r)
             default:
                 Issue.record("\(label): unknown variant \(variant)")
                 return
@@ -91,10 +95,13 @@ import Testing
                 compared.append(("final.\(layer.name).\(parameter.name)\(suffix)", parameter.value.storage))
             }
         }
+        var worst = (name: "", error: 0.0)
         for (name, got) in compared {
             let error = relativeError(got, try tensors.floats(name))
             #expect(error <= rtol, "\(label): \(name) differs from peft by \(error) (rtol \(rtol))")
+            if error >= worst.error { worst = (name, error) }
         }
+        print("peft parity \(label): worst relative error \(worst.error) in \(worst.name) (rtol \(rtol))")
         if let adalora, let allocator = method as? AdaLoRAAllocator {
             let orthogonalWeight = Float(adalora["orth_reg_weight"] as! Double)
             let error = relativeError(regularizers.map { $0 / orthogonalWeight }, try tensors.floats("orth_reg"))
@@ -102,7 +109,7 @@ import Testing
             #expect(budgets == (try tensors.floats("budgets")), "\(label): budgets differ from peft's")
             let expected = adalora["final_rank_pattern"] as! [String: [Bool]]
             for (key, pattern) in expected {
-                let module = String(key.prefix { $0 != "." })
+                let module = key.hasSuffix(".lora_E") ? String(key.dropLast(".lora_E".count)) : key
                 #expect(allocator.rankPattern[module] == pattern, "\(label): rank pattern of \(module) differs from peft's")
             }
         }
