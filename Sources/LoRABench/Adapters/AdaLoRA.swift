@@ -75,17 +75,16 @@ public final class AdaLoRALayer: Adapter {
     public func backward(_ g: Matrix) throws -> Matrix {
         try checkGradient(g, rows: droppedInput.rows)
         base.accumulateBiasGradient(g)
-        guard !isMerged else { return matmul(g, .n, base.weight, .n) }
+        var gradInput = base.backward(g)
+        guard !isMerged else { return gradInput }
         // ∂P = c·Gᵀ·w; ∂w = c·G·P; ∂Λ_k = Σ_rows (∂w ⊙ z)_k; ∂z = ∂w ⊙ Λᵀ; ∂Q = ∂zᵀ·x_d.
         gemm(g, .t, weighted, .n, into: &b.grad, alpha: scaling, beta: 1)
-        var gradWeighted = matmul(g, .n, b.value, .n).scaled(by: scaling)
-        var gradE = Matrix(rows: 1, cols: rank)
-        addColumnSums(of: hadamard(gradWeighted, projected), to: &gradE)
-        axpy(1, gradE, &e.grad)
+        var gradWeighted = Matrix.zeros(0, 0)
+        gemm(g, .n, b.value, .n, into: &gradWeighted, alpha: scaling)
+        addColumnDots(gradWeighted, projected, to: &e.grad)
         scaleColumns(&gradWeighted, by: e.value.storage)
         gemm(gradWeighted, .t, droppedInput, .n, into: &a.grad, beta: 1)
-        var gradInput = matmul(g, .n, base.weight, .n)
-        axpy(1, dropout.backward(matmul(gradWeighted, .n, a.value, .n)), &gradInput)
+        dropout.accumulateInputGradient(gradWeighted, a.value, into: &gradInput)
         return gradInput
     }
 
@@ -93,7 +92,9 @@ public final class AdaLoRALayer: Adapter {
     public func deltaWeight() -> Matrix {
         var scaledQ = a.value
         scaleRows(&scaledQ, by: e.value.storage)
-        return matmul(b.value, .n, scaledQ, .n).scaled(by: scaling)
+        var delta = Matrix.zeros(0, 0)
+        gemm(b.value, .n, scaledQ, .n, into: &delta, alpha: scaling)
+        return delta
     }
 
     public func merge() {

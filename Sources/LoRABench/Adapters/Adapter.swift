@@ -86,12 +86,16 @@ public final class FrozenLinear {
     public var inFeatures: Int { weight.cols }
     public var outFeatures: Int { weight.rows }
 
-    /// y = x·W0ᵀ + b.
+    /// y = x·W0ᵀ + b: the bias rows are written first so that sgemm adds into them (β = 1).
     func forward(_ x: Matrix) -> Matrix {
-        var y = matmul(x, .n, weight, .t)
+        var y = Matrix(rows: x.rows, cols: outFeatures)
         addRowVector(bias.value, to: &y)
+        gemm(x, .n, weight, .t, into: &y, beta: 1)
         return y
     }
+
+    /// ∂x = G·W0 [N, in].
+    func backward(_ g: Matrix) -> Matrix { matmul(g, .n, weight, .n) }
 
     /// Accumulates ∂b = Σ_rows G when the bias trains.
     func accumulateBiasGradient(_ g: Matrix) {
@@ -129,7 +133,16 @@ public struct Dropout {
     }
 
     /// D ⊙ g for the last mask (identity when no dropout was applied).
-    func backward(_ g: Matrix) -> Matrix { isActive ? hadamard(g, mask) : g }
+    func masked(_ g: Matrix) -> Matrix { isActive ? hadamard(g, mask) : g }
+
+    /// ∂x += D ⊙ (g·w): the adapter path's input gradient, masked as its input was.
+    func accumulateInputGradient(_ g: Matrix, _ w: Matrix, into gradInput: inout Matrix) {
+        if isActive {
+            axpy(1, masked(matmul(g, .n, w, .n)), &gradInput)
+        } else {
+            gemm(g, .n, w, .n, into: &gradInput, beta: 1)
+        }
+    }
 }
 
 /// Builds A and B for LoRA-family adapters according to `init`; PiSSA also returns the residual base.

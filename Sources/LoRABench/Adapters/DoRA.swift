@@ -20,6 +20,7 @@ public final class DoRA: Adapter {
     // Saved by forward for backward.
     private var droppedInput = Matrix.zeros(0, 0)  // x_d [N, in]
     private var projected = Matrix.zeros(0, 0)     // z = x_d·Aᵀ [N, r]
+    private var gradProjected = Matrix.zeros(0, 0) // ∂z [N, r]
     private var direction = Matrix.zeros(0, 0)     // u + s·l = x_d·Vᵀ [N, out]
     private var norms: [Float] = []                // n = ‖V_i‖ (detached) [out]
     private var factor: [Float] = []               // g = m / n [out]
@@ -82,42 +83,39 @@ public final class DoRA: Adapter {
         gemm(droppedInput, .n, a.value, .t, into: &projected)
         gemm(projected, .n, b.value, .t, into: &direction, alpha: scaling, beta: 1)
         // y = g ⊙_c direction + b, plus x·W0ᵀ − u when dropout made the base and adapter inputs differ.
-        var y = direction
-        scaleColumns(&y, by: factor)
+        var y = scaledColumnsPlusRow(direction, factor, base.bias.value)
         if dropout.isActive {
             gemm(x, .n, base.weight, .t, into: &y, beta: 1)
             gemm(droppedInput, .n, base.weight, .t, into: &y, alpha: -1, beta: 1)
         }
-        addRowVector(base.bias.value, to: &y)
         return y
     }
 
     public func backward(_ g: Matrix) throws -> Matrix {
         try checkGradient(g, rows: droppedInput.rows)
         base.accumulateBiasGradient(g)
-        guard !isMerged else { return matmul(g, .n, base.weight, .n) }
+        guard !isMerged else { return base.backward(g) }
         // ∂m_i = Σ_rows G[:, i] · direction[:, i] / n_i (n detached).
         var gradMagnitude = Matrix(rows: 1, cols: base.outFeatures)
-        addColumnSums(of: hadamard(g, direction), to: &gradMagnitude)
+        addColumnDots(g, direction, to: &gradMagnitude)
         for i in 0..<base.outFeatures { magnitude.grad.storage[i] += gradMagnitude.storage[i] / norms[i] }
         // With G_l = s·(g ⊙_c G): ∂B = G_lᵀ·z, ∂z = G_l·B, ∂A = ∂zᵀ·x_d.
-        var scaledGrad = g
-        scaleColumns(&scaledGrad, by: factor)
+        let scaledGrad = scaledColumnsPlusRow(g, factor, nil)
         gemm(scaledGrad, .t, projected, .n, into: &b.grad, alpha: scaling, beta: 1)
-        let gradProjected = matmul(scaledGrad, .n, b.value, .n).scaled(by: scaling)
+        gemm(scaledGrad, .n, b.value, .n, into: &gradProjected, alpha: scaling)
         gemm(gradProjected, .t, droppedInput, .n, into: &a.grad, beta: 1)
         // ∂x = (g ⊙_c G)·W0 + ∂z·A without dropout;
         // ∂x = G·W0 + D ⊙ [((g − 1) ⊙_c G)·W0 + ∂z·A] with it.
         if dropout.isActive {
-            var correction = matmul(gradProjected, .n, a.value, .n)
-            gemm(scaledGrad, .n, base.weight, .n, into: &correction, beta: 1)
-            gemm(g, .n, base.weight, .n, into: &correction, alpha: -1, beta: 1)
-            var gradInput = matmul(g, .n, base.weight, .n)
-            axpy(1, dropout.backward(correction), &gradInput)
+            var gradInput = base.backward(g)
+            var correction = base.backward(scaledGrad)
+            axpy(-1, gradInput, &correction)
+            gemm(gradProjected, .n, a.value, .n, into: &correction, beta: 1)
+            axpy(1, dropout.masked(correction), &gradInput)
             return gradInput
         }
-        var gradInput = matmul(gradProjected, .n, a.value, .n)
-        gemm(scaledGrad, .n, base.weight, .n, into: &gradInput, beta: 1)
+        var gradInput = base.backward(scaledGrad)
+        gemm(gradProjected, .n, a.value, .n, into: &gradInput, beta: 1)
         return gradInput
     }
 

@@ -13,6 +13,7 @@ public final class LoRA: Adapter {
     // Saved by forward for backward: the dropped input x_d [N, in] and z = x_d·Aᵀ [N, r].
     private var droppedInput = Matrix.zeros(0, 0)
     private var projected = Matrix.zeros(0, 0)
+    private var gradProjected = Matrix.zeros(0, 0)  // ∂z [N, r]
 
     public init(base: FrozenLinear, config: AdapterConfig, seed: UInt64) throws {
         try validateRank(config.rank, for: base.weight)
@@ -58,14 +59,14 @@ public final class LoRA: Adapter {
     public func backward(_ g: Matrix) throws -> Matrix {
         try checkGradient(g, rows: droppedInput.rows)
         base.accumulateBiasGradient(g)
-        guard !isMerged else { return matmul(g, .n, base.weight, .n) }
+        var gradInput = base.backward(g)
+        guard !isMerged else { return gradInput }
         // With G_l = s·G: ∂B = G_lᵀ·z, ∂z = G_l·B, ∂A = ∂zᵀ·x_d.
         gemm(g, .t, projected, .n, into: &b.grad, alpha: scaling, beta: 1)
-        let gradProjected = matmul(g, .n, b.value, .n).scaled(by: scaling)
+        gemm(g, .n, b.value, .n, into: &gradProjected, alpha: scaling)
         gemm(gradProjected, .t, droppedInput, .n, into: &a.grad, beta: 1)
         // ∂x = G·W0 + D ⊙ (∂z·A).
-        var gradInput = matmul(g, .n, base.weight, .n)
-        axpy(1, dropout.backward(matmul(gradProjected, .n, a.value, .n)), &gradInput)
+        dropout.accumulateInputGradient(gradProjected, a.value, into: &gradInput)
         return gradInput
     }
 
@@ -85,14 +86,5 @@ public final class LoRA: Adapter {
         guard isMerged else { return }
         axpy(-1, deltaWeight(), &base.weight)
         isMerged = false
-    }
-}
-
-extension Matrix {
-    /// alpha · self.
-    func scaled(by alpha: Float) -> Matrix {
-        var out = self
-        scale(&out, by: alpha)
-        return out
     }
 }

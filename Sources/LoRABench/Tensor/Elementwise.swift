@@ -73,3 +73,34 @@ func rowNorms(_ w: Matrix) -> [Float] {
         }
     }
 }
+
+/// acc[c] += Σ_r a[r, c]·b[r, c], without forming a ⊙ b.
+func addColumnDots(_ a: Matrix, _ b: Matrix, to acc: inout Matrix) {
+    precondition(a.shape == b.shape && acc.count == a.cols, "column dots of \(a.shape) and \(b.shape) into \(acc.count)")
+    let cols = a.cols
+    a.storage.withUnsafeBufferPointer { pa in
+        b.storage.withUnsafeBufferPointer { pb in
+            acc.storage.withUnsafeMutableBufferPointer { pacc in
+                for r in 0..<a.rows {
+                    for c in 0..<cols { pacc[c] += pa[r * cols + c] * pb[r * cols + c] }
+                }
+            }
+        }
+    }
+}
+
+/// Y ⊙_c v (+ a row vector b on every row), in one pass into a new matrix.
+func scaledColumnsPlusRow(_ y: Matrix, _ v: [Float], _ b: Matrix?) -> Matrix {
+    precondition(v.count == y.cols && (b?.count ?? y.cols) == y.cols, "column factors of \(v.count) for \(y.cols) columns")
+    var out = Matrix(rows: y.rows, cols: y.cols)
+    let cols = y.cols
+    let bias = b?.storage ?? [Float](repeating: 0, count: cols)
+    y.storage.withUnsafeBufferPointer { py in
+        out.storage.withUnsafeMutableBufferPointer { po in
+            for r in 0..<y.rows {
+                for c in 0..<cols { po[r * cols + c] = py[r * cols + c] * v[c] + bias[c] }
+            }
+        }
+    }
+    return out
+}
