@@ -6,6 +6,6 @@ struct LoRABenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lorabench",
         abstract: "A workbench for low-rank adaptation: LoRA, LoRA+, AdaLoRA and DoRA on OpenBLAS.",
-        subcommands: []
+        subcommands: [BenchCommand.self, FetchModelCommand.self]
     )
 }

@@ -76,43 +76,39 @@ public struct SHA256 {
         return hasher.hexDigest
     }
 
-    /// Runs the compression function over whole 64-byte blocks. Raw pointers and a fixed
-    /// message schedule keep it fast enough in debug builds to hash a 90 MB model in seconds.
+    /// Runs the compression function over whole 64-byte blocks. Written with wrapping operators,
+    /// inline rotations and raw pointers because tests run unoptimised builds, where every
+    /// checked operation or helper call costs a function call: this keeps a 90 MB model to seconds.
     private mutating func compress(blocks: UnsafeRawBufferPointer) {
-        var schedule = [UInt32](repeating: 0, count: 64)
+        let w = UnsafeMutablePointer<UInt32>.allocate(capacity: 64)
+        defer { w.deallocate() }
         state.withUnsafeMutableBufferPointer { h in
-            schedule.withUnsafeMutableBufferPointer { w in
-                Self.roundConstants.withUnsafeBufferPointer { k in
-                    var block = 0
-                    while block < blocks.count {
-                        for t in 0..<16 {
-                            w[t] = UInt32(bigEndian: blocks.loadUnaligned(fromByteOffset: block + 4 * t, as: UInt32.self))
-                        }
-                        for t in 16..<64 {
-                            let s0 = w[t - 15].rotatedRight(7) ^ w[t - 15].rotatedRight(18) ^ (w[t - 15] >> 3)
-                            let s1 = w[t - 2].rotatedRight(17) ^ w[t - 2].rotatedRight(19) ^ (w[t - 2] >> 10)
-                            w[t] = w[t - 16] &+ s0 &+ w[t - 7] &+ s1
-                        }
-                        var (a, b, c, d, e, f, g, hh) = (h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7])
-                        for t in 0..<64 {
-                            let s1 = e.rotatedRight(6) ^ e.rotatedRight(11) ^ e.rotatedRight(25)
-                            let choice = (e & f) ^ (~e & g)
-                            let t1 = hh &+ s1 &+ choice &+ k[t] &+ w[t]
-                            let s0 = a.rotatedRight(2) ^ a.rotatedRight(13) ^ a.rotatedRight(22)
-                            let majority = (a & b) ^ (a & c) ^ (b & c)
-                            let t2 = s0 &+ majority
-                            (hh, g, f, e, d, c, b, a) = (g, f, e, d &+ t1, c, b, a, t1 &+ t2)
-                        }
-                        h[0] &+= a; h[1] &+= b; h[2] &+= c; h[3] &+= d
-                        h[4] &+= e; h[5] &+= f; h[6] &+= g; h[7] &+= hh
-                        block += 64
+            Self.roundConstants.withUnsafeBufferPointer { k in
+                var block = 0
+                while block < blocks.count {
+                    for t in 0..<16 {
+                        w[t] = UInt32(bigEndian: blocks.loadUnaligned(fromByteOffset: block &+ 4 &* t, as: UInt32.self))
                     }
+                    for t in 16..<64 {
+                        let x = w[t &- 15], y = w[t &- 2]
+                        let s0 = (x &>> 7 | x &<< 25) ^ (x &>> 18 | x &<< 14) ^ (x &>> 3)
+                        let s1 = (y &>> 17 | y &<< 15) ^ (y &>> 19 | y &<< 13) ^ (y &>> 10)
+                        w[t] = w[t &- 16] &+ s0 &+ w[t &- 7] &+ s1
+                    }
+                    var a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7]
+                    for t in 0..<64 {
+                        let s1 = (e &>> 6 | e &<< 26) ^ (e &>> 11 | e &<< 21) ^ (e &>> 25 | e &<< 7)
+                        let t1 = hh &+ s1 &+ ((e & f) ^ (~e & g)) &+ k[t] &+ w[t]
+                        let s0 = (a &>> 2 | a &<< 30) ^ (a &>> 13 | a &<< 19) ^ (a &>> 22 | a &<< 10)
+                        let t2 = s0 &+ ((a & b) ^ (a & c) ^ (b & c))
+                        hh = g; g = f; f = e; e = d &+ t1
+                        d = c; c = b; b = a; a = t1 &+ t2
+                    }
+                    h[0] &+= a; h[1] &+= b; h[2] &+= c; h[3] &+= d
+                    h[4] &+= e; h[5] &+= f; h[6] &+= g; h[7] &+= hh
+                    block &+= 64
                 }
             }
         }
     }
-}
-
-private extension UInt32 {
-    func rotatedRight(_ count: UInt32) -> UInt32 { (self >> count) | (self << (32 - count)) }
 }
