@@ -86,11 +86,14 @@ public final class FrozenLinear {
     public var inFeatures: Int { weight.cols }
     public var outFeatures: Int { weight.rows }
 
-    /// y = x·W0ᵀ + b: the bias rows are written first so that sgemm adds into them (β = 1).
-    func forward(_ x: Matrix) -> Matrix {
-        var y = Matrix(rows: x.rows, cols: outFeatures)
-        addRowVector(bias.value, to: &y)
-        gemm(x, .n, weight, .t, into: &y, beta: 1)
+    /// y = x·W0ᵀ + b.
+    func forward(_ x: Matrix) -> Matrix { forward(x, weight: weight) }
+
+    /// y = x·Wᵀ + b for a weight of the base's shape (an adapter's effective weight). The bias rows
+    /// are written first so that sgemm adds into them (β = 1): one pass over y instead of two.
+    func forward(_ x: Matrix, weight w: Matrix) -> Matrix {
+        var y = Matrix(repeatingRow: bias.value, count: x.rows)
+        gemm(x, .n, w, .t, into: &y, beta: 1)
         return y
     }
 

@@ -21,6 +21,7 @@ public final class DoRA: Adapter {
     private var droppedInput = Matrix.zeros(0, 0)  // x_d [N, in]
     private var projected = Matrix.zeros(0, 0)     // z = x_d·Aᵀ [N, r]
     private var gradProjected = Matrix.zeros(0, 0) // ∂z [N, r]
+    private var scaledWeight = Matrix.zeros(0, 0)  // g ⊙_rows V [out, in]: the merged weight of this step
     private var direction = Matrix.zeros(0, 0)     // u + s·l = x_d·Vᵀ [N, out]
     private var norms: [Float] = []                // n = ‖V_i‖ (detached) [out]
     private var factor: [Float] = []               // g = m / n [out]
@@ -75,13 +76,15 @@ public final class DoRA: Adapter {
             droppedInput = x
             return base.forward(x)
         }
-        norms = rowNorms(combinedWeight())
+        let combined = combinedWeight()
+        norms = rowNorms(combined)
         factor = zip(magnitude.value.storage, norms).map { $0 / $1 }
         droppedInput = dropout.apply(x, training: training)
-        // direction = u + s·l with u = x_d·W0ᵀ and l = x_d·Aᵀ·Bᵀ.
-        gemm(droppedInput, .n, base.weight, .t, into: &direction)
+        // direction = u + s·l = x_d·Vᵀ: one sgemm with V = W0 + s·B·A. z = x_d·Aᵀ is kept for ∂B.
+        gemm(droppedInput, .n, combined, .t, into: &direction)
         gemm(droppedInput, .n, a.value, .t, into: &projected)
-        gemm(projected, .n, b.value, .t, into: &direction, alpha: scaling, beta: 1)
+        scaledWeight = combined
+        scaleRows(&scaledWeight, by: factor)
         // y = g ⊙_c direction + b, plus x·W0ᵀ − u when dropout made the base and adapter inputs differ.
         var y = scaledColumnsPlusRow(direction, factor, base.bias.value)
         if dropout.isActive {
@@ -99,23 +102,24 @@ public final class DoRA: Adapter {
         var gradMagnitude = Matrix(rows: 1, cols: base.outFeatures)
         addColumnDots(g, direction, to: &gradMagnitude)
         for i in 0..<base.outFeatures { magnitude.grad.storage[i] += gradMagnitude.storage[i] / norms[i] }
-        // With G_l = s·(g ⊙_c G): ∂B = G_lᵀ·z, ∂z = G_l·B, ∂A = ∂zᵀ·x_d.
-        let scaledGrad = scaledColumnsPlusRow(g, factor, nil)
-        gemm(scaledGrad, .t, projected, .n, into: &b.grad, alpha: scaling, beta: 1)
-        gemm(scaledGrad, .n, b.value, .n, into: &gradProjected, alpha: scaling)
+        // With G_l = s·(g ⊙_c G): ∂B = G_lᵀ·z = s·diag(g)·(Gᵀ·z) and ∂z = G_l·B = s·G·(diag(g)·B),
+        // so the [N, out] matrix g ⊙_c G is never formed; ∂A = ∂zᵀ·x_d.
+        var gradB = matmul(g, .t, projected, .n)
+        scaleRows(&gradB, by: factor)
+        axpy(scaling, gradB, &b.grad)
+        var scaledB = b.value
+        scaleRows(&scaledB, by: factor)
+        gemm(g, .n, scaledB, .n, into: &gradProjected, alpha: scaling)
         gemm(gradProjected, .t, droppedInput, .n, into: &a.grad, beta: 1)
-        // ∂x = (g ⊙_c G)·W0 + ∂z·A without dropout;
-        // ∂x = G·W0 + D ⊙ [((g − 1) ⊙_c G)·W0 + ∂z·A] with it.
-        if dropout.isActive {
-            var gradInput = base.backward(g)
-            var correction = base.backward(scaledGrad)
-            axpy(-1, gradInput, &correction)
-            gemm(gradProjected, .n, a.value, .n, into: &correction, beta: 1)
-            axpy(1, dropout.masked(correction), &gradInput)
-            return gradInput
-        }
-        var gradInput = base.backward(scaledGrad)
-        gemm(gradProjected, .n, a.value, .n, into: &gradInput, beta: 1)
+        // Without dropout ∂x = (g ⊙_c G)·W0 + ∂z·A = G·(diag(g)·V); with it
+        // ∂x = G·W0 + D ⊙ [((g − 1) ⊙_c G)·W0 + ∂z·A].
+        guard dropout.isActive else { return matmul(g, .n, scaledWeight, .n) }
+        var correctionWeight = base.weight
+        scaleRows(&correctionWeight, by: factor.map { $0 - 1 })
+        var correction = matmul(g, .n, correctionWeight, .n)
+        gemm(gradProjected, .n, a.value, .n, into: &correction, beta: 1)
+        var gradInput = base.backward(g)
+        axpy(1, dropout.masked(correction), &gradInput)
         return gradInput
     }
 

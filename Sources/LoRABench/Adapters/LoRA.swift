@@ -14,6 +14,7 @@ public final class LoRA: Adapter {
     private var droppedInput = Matrix.zeros(0, 0)
     private var projected = Matrix.zeros(0, 0)
     private var gradProjected = Matrix.zeros(0, 0)  // ∂z [N, r]
+    private var effectiveWeight = Matrix.zeros(0, 0) // W0 + s·B·A [out, in], when no dropout
 
     public init(base: FrozenLinear, config: AdapterConfig, seed: UInt64) throws {
         try validateRank(config.rank, for: base.weight)
@@ -48,10 +49,20 @@ public final class LoRA: Adapter {
 
     public func forward(_ x: Matrix, training: Bool) throws -> Matrix {
         try checkInput(x)
-        var y = base.forward(x)
-        droppedInput = isMerged ? x : dropout.apply(x, training: training)
-        guard !isMerged else { return y }
+        guard !isMerged else {
+            droppedInput = x
+            return base.forward(x)
+        }
+        droppedInput = dropout.apply(x, training: training)
         gemm(droppedInput, .n, a.value, .t, into: &projected)
+        guard dropout.isActive else {
+            // Same input on both paths: y = x·(W0 + s·B·A)ᵀ + b is one sgemm, and the [N, out]
+            // output is written once instead of being re-read to add s·z·Bᵀ.
+            effectiveWeight = base.weight
+            gemm(b.value, .n, a.value, .n, into: &effectiveWeight, alpha: scaling, beta: 1)
+            return base.forward(x, weight: effectiveWeight)
+        }
+        var y = base.forward(x)
         gemm(projected, .n, b.value, .t, into: &y, alpha: scaling, beta: 1)
         return y
     }
@@ -59,13 +70,14 @@ public final class LoRA: Adapter {
     public func backward(_ g: Matrix) throws -> Matrix {
         try checkGradient(g, rows: droppedInput.rows)
         base.accumulateBiasGradient(g)
-        var gradInput = base.backward(g)
-        guard !isMerged else { return gradInput }
+        guard !isMerged else { return base.backward(g) }
         // With G_l = s·G: ∂B = G_lᵀ·z, ∂z = G_l·B, ∂A = ∂zᵀ·x_d.
         gemm(g, .t, projected, .n, into: &b.grad, alpha: scaling, beta: 1)
         gemm(g, .n, b.value, .n, into: &gradProjected, alpha: scaling)
         gemm(gradProjected, .t, droppedInput, .n, into: &a.grad, beta: 1)
-        // ∂x = G·W0 + D ⊙ (∂z·A).
+        // ∂x = G·W0 + D ⊙ (∂z·A), which without dropout is G·(W0 + s·B·A).
+        guard dropout.isActive else { return matmul(g, .n, effectiveWeight, .n) }
+        var gradInput = base.backward(g)
         dropout.accumulateInputGradient(gradProjected, a.value, into: &gradInput)
         return gradInput
     }

@@ -14,7 +14,7 @@ public func gemm(_ a: Matrix, _ opA: Op = .n, _ b: Matrix, _ opB: Op = .n,
     let (m, k) = opA == .n ? (a.rows, a.cols) : (a.cols, a.rows)
     let (kb, n) = opB == .n ? (b.rows, b.cols) : (b.cols, b.rows)
     precondition(k == kb, "gemm inner dimensions differ: op(A) is [\(m), \(k)], op(B) is [\(kb), \(n)]")
-    if beta == 0 { c.ensureShape(m, n) }
+    if beta == 0 { c.ensureShapeForOverwrite(m, n) }
     precondition(c.rows == m && c.cols == n, "gemm output is [\(c.rows), \(c.cols)], expected [\(m), \(n)]")
     guard m > 0, n > 0 else { return }
     if k == 0 {

@@ -21,6 +21,26 @@ public struct Matrix: Equatable, Sendable {
         self.storage = storage
     }
 
+    /// A matrix whose every entry is about to be overwritten (a GEMM output with β = 0): skips
+    /// the zero fill, which for activation-sized buffers is a full extra pass over memory.
+    public init(uninitializedRows rows: Int, cols: Int) {
+        precondition(rows >= 0 && cols >= 0, "negative matrix shape [\(rows), \(cols)]")
+        self.rows = rows
+        self.cols = cols
+        self.storage = [Float](unsafeUninitializedCapacity: rows * cols) { _, count in count = rows * cols }
+    }
+
+    /// `rows` copies of one row vector (a bias broadcast over a batch), written in one pass.
+    public init(repeatingRow row: Matrix, count rows: Int) {
+        let cols = row.count
+        self.init(uninitializedRows: rows, cols: cols)
+        row.storage.withUnsafeBufferPointer { source in
+            storage.withUnsafeMutableBufferPointer { target in
+                for r in 0..<rows { UnsafeMutableBufferPointer(rebasing: target[(r * cols)..<((r + 1) * cols)]).update(fromContentsOf: source) }
+            }
+        }
+    }
+
     /// Builds a matrix from nested rows (tests and small literals).
     public init(_ nested: [[Float]]) {
         let cols = nested.first?.count ?? 0
@@ -92,6 +112,13 @@ public struct Matrix: Equatable, Sendable {
     public mutating func ensureShape(_ rows: Int, _ cols: Int) {
         if self.rows != rows || self.cols != cols {
             self = Matrix(rows: rows, cols: cols)
+        }
+    }
+
+    /// As `ensureShape`, for a buffer that the caller overwrites entirely.
+    mutating func ensureShapeForOverwrite(_ rows: Int, _ cols: Int) {
+        if self.rows != rows || self.cols != cols {
+            self = Matrix(uninitializedRows: rows, cols: cols)
         }
     }
 
