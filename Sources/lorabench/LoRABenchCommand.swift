@@ -6,6 +6,8 @@ struct LoRABenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lorabench",
         abstract: "A workbench for low-rank adaptation: LoRA, LoRA+, AdaLoRA and DoRA on OpenBLAS.",
-        subcommands: [BenchCommand.self, FetchModelCommand.self]
+        subcommands: [
+            RunCommand.self, ValidateCommand.self, ReportCommand.self, ExportCommand.self, BenchCommand.self, FetchModelCommand.self,
+        ]
     )
 }

@@ -1,0 +1,104 @@
+import Yams
+
+/// One adaptable linear module of a task's model, as `target_modules` names it.
+public struct ModuleShape: Equatable, Sendable {
+    public var name: String
+    public var inFeatures: Int
+    public var outFeatures: Int
+
+    public init(name: String, inFeatures: Int, outFeatures: Int) {
+        self.name = name
+        self.inFeatures = inFeatures
+        self.outFeatures = outFeatures
+    }
+
+    /// The largest rank an adapter of this module may have.
+    public var maxRank: Int { min(inFeatures, outFeatures) }
+
+    /// peft's rule: a target matches the module's full name or its last dotted components
+    /// (`query` matches `encoder.layer.0.attention.self.query`).
+    public func matches(_ target: String) -> Bool { name == target || name.hasSuffix("." + target) }
+}
+
+/// An evaluation metric and which direction is better (for the summary's `best_eval_<name>`).
+public struct EvalMetric: Equatable, Sendable {
+    public var name: String
+    public var higherIsBetter: Bool
+
+    public init(name: String, higherIsBetter: Bool) {
+        self.name = name
+        self.higherIsBetter = higherIsBetter
+    }
+}
+
+/// Wraps one module's frozen base layer in the run's adapter, or returns nil to leave it frozen.
+public typealias AdapterFactory = (_ module: ModuleShape, _ base: FrozenLinear) throws -> (any Adapter)?
+
+/// What a manifest's `task:` block parses to: resolved settings (defaults filled in) that are
+/// enough to validate a sweep before any work and to build the task.
+public protocol TaskSettings {
+    var name: String { get }
+    /// The models this task can train; the first is the default when the manifest names none.
+    var models: [String] { get }
+    /// Every adaptable module of the model, in model order.
+    var modules: [ModuleShape] { get }
+    /// What `evaluate()` reports; the first is the primary metric ("loss").
+    var evalMetrics: [EvalMetric] { get }
+    /// The resolved block as written to each run's settings.yaml (and hashed into its id).
+    var resolved: Node { get }
+    /// Builds the data and the frozen base model: deterministic in the settings, shared by runs.
+    func makeTask() throws -> any ExperimentTask
+}
+
+/// A task built once per sweep: data plus a frozen base model, from which each run gets a fresh
+/// model carrying its own adapters.
+public protocol ExperimentTask: AnyObject {
+    /// A fresh model for one run: the frozen base with `adapt` applied to every module, batches
+    /// drawn in an order fixed by `seed`.
+    func makeModel(seed: UInt64, batchSize: Int, adapt: AdapterFactory) throws -> any TaskModel
+}
+
+/// One run's model: what the runner trains and evaluates.
+public protocol TaskModel: AnyObject {
+    /// The adapted modules (not the frozen ones), in model order.
+    var adapters: [NamedAdapter] { get }
+    /// Everything the optimizer updates: adapter tensors plus any task head.
+    var trainableParameters: [Parameter] { get }
+    var parameterReport: ParameterReport { get }
+    /// Forward and backward on the next training batch: accumulates gradients, returns the loss.
+    func trainOnNextBatch() throws -> Float
+    /// Every metric of `TaskSettings.evalMetrics` on the held-out set.
+    func evaluate() throws -> [String: Double]
+}
+
+/// The tasks and models a manifest may name. Tasks still to come are recognised so that their
+/// manifests fail with "not available yet" rather than "unknown".
+public enum TaskCatalog {
+    public static let available = ["synthetic"]
+    public static let planned = ["sst2"]
+    public static let plannedModels = ["minilm"]
+
+    /// Parses `task:`: a name (`task: synthetic`) or a mapping with `name` and the task's settings.
+    static func parse(_ node: ManifestNode) throws -> any TaskSettings {
+        let nameNode: ManifestNode
+        if case .mapping = node.node {
+            let keys = node.node.mapping?.keys.compactMap(\.scalar?.string) ?? []
+            guard keys.contains("name") else {
+                throw ManifestNode(node: node.node, keyPath: node.child("name"), file: node.file)
+                    .error(allowed: "a task name: " + available.joined(separator: ", "), found: "nothing (the required key 'name' is missing)")
+            }
+            nameNode = ManifestNode(node: node.node.mapping!["name"]!, keyPath: node.child("name"), file: node.file)
+        } else {
+            nameNode = node
+        }
+        let name = try nameNode.string(allowed: "a task name: " + available.joined(separator: ", "))
+        switch name {
+        case "synthetic":
+            return try SyntheticTaskSettings(node)
+        case _ where planned.contains(name):
+            throw nameNode.error(allowed: available.joined(separator: ", ") + " (task '\(name)' is not available yet in this build)")
+        default:
+            throw nameNode.error(allowed: available.joined(separator: ", "), suggestion: closestMatch(to: name, in: available + planned))
+        }
+    }
+}

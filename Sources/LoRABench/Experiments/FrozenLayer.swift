@@ -1,0 +1,28 @@
+/// A module that a run does not adapt: the frozen base layer alone, so that a model can mix
+/// adapted and untouched layers behind the one `Adapter` interface. It has no parameters and
+/// rank 0 (loralib's "r = 0 means the base layer").
+final class FrozenLayer: Adapter {
+    let base: FrozenLinear
+    let rank = 0
+    let scaling: Float = 0
+    let isMerged = false
+
+    init(base: FrozenLinear) { self.base = base }
+
+    var parameters: [Parameter] { [] }
+
+    func forward(_ x: Matrix, training: Bool) throws -> Matrix {
+        try checkInput(x)
+        return base.forward(x)
+    }
+
+    /// ∂x = G·W0 [N, in] for G [N, out]; nothing of its own to accumulate.
+    func backward(_ g: Matrix) throws -> Matrix {
+        try checkGradient(g, rows: g.rows)
+        return matmul(g, .n, base.weight, .n)
+    }
+
+    func deltaWeight() -> Matrix { .zeros(base.outFeatures, base.inFeatures) }
+    func merge() {}
+    func unmerge() {}
+}

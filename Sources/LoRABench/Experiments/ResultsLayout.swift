@@ -1,0 +1,42 @@
+import Foundation
+
+/// Where a sweep's files live:
+///
+///     <root>/manifest.yaml                the manifest as run
+///     <root>/metrics.csv, summary.csv     every finished run, rebuilt from the run folders
+///     <root>/runs/<run-id>/settings.yaml  written first
+///     <root>/runs/<run-id>/metrics.csv, adapter.safetensors, checkpoints/step-<n>.safetensors
+///     <root>/runs/<run-id>/outcome.json   written last: the run's completion marker
+public struct ResultsLayout: Sendable {
+    public let root: String
+
+    public init(root: String) { self.root = root }
+
+    /// `results/<experiment>` under the current directory.
+    public static func defaultRoot(experiment: String) -> String { "results/\(experiment)" }
+
+    public var manifestCopy: String { path("manifest.yaml") }
+    public var metricsFile: String { path("metrics.csv") }
+    public var summaryFile: String { path("summary.csv") }
+    public var runsDirectory: String { path("runs") }
+
+    public func runDirectory(_ id: String) -> String { "\(runsDirectory)/\(id)" }
+    public func settingsFile(_ id: String) -> String { "\(runDirectory(id))/settings.yaml" }
+    public func runMetricsFile(_ id: String) -> String { "\(runDirectory(id))/metrics.csv" }
+    public func adapterFile(_ id: String) -> String { "\(runDirectory(id))/adapter.safetensors" }
+    public func checkpointFile(_ id: String, step: Int) -> String { "\(runDirectory(id))/checkpoints/step-\(step).safetensors" }
+    public func outcomeFile(_ id: String) -> String { "\(runDirectory(id))/outcome.json" }
+
+    /// The run's outcome if it finished; nil while it has not (or was interrupted).
+    public func outcome(of id: String) throws -> RunOutcome? {
+        guard let data = FileManager.default.contents(atPath: outcomeFile(id)) else { return nil }
+        return try RunOutcome.decode(data)
+    }
+
+    /// Run folders present on disk, finished or not.
+    public var runFolders: [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: runsDirectory)) ?? []).filter { !$0.hasPrefix(".") }.sorted()
+    }
+
+    private func path(_ name: String) -> String { "\(root)/\(name)" }
+}

@@ -1,0 +1,36 @@
+import ArgumentParser
+import LoRABench
+
+/// `lorabench export RESULTS --metric NAME`: one metric as a CSV for pandas, R or a spreadsheet.
+struct ExportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Write one metric of an experiment as a CSV ready for plotting (long, or wide by an axis).",
+        discussion: "Long keeps the rows of RESULTS/metrics.csv for the metric; wide has one column per value of the axis, e.g. rank=4,rank=8,…"
+    )
+
+    @Argument(help: "The experiment's results directory, e.g. results/rank-sweep.")
+    var results: String
+
+    @Option(help: "The metric, e.g. loss, r2, gradient_norm, rank/fc1.")
+    var metric: String
+
+    @Option(help: "Only this split (train or eval).")
+    var split: String?
+
+    @Option(help: ArgumentHelp("Spread this axis into columns.", valueName: MetricsExport.wideAxes.joined(separator: "|")))
+    var wideBy: String?
+
+    @Option(help: "Write here instead of standard output.")
+    var out: String?
+
+    func run() throws {
+        let table = try MetricsExport.table(results: results, metric: metric, split: split, wideBy: wideBy)
+        if let out {
+            try AtomicFile.write(table.text, to: out)
+            print("\(table.rows.count) rows → \(out)")
+        } else {
+            print(table.text, terminator: "")
+        }
+    }
+}

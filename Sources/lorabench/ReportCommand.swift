@@ -1,0 +1,21 @@
+import ArgumentParser
+import Foundation
+import LoRABench
+
+/// `lorabench report RESULTS`: plots and a page to look at, written next to the CSV files.
+struct ReportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report",
+        abstract: "Write SVG plots and an index.html showing an experiment's results.",
+        discussion: "Reads RESULTS/summary.csv and RESULTS/metrics.csv (written by `lorabench run`) and writes the plots and index.html into RESULTS."
+    )
+
+    @Argument(help: "The experiment's results directory, e.g. results/rank-sweep.")
+    var results: String
+
+    func run() throws {
+        let written = try Report.write(resultsDirectory: results)
+        for path in written { print(path) }
+        print("open file://\(URL(fileURLWithPath: written.last!).standardizedFileURL.path)")
+    }
+}

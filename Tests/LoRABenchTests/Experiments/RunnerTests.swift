@@ -1,0 +1,116 @@
+import Foundation
+import LoRABench
+import Testing
+
+/// Sweeps run in this process: the files they write, bit-for-bit determinism, divergence, and
+/// what resuming a finished sweep does.
+@Suite struct RunnerTests {
+    @Test func aSweepWritesEveryFileWithTheDocumentedColumns() throws {
+        let directory = try ExperimentSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let manifest = try Manifest(yaml: ExperimentSupport.manifest(sweep: """
+          variants: [lora, {name: adalora, mode: peft, tinit: 10, tfinal: 20}]
+          ranks: [2, 4]
+        """), file: "m.yaml")
+        let outcomes = try ExperimentSupport.run(manifest, into: directory)
+        #expect(outcomes.map(\.status) == [.completed, .completed, .completed, .completed])
+
+        let layout = ResultsLayout(root: "\(directory)/results")
+        for run in manifest.runs {
+            for file in [layout.settingsFile(run.id), layout.runMetricsFile(run.id), layout.adapterFile(run.id), layout.outcomeFile(run.id)] {
+                #expect(FileManager.default.fileExists(atPath: file), "missing \(file)")
+            }
+        }
+        let metrics = try ExperimentSupport.records(layout.metricsFile, droppingTiming: false)
+        let metricColumns: [String] = ["run_id", "variant", "rank", "alpha", "seed", "init", "target_modules", "dropout",
+                                       "use_rslora", "step", "split", "metric", "value"]
+        #expect(metrics[0] == metricColumns)
+        let names = Set(metrics.dropFirst().map { "\($0[10])/\($0[11])" })
+        #expect(names.isSuperset(of: ["train/loss", "eval/loss", "eval/r2", "train/learning_rate", "train/gradient_norm",
+                                      "train/delta_w_norm", "train/delta_w_norm/fc1", "train/elapsed_seconds",
+                                      "train/rank/fc1", "train/rank/fc2", "train/regularizer"]))
+        // Fixed-rank variants log no rank series.
+        #expect(!metrics.contains { $0[1] == "lora" && $0[11].hasPrefix("rank/") })
+
+        let summary = try ExperimentSupport.records(layout.summaryFile)
+        let columns: [String] = ["run_id", "variant", "rank", "alpha", "seed", "init", "target_modules", "dropout", "use_rslora",
+                                 "status", "reason", "final_eval_loss", "best_eval_loss", "final_eval_r2", "best_eval_r2",
+                                 "final_train_loss", "steps_completed", "mean_final_rank", "trainable_parameters",
+                                 "trainable_share", "wall_seconds", "steps_per_second"]
+        #expect(summary[0] == columns)
+        #expect(summary.count == 5)
+        // LoRA at r = 2 on 16→16→8: A [2, 16] and B [16, 2] on fc1, A [2, 16] and B [8, 2] on fc2.
+        let loraParameters = 2 * 16 + 16 * 2 + 2 * 16 + 8 * 2
+        #expect(summary[1][18] == String(loraParameters))
+        let adapter = try SafetensorsFile(path: layout.adapterFile(manifest.runs[0].id))
+        #expect(adapter.names == ["fc1.lora_A", "fc1.lora_B", "fc2.lora_A", "fc2.lora_B"])
+    }
+
+    @Test func theSameManifestGivesIdenticalNumbers() throws {
+        let manifest = try Manifest(yaml: ExperimentSupport.manifest(sweep: """
+          variants: [lora, loraplus, dora, {name: adalora, mode: svd-prune, interval: 10, start_step: 20}]
+          ranks: [4]
+          dropout: 0.1
+        """), file: "m.yaml")
+        let first = try ExperimentSupport.temporaryDirectory(), second = try ExperimentSupport.temporaryDirectory()
+        defer { for directory in [first, second] { try? FileManager.default.removeItem(atPath: directory) } }
+        try ExperimentSupport.run(manifest, into: first)
+        try ExperimentSupport.run(manifest, into: second)
+        let a = ResultsLayout(root: "\(first)/results"), b = ResultsLayout(root: "\(second)/results")
+        #expect(try ExperimentSupport.records(a.metricsFile) == ExperimentSupport.records(b.metricsFile))
+        #expect(try ExperimentSupport.summaryWithoutTiming(a.summaryFile) == ExperimentSupport.summaryWithoutTiming(b.summaryFile))
+        for run in manifest.runs {
+            #expect(FileManager.default.contents(atPath: a.adapterFile(run.id)) == FileManager.default.contents(atPath: b.adapterFile(run.id)))
+        }
+    }
+
+    @Test func aDivergingRunIsRecordedAndTheSweepGoesOn() throws {
+        let directory = try ExperimentSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let manifest = try Manifest(yaml: ExperimentSupport.manifest(sweep: """
+          variants: [{name: lora, label: huge-lr, learning_rate: 1e30}, lora]
+          ranks: [4]
+        """), file: "m.yaml")
+        let outcomes = try ExperimentSupport.run(manifest, into: directory)
+        #expect(outcomes.map(\.status) == [.diverged, .completed])
+        #expect(outcomes[0].reason == "the train loss is inf at step 2")
+        #expect(outcomes[0].stepsCompleted == 1)
+        #expect(outcomes[0].finalEval.isEmpty)
+
+        let summary = try ExperimentSupport.records("\(directory)/results/summary.csv")
+        #expect(summary[1][9...11] == ["diverged", "the train loss is inf at step 2", ""])
+        #expect(summary[2][9] == "completed")
+        // The rows logged before the divergence are kept: the step-0 evaluation.
+        let metrics = try ExperimentSupport.records("\(directory)/results/metrics.csv")
+        #expect(metrics.contains { $0[0] == outcomes[0].runID && $0[9] == "0" && $0[11] == "loss" })
+    }
+
+    @Test func resumingAFinishedSweepRunsNothing() throws {
+        let directory = try ExperimentSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let manifest = try Manifest(yaml: ExperimentSupport.manifest(), file: "m.yaml")
+        let first = try ExperimentSupport.run(manifest, into: directory)
+        let metrics = try String(contentsOfFile: "\(directory)/results/metrics.csv", encoding: .utf8)
+        #expect(try ExperimentSupport.run(manifest, into: directory, resume: true) == first)
+        #expect(try String(contentsOfFile: "\(directory)/results/metrics.csv", encoding: .utf8) == metrics)
+    }
+
+    @Test func aSecondSweepIntoTheSameFolderNeedsResume() throws {
+        let directory = try ExperimentSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let manifest = try Manifest(yaml: ExperimentSupport.manifest(), file: "m.yaml")
+        try ExperimentSupport.run(manifest, into: directory)
+        #expect(throws: SweepError.existingResults(directory: "\(directory)/results", runs: 2)) {
+            try ExperimentSupport.run(manifest, into: directory)
+        }
+    }
+
+    @Test func warmUpAndDecayShapeTheLearningRate() {
+        let cosine = LearningRateSchedule(shape: .cosine, warmupSteps: 4, totalSteps: 12)
+        #expect((0..<4).map { cosine.factor(at: $0) } == [0.25, 0.5, 0.75, 1] as [Float])
+        #expect(cosine.factor(at: 4) == 1)
+        #expect(abs(cosine.factor(at: 8) - 0.5) < 1e-6)
+        let linear = LearningRateSchedule(shape: .linear, warmupSteps: 0, totalSteps: 10)
+        #expect(linear.factor(at: 5) == 0.5)
+    }
+}
