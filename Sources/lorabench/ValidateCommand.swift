@@ -14,8 +14,12 @@ struct ValidateCommand: ParsableCommand {
     func run() throws {
         let parsed = try Manifest.load(path: manifest)
         let axes = parsed.sweep
-        let product = axes.variants.count * axes.ranks.count * axes.seeds.count
-        let shape = "\(axes.variants.count) variants × \(axes.ranks.count) ranks × \(axes.seeds.count) seeds"
+        // head_only has no rank axis: one run per seed, counted apart.
+        let adapterVariants = axes.variants.filter(\.hasAdapters).count
+        let headOnly = axes.variants.count - adapterVariants
+        let product = (adapterVariants * axes.ranks.count + headOnly) * axes.seeds.count
+        var shape = "\(adapterVariants) variants × \(axes.ranks.count) ranks × \(axes.seeds.count) seeds"
+        if headOnly > 0 { shape += " + \(headOnly) head_only × \(axes.seeds.count) seeds" }
         let others = parsed.runs.count == product ? "" : " and the other axes"
         print("\(manifest): ok — experiment \(parsed.experiment), \(parsed.runs.count) runs of \(parsed.training.steps) steps (\(shape)\(others))")
     }

@@ -111,11 +111,11 @@ public struct TokenBatch: Equatable, Sendable {
 /// batch order is then shuffled so that training does not see lengths in order. Everything
 /// random comes from `seed` and the epoch number, so a run is reproducible.
 public struct Batcher: Sendable {
-    public let batchSize: Int
+    public private(set) var batchSize: Int
     public let shuffle: Bool
     public let bucketByLength: Bool
     public let bucketBatches: Int
-    public let seed: UInt64
+    public private(set) var seed: UInt64
     public let padId: Int
 
     private let encoded: [(inputIds: [Int], tokenTypeIds: [Int], label: Int)]
@@ -138,6 +138,16 @@ public struct Batcher: Sendable {
             let ids = tokenizer.encode(example.text, maxLength: maxLength)
             return (ids, Array(repeating: 0, count: ids.count), example.label)
         }
+    }
+
+    /// The same tokenized examples cut with another batch size and seed, so that runs of a sweep
+    /// share one tokenization.
+    public func with(batchSize: Int, seed: UInt64) -> Batcher {
+        precondition(batchSize > 0, "batchSize must be positive")
+        var copy = self
+        copy.batchSize = batchSize
+        copy.seed = seed
+        return copy
     }
 
     public var exampleCount: Int { encoded.count }

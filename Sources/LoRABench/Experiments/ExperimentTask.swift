@@ -44,6 +44,9 @@ public protocol TaskSettings {
     var modules: [ModuleShape] { get }
     /// What `evaluate()` reports; the first is the primary metric ("loss").
     var evalMetrics: [EvalMetric] { get }
+    /// Whether the model has a head that trains with the adapters, so `head_only` runs have
+    /// something to train.
+    var hasHead: Bool { get }
     /// The resolved block as written to each run's settings.yaml (and hashed into its id).
     var resolved: Node { get }
     /// Builds the data and the frozen base model: deterministic in the settings, shared by runs.
@@ -71,12 +74,20 @@ public protocol TaskModel: AnyObject {
     func evaluate() throws -> [String: Double]
 }
 
-/// The tasks and models a manifest may name. Tasks still to come are recognised so that their
-/// manifests fail with "not available yet" rather than "unknown".
+/// A run's model on a pretrained base, whose trained adapter is saved in peft's layout
+/// (`PeftCheckpoint`) so that `PeftModel.from_pretrained` can load it.
+public protocol PeftExportable: TaskModel {
+    /// `base_model_name_or_path` of adapter_config.json.
+    var baseModelName: String { get }
+    /// The sha256 of the base weights, recorded in the adapter's metadata (nil when unknown).
+    var baseModelSHA256: String? { get }
+    /// peft's `modules_to_save` (a head trained outright) and their tensors by peft name.
+    var savedModules: (names: [String], tensors: [String: TensorToWrite]) { get }
+}
+
+/// The tasks a manifest may name; each task lists its models (`TaskSettings.models`).
 public enum TaskCatalog {
-    public static let available = ["synthetic"]
-    public static let planned = ["sst2"]
-    public static let plannedModels = ["minilm"]
+    public static let available = ["synthetic"] + GLUETask.allCases.map(\.rawValue)
 
     /// Parses `task:`: a name (`task: synthetic`) or a mapping with `name` and the task's settings.
     static func parse(_ node: ManifestNode) throws -> any TaskSettings {
@@ -95,10 +106,10 @@ public enum TaskCatalog {
         switch name {
         case "synthetic":
             return try SyntheticTaskSettings(node)
-        case _ where planned.contains(name):
-            throw nameNode.error(allowed: available.joined(separator: ", ") + " (task '\(name)' is not available yet in this build)")
+        case _ where GLUETask(rawValue: name) != nil:
+            return try GLUETaskSettings(node, task: GLUETask(rawValue: name)!)
         default:
-            throw nameNode.error(allowed: available.joined(separator: ", "), suggestion: closestMatch(to: name, in: available + planned))
+            throw nameNode.error(allowed: available.joined(separator: ", "), suggestion: closestMatch(to: name, in: available))
         }
     }
 }

@@ -11,9 +11,11 @@ public struct RunSpec {
     /// is stable across manifest edits that do not change the run and new when anything does.
     public let id: String
     public let variant: ResolvedVariant
+    /// 0 for `head_only`.
     public let rank: Int
     /// α as the manifest wrote it (`2r`), the `alpha` column; `alpha` is its value at this rank.
-    public let alphaRule: ScaledValue
+    /// nil (and α = 0) for `head_only`.
+    public let alphaRule: ScaledValue?
     public let alpha: Double
     public let seed: UInt64
     /// nil when the variant has its own initialisation (AdaLoRA peft mode).
@@ -28,6 +30,7 @@ public struct RunSpec {
 
     /// The run's values for `axisColumns`. An axis that does not apply to the variant is `n/a`.
     public var axisValues: [String] {
+        guard let alphaRule else { return [id, variant.label, String(rank), "n/a", String(seed), "n/a", "n/a", "n/a", "n/a"] }
         let rslora: String = variant.spec.usesFactorInit ? String(useRSLoRA) : "n/a"
         return [id, variant.label, String(rank), alphaRule.text, String(seed), initialization?.rawValue ?? "n/a",
          targetModules.joined(separator: "+"), formatNumber(dropout), rslora]
@@ -38,9 +41,10 @@ public struct RunSpec {
                       initialization: initialization ?? .kaiming, dropout: Float(dropout))
     }
 
-    /// The factor on the low-rank product, as the adapter computes it.
+    /// The factor on the low-rank product, as the adapter computes it (0 for `head_only`: no adapter).
     public var scaling: Float {
-        variant.spec.usesFactorInit ? adapterConfig.scaling : AdaLoRALayer.scaling(alpha: Float(alpha), initialRank: variant.adapterRank)
+        guard variant.spec.hasAdapters else { return 0 }
+        return variant.spec.usesFactorInit ? adapterConfig.scaling : AdaLoRALayer.scaling(alpha: Float(alpha), initialRank: variant.adapterRank)
     }
 }
 
@@ -52,6 +56,10 @@ enum Grid {
         var runs: [RunSpec] = []
         var ids = Set<String>()
         for variant in sweep.variants {
+            guard variant.hasAdapters else {
+                runs += try headOnlyRuns(variant, experiment: experiment, task: task, model: model, training: training, seeds: sweep.seeds)
+                continue
+            }
             // Axes a variant ignores collapse to one value instead of repeating identical runs.
             let inits: [AdapterInit?] = variant.usesFactorInit ? sweep.inits : [nil]
             let rsloraValues = variant.usesFactorInit ? sweep.useRSLoRA : [false]
@@ -81,6 +89,20 @@ enum Grid {
         return runs
     }
 
+    /// One run per seed: the rank, α, init, target-module, dropout and rsLoRA axes do not apply.
+    private static func headOnlyRuns(_ variant: VariantSpec, experiment: String, task: any TaskSettings, model: String,
+                                     training: TrainingSettings, seeds: [UInt64]) throws -> [RunSpec] {
+        guard task.hasHead else {
+            throw variant.location.error(allowed: "an adapter variant (lora, loraplus, dora, adalora): task \(task.name) has no trainable head",
+                                         found: "head_only")
+        }
+        let resolved = try variant.resolve(rank: 0, training: training)
+        return try seeds.map { seed in
+            try makeRun(experiment: experiment, task: task, model: model, training: training, variant: resolved, rank: 0,
+                        alphaRule: nil, seed: seed, initialization: nil, targets: [], modules: [], dropout: 0, useRSLoRA: false)
+        }
+    }
+
     private static func checkRank(_ variant: ResolvedVariant, rank: Int, fits modules: [ModuleShape], at node: ManifestNode) throws {
         guard let tight = modules.first(where: { variant.adapterRank > $0.maxRank }) else { return }
         let what = variant.adapterRank == rank ? "rank \(rank)" : "rank \(rank) (\(variant.label) builds rank-\(variant.adapterRank) adapters)"
@@ -89,26 +111,34 @@ enum Grid {
     }
 
     private static func makeRun(experiment: String, task: any TaskSettings, model: String, training: TrainingSettings,
-                                variant: ResolvedVariant, rank: Int, alphaRule: ScaledValue, seed: UInt64,
+                                variant: ResolvedVariant, rank: Int, alphaRule: ScaledValue?, seed: UInt64,
                                 initialization: AdapterInit?, targets: [String], modules: [String], dropout: Double,
                                 useRSLoRA: Bool) throws -> RunSpec {
-        let alpha = alphaRule.value(rank: rank)
+        let alpha = alphaRule?.value(rank: rank) ?? 0
         var body: [(String, Node)] = [
             ("task", task.resolved),
             ("model", Settings.text(model)),
             ("training", training.resolved),
             ("variant", variant.resolved),
             ("rank", Settings.int(rank)),
-            ("alpha", Settings.number(alpha)),
-            ("alpha_rule", Settings.text(alphaRule.text)),
-            ("seed", Settings.int(Int(seed))),
-            ("init", Settings.text(initialization?.rawValue ?? "n/a")),
-            ("target_modules", Settings.list(modules)),
-            ("dropout", Settings.number(dropout)),
         ]
-        if variant.spec.usesFactorInit { body.append(("use_rslora", Settings.bool(useRSLoRA))) }
+        var readable: [String?] = [variant.label]
+        if let alphaRule {
+            body += [
+                ("alpha", Settings.number(alpha)),
+                ("alpha_rule", Settings.text(alphaRule.text)),
+                ("seed", Settings.int(Int(seed))),
+                ("init", Settings.text(initialization?.rawValue ?? "n/a")),
+                ("target_modules", Settings.list(modules)),
+                ("dropout", Settings.number(dropout)),
+            ]
+            if variant.spec.usesFactorInit { body.append(("use_rslora", Settings.bool(useRSLoRA))) }
+            readable += ["r\(rank)", "a\(formatNumber(alpha))", initialization?.rawValue]
+        } else {
+            body.append(("seed", Settings.int(Int(seed))))
+        }
         let hash = String(SHA256.hex(of: Data(try Settings.yaml(Settings.map(body)).utf8)).prefix(6))
-        let readable: [String?] = [variant.label, "r\(rank)", "a\(formatNumber(alpha))", initialization?.rawValue, "s\(seed)", hash]
+        readable += ["s\(seed)", hash]
         let id = readable.compactMap { $0 }.joined(separator: "-")
         let settings = Settings.map([("run_id", Settings.text(id)), ("experiment", Settings.text(experiment))] + body)
         return RunSpec(id: id, variant: variant, rank: rank, alphaRule: alphaRule, alpha: alpha, seed: seed,

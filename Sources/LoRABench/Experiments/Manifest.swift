@@ -63,9 +63,8 @@ public struct Manifest {
         }
         let name = try nameNode.string(allowed: task.models.joined(separator: ", "))
         guard task.models.contains(name) else {
-            let later = TaskCatalog.plannedModels.contains(name) ? " (model '\(name)' is not available yet in this build)" : ""
-            throw nameNode.error(allowed: "for task \(task.name): " + task.models.joined(separator: ", ") + later,
-                                 suggestion: later.isEmpty ? closestMatch(to: name, in: task.models) : nil)
+            throw nameNode.error(allowed: "for task \(task.name): " + task.models.joined(separator: ", "),
+                                 suggestion: closestMatch(to: name, in: task.models))
         }
         return name
     }

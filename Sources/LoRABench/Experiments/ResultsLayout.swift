@@ -5,7 +5,8 @@ import Foundation
 ///     <root>/manifest.yaml                the manifest as run
 ///     <root>/metrics.csv, summary.csv     every finished run, rebuilt from the run folders
 ///     <root>/runs/<run-id>/settings.yaml  written first
-///     <root>/runs/<run-id>/metrics.csv, adapter.safetensors, checkpoints/step-<n>.safetensors
+///     <root>/runs/<run-id>/metrics.csv, adapter.safetensors (or adapter/ in peft's layout),
+///                               checkpoints/step-<n>.safetensors
 ///     <root>/runs/<run-id>/outcome.json   written last: the run's completion marker
 public struct ResultsLayout: Sendable {
     public let root: String
@@ -24,6 +25,9 @@ public struct ResultsLayout: Sendable {
     public func settingsFile(_ id: String) -> String { "\(runDirectory(id))/settings.yaml" }
     public func runMetricsFile(_ id: String) -> String { "\(runDirectory(id))/metrics.csv" }
     public func adapterFile(_ id: String) -> String { "\(runDirectory(id))/adapter.safetensors" }
+    /// The adapter in peft's layout (adapter_model.safetensors + adapter_config.json), for tasks
+    /// on a pretrained model.
+    public func peftAdapterDirectory(_ id: String) -> String { "\(runDirectory(id))/adapter" }
     public func checkpointFile(_ id: String, step: Int) -> String { "\(runDirectory(id))/checkpoints/step-\(step).safetensors" }
     public func outcomeFile(_ id: String) -> String { "\(runDirectory(id))/outcome.json" }
 

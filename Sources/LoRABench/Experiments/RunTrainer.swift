@@ -5,11 +5,13 @@ public struct RunInterrupted: Error, CustomStringConvertible {
     public var description: String { "the run was stopped before it finished; `lorabench run --resume` redoes it" }
 }
 
-/// What training one run produced: its metric rows, how it ended, and the adapter.
+/// What training one run produced: its metric rows, how it ended, and the adapter: in peft's
+/// layout for a model on a pretrained base (`PeftExportable`), else as runner tensors.
 struct TrainedRun {
     var rows: [MetricRow]
     var outcome: RunOutcome
     var adapter: [String: TensorToWrite]
+    var peftAdapter: PeftExport?
 }
 
 /// Trains one run: builds its model, optimizer groups and adaptation method, steps through
@@ -99,15 +101,19 @@ final class RunTrainer {
             trainableParameters: report?.trainable ?? 0, totalParameters: report?.total ?? 0,
             wallSeconds: seconds, stepsPerSecond: seconds > 0 ? Double(log.stepsCompleted) / seconds : 0,
             blasThreads: training.blasThreads)
-        return TrainedRun(rows: log.rows, outcome: outcome, adapter: model.map(adapterTensors) ?? [:])
+        if let exportable = model as? any PeftExportable, let method {
+            return TrainedRun(rows: log.rows, outcome: outcome, adapter: [:],
+                              peftAdapter: PeftExport(run: run, model: exportable, method: method))
+        }
+        return TrainedRun(rows: log.rows, outcome: outcome, adapter: model.map(adapterTensors) ?? [:], peftAdapter: nil)
     }
 
     /// The run's adapter on targeted modules; each gets its own seed stream, so adding a module
     /// does not change another's initialisation.
     private func makeAdapter(module: ModuleShape, base: FrozenLinear) throws -> (any Adapter)? {
-        guard run.modules.contains(module.name) else { return nil }
+        guard let kind = run.variant.spec.adapterKind, run.modules.contains(module.name) else { return nil }
         var rng = SplitMix64(seed: run.seed).derived("adapter/\(module.name)")
-        return try run.variant.spec.adapterKind.make(base: base, config: run.adapterConfig, seed: rng.next())
+        return try kind.make(base: base, config: run.adapterConfig, seed: rng.next())
     }
 
     private func evaluate(_ model: any TaskModel, step: Int, into log: inout RunLog) throws {

@@ -130,6 +130,7 @@ public final class ExperimentRunner {
         }
         try AtomicFile.write(MetricsCSV.runFile(runID: id, rows: trained.rows), to: layout.runMetricsFile(id))
         if !trained.adapter.isEmpty { try Safetensors.write(trained.adapter, to: layout.adapterFile(id), metadata: metadata) }
+        try trained.peftAdapter?.save(to: layout.peftAdapterDirectory(id))
         try AtomicFile.write(trained.outcome.encoded(), to: layout.outcomeFile(id))
         return trained.outcome
     }

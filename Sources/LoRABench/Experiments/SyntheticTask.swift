@@ -27,6 +27,7 @@ public struct SyntheticTaskSettings: TaskSettings {
     public let name = "synthetic"
     public let models = ["synthetic"]
     public let evalMetrics = [EvalMetric(name: "loss", higherIsBetter: false), EvalMetric(name: "r2", higherIsBetter: true)]
+    public let hasHead = false
 
     /// Every default: a rank-8 teacher on both modules.
     public init() {

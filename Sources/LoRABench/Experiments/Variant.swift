@@ -6,6 +6,8 @@ import Yams
 public struct VariantSpec {
     public enum Name: String, CaseIterable, Sendable {
         case lora, loraplus, dora, adalora
+        /// The baseline without adapters: only the task's head trains (a task that has one).
+        case headOnly = "head_only"
     }
 
     /// How the rank evolves during training.
@@ -41,7 +43,8 @@ public struct VariantSpec {
     /// The `variant` column and the first part of run ids.
     public var label: String
     public var name: Name
-    public var adapterKind: AdapterKind
+    /// nil for `head_only`, which builds no adapters.
+    public var adapterKind: AdapterKind?
     /// λ of LoRA+ (η_B = λ·η_A); nil trains every parameter at the base learning rate.
     public var loraPlusRatio: Double?
     /// Overrides `training.learning_rate` for this variant (AdaLoRA and LoRA+ like other rates).
@@ -85,6 +88,7 @@ public struct VariantSpec {
         case .lora, .loraplus: adapterKind = .lora
         case .dora: adapterKind = .dora
         case .adalora: adapterKind = mode == "svd-prune" ? .lora : .adalora
+        case .headOnly: adapterKind = nil
         }
         loraPlusRatio = name == .loraplus ? 16 : nil
         switch (name, mode) {
@@ -100,6 +104,7 @@ public struct VariantSpec {
         case .lora, .dora: return commonKeys + ["loraplus"]
         case .loraplus: return commonKeys + ["lr_ratio"]
         case .adalora: return commonKeys + ["mode", "loraplus"] + (mode == "svd-prune" ? svdKeys : peftKeys)
+        case .headOnly: return commonKeys
         }
     }
 
@@ -170,7 +175,7 @@ public struct VariantSpec {
     private var defaultLabel: String {
         var parts: [String]
         switch rankPolicy {
-        case .fixed: parts = [name == .loraplus ? "loraplus" : adapterKind.rawValue]
+        case .fixed: parts = [name.rawValue]
         case .adaloraPeft: parts = ["adalora-peft"]
         case .svdPrune: parts = ["adalora-svd"] + (adapterKind == .dora ? ["dora"] : [])
         }
@@ -179,8 +184,13 @@ public struct VariantSpec {
     }
 
     /// Whether the `init` and `use_rslora` axes change this variant's runs: AdaLoRA's peft layer
-    /// has its own initialisation (P, Q ~ N(0, 0.02²), Λ = 0) and scaling α/r0.
-    public var usesFactorInit: Bool { adapterKind != .adalora }
+    /// has its own initialisation (P, Q ~ N(0, 0.02²), Λ = 0) and scaling α/r0, and `head_only`
+    /// has no adapters.
+    public var usesFactorInit: Bool { adapterKind == .lora || adapterKind == .dora }
+
+    /// Whether the run builds adapters at all; `head_only` does not, so every adapter axis
+    /// (rank, α, init, target modules, dropout, rsLoRA) collapses to one `n/a` run per seed.
+    public var hasAdapters: Bool { adapterKind != nil }
 
     /// The run's concrete settings at rank `rank` under `training`.
     public func resolve(rank: Int, training: TrainingSettings) throws -> ResolvedVariant {
@@ -254,7 +264,7 @@ public struct ResolvedVariant {
         var pairs: [(String, Node)] = [
             ("label", Settings.text(spec.label)),
             ("name", Settings.text(spec.name.rawValue)),
-            ("adapter", Settings.text(spec.adapterKind.rawValue)),
+            ("adapter", Settings.text(spec.adapterKind?.rawValue ?? "none")),
             ("learning_rate", Settings.number(learningRate)),
         ]
         if let ratio = spec.loraPlusRatio { pairs.append(("loraplus_lr_ratio", Settings.number(ratio))) }

@@ -33,12 +33,18 @@ public final class BertEncoder {
     /// Builds the encoder from a `BertModel` checkpoint. `adapt` is asked once per Linear, with its
     /// peft module name and frozen weight [out, in] and bias [1, out], and returns the adapter
     /// that replaces it, or nil to keep the plain frozen Linear.
-    public init(config: BertConfig, weights: SafetensorsFile, labelCount: Int, seed: UInt64,
+    public convenience init(config: BertConfig, weights: SafetensorsFile, labelCount: Int, seed: UInt64,
+                            adapt: (_ moduleName: String, _ weight: Matrix, _ bias: Matrix) throws -> (any Adapter)?) throws {
+        try self.init(config: config, weights: BertWeights(weights), labelCount: labelCount, seed: seed, adapt: adapt)
+    }
+
+    /// As above, from weights already decoded, which several encoders (the runs of a sweep) share.
+    public init(config: BertConfig, weights: BertWeights, labelCount: Int, seed: UInt64,
                 adapt: (_ moduleName: String, _ weight: Matrix, _ bias: Matrix) throws -> (any Adapter)?) throws {
-        let prefix = weights.tensors["bert.embeddings.word_embeddings.weight"] != nil ? "bert." : ""
+        let prefix = weights.shapes["bert.embeddings.word_embeddings.weight"] != nil ? "bert." : ""
         func tensor(_ name: String, _ shape: [Int]) throws -> Matrix {
-            guard let info = weights.tensors[prefix + name] else { throw BertError.missingWeight(path: weights.path, name: prefix + name) }
-            guard info.shape == shape else { throw BertError.weightShape(name: prefix + name, found: info.shape, expected: shape) }
+            guard let found = weights.shapes[prefix + name] else { throw BertError.missingWeight(path: weights.path, name: prefix + name) }
+            guard found == shape else { throw BertError.weightShape(name: prefix + name, found: found, expected: shape) }
             return try weights.matrix(prefix + name)
         }
         func layerNorm(_ name: String) throws -> LayerNorm {
@@ -219,6 +225,30 @@ public final class BertEncoder {
         guard attentionMask.allSatisfy({ $0 == 0 || $0 == 1 }) else {
             throw BertError.invalidInput("attention mask entries must be 0 or 1")
         }
+    }
+}
+
+/// A checkpoint's floating-point tensors decoded to Float once. Matrices share their storage
+/// until written, so every encoder built from one `BertWeights` reads the same copy.
+public struct BertWeights {
+    /// The checkpoint file, for errors.
+    public let path: String
+    /// Every floating-point tensor's shape, as stored.
+    public let shapes: [String: [Int]]
+    private let matrices: [String: Matrix]
+
+    /// Decodes every floating-point tensor (integer ones, such as `position_ids`, are not weights).
+    public init(_ file: SafetensorsFile) throws {
+        let floating = file.tensors.filter { ["F32", "F64", "F16", "BF16"].contains($0.value.dtype) }
+        path = file.path
+        shapes = floating.mapValues(\.shape)
+        matrices = try Dictionary(uniqueKeysWithValues: floating.keys.map { ($0, try file.matrix($0)) })
+    }
+
+    /// A tensor as `SafetensorsFile.matrix` gives it (1-D as [1, n]).
+    public func matrix(_ name: String) throws -> Matrix {
+        guard let matrix = matrices[name] else { throw SafetensorsError.missingTensor(path: path, name: name) }
+        return matrix
     }
 }
 

@@ -10,6 +10,13 @@ public enum PretrainedModel: String, CaseIterable, Sendable {
     /// sentence-transformers/all-MiniLM-L6-v2: a 6-layer, 384-wide uncased BERT encoder.
     case minilm
 
+    /// The model's name on the Hugging Face hub (peft's `base_model_name_or_path`).
+    public var hubName: String {
+        switch self {
+        case .minilm: return "sentence-transformers/all-MiniLM-L6-v2"
+        }
+    }
+
     /// The model's upstream name, also its folder under `<cache>/models/`.
     public var directoryName: String {
         switch self {

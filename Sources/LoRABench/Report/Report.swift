@@ -208,14 +208,23 @@ struct ReportBuilder {
         // Variants sit a little apart along x, so that error bars at one rank do not overlap.
         let count = Double(configurations.count)
         let shift = min(0.08, 0.4 / count)
+        // A rank-0 baseline (head_only: no adapters) has no place on a log axis; it is drawn as a
+        // dashed line across the adapter ranks instead.
+        let adapterRanks = ranks.filter { $0 > 0 }.map(Double.init)
         let series = headlineSeries { rank, _, index in Double(rank) * pow(2, (Double(index) - (count - 1) / 2) * shift) }
-        let x = SVGPlot.Axis(label: "rank r (log₂ scale)", scale: .log2, covering: ranks.map(Double.init), ticks: ranks.map(Double.init))
+            .map { series -> SVGPlot.Series in
+                guard let first = adapterRanks.first, let last = adapterRanks.last, let level = series.points.first?.y,
+                      series.points.allSatisfy({ $0.x == 0 }) else { return series }
+                return SVGPlot.Series(color: series.color, points: [(first, level), (last, level)], line: (1.6, true))
+            }
+            .filter { series in !series.points.contains { $0.x <= 0 } }
+        let x = SVGPlot.Axis(label: "rank r (log₂ scale)", scale: .log2, covering: adapterRanks, ticks: adapterRanks)
         let panel = SVGPlot.XYPanel(title: "mean over seeds; bars span min to max", x: x, y: headlineAxis(series), series: series,
                             emptyNote: "no completed run has \(headline.column)")
         return Plot(file: "metric-by-rank.svg",
                     figure: SVGPlot.Figure(title: "\(headline.title.capitalizedFirst) against rank", panels: [panel], columns: 1,
                                    panelWidth: 760, panelHeight: 420, legend: configurationLegend),
-                    caption: "\(headline.title.capitalizedFirst) (\(headline.direction)) against adapter rank on a log₂ axis, one line per variant. "
+                    caption: "\(headline.title.capitalizedFirst) (\(headline.direction)) against adapter rank on a log₂ axis, one line per variant; a dashed line is a baseline without adapters (rank 0). "
                         + "Points are means over \(seedsNote), bars span the lowest to the highest seed; variants are shifted slightly "
                         + "sideways so that their bars do not hide each other.\(excludedNote)")
     }

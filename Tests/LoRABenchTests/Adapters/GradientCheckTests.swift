@@ -101,10 +101,13 @@ import Testing
         let gradX = try adapter.backward(setup.matrix("G", n, outFeatures))
         var checked = [("x", gradX.storage)]
         for parameter in adapter.parameters where parameter.role != .bias { checked.append((parameter.name, parameter.grad.storage)) }
+        var worst = (name: "", error: 0.0)
         for (name, analytic) in checked {
             let error = relativeError(analytic, numericalGradient(setup.values, name, reference))
             #expect(error < tolerance, "\(label): ∂\(name) differs from finite differences by \(error)")
+            if error >= worst.error { worst = (name, error) }
         }
+        print("gradient check \(label): worst relative error \(worst.error) in ∂\(worst.name)")
     }
 
     static func base(_ setup: Setup) throws -> FrozenLinear {

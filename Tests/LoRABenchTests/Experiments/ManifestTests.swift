@@ -99,11 +99,13 @@ import Testing
             + "allowed: distinct variant labels; add `label:` to tell them apart")
     }
 
-    @Test func tasksAndModelsStillToComeAreNamedAsSuch() {
-        #expect(message(Self.valid.replacingOccurrences(of: "task: synthetic", with: "task: sst2"))
-            == "m.yaml:1:7: task: found 'sst2'; allowed: synthetic (task 'sst2' is not available yet in this build)")
+    @Test func tasksAndModelsAreCheckedAgainstEachOther() {
+        #expect(message(Self.valid.replacingOccurrences(of: "task: synthetic", with: "task: sst3"))
+            == "m.yaml:1:7: task: found 'sst3'; allowed: synthetic, sst2, rte, cola (did you mean 'sst2'?)")
         #expect(message("model: minilm\n" + Self.valid)
-            == "m.yaml:1:8: model: found 'minilm'; allowed: for task synthetic: synthetic (model 'minilm' is not available yet in this build)")
+            == "m.yaml:1:8: model: found 'minilm'; allowed: for task synthetic: synthetic")
+        #expect(message(Self.valid.replacingOccurrences(of: "task: synthetic", with: "task: sst2\nmodel: synthetic"))
+            == "m.yaml:2:8: model: found 'synthetic'; allowed: for task sst2: minilm")
     }
 
     @Test func syntaxErrorsKeepTheirLine() {
