@@ -150,6 +150,17 @@ public struct Dropout {
 
 /// Builds A and B for LoRA-family adapters according to `init`; PiSSA also returns the residual base.
 enum FactorInitializer {
+    /// Validates the rank, draws A and B, replaces the base by PiSSA's residual, and applies the bias
+    /// mode: everything a config-built LoRA or DoRA layer does before its factors exist.
+    static func initial(base: FrozenLinear, config: AdapterConfig, seed: UInt64) throws -> (a: Matrix, b: Matrix, dropoutSeed: UInt64) {
+        try validateRank(config.rank, for: base.weight)
+        var rng = SplitMix64(seed: seed)
+        let (a, b, residual) = try factors(config.initialization, rank: config.rank, scaling: config.scaling, base: base.weight, rng: &rng)
+        if let residual { base.weight = residual }
+        if config.bias != .none { base.biasIsTrainable = true }
+        return (a, b, rng.next())
+    }
+
     static func factors(_ initialization: AdapterInit, rank r: Int, scaling: Float, base: Matrix,
                         rng: inout SplitMix64) throws -> (a: Matrix, b: Matrix, residualBase: Matrix?) {
         let out = base.rows, inFeatures = base.cols

@@ -26,21 +26,12 @@ public final class DoRA: Adapter {
     private var norms: [Float] = []                // n = ‖V_i‖ (detached) [out]
     private var factor: [Float] = []               // g = m / n [out]
 
-    public init(base: FrozenLinear, config: AdapterConfig, seed: UInt64) throws {
-        try validateRank(config.rank, for: base.weight)
-        var rng = SplitMix64(seed: seed)
-        let scaling = config.scaling
-        let (a, b, residual) = try FactorInitializer.factors(config.initialization, rank: config.rank, scaling: scaling,
-                                                            base: base.weight, rng: &rng)
-        if let residual { base.weight = residual }
-        self.base = base
-        self.a = Parameter("lora_A", role: .loraA, value: a)
-        self.b = Parameter("lora_B", role: .loraB, value: b)
-        self.scaling = scaling
-        self.magnitude = Parameter("lora_magnitude_vector", role: .magnitude, value: Matrix(rows: 1, cols: base.outFeatures))
-        self.dropout = try Dropout(probability: config.dropout, seed: rng.next())
+    /// m starts at the row norms of W0 + s·B·A, so the layer starts as the base layer.
+    public convenience init(base: FrozenLinear, config: AdapterConfig, seed: UInt64) throws {
+        let (a, b, dropoutSeed) = try FactorInitializer.initial(base: base, config: config, seed: seed)
+        try self.init(base: base, a: a, b: b, magnitude: Matrix(rows: 1, cols: base.outFeatures),
+                      scaling: config.scaling, dropout: config.dropout, seed: dropoutSeed)
         magnitude.value.storage = rowNorms(combinedWeight())
-        if config.bias != .none { base.biasIsTrainable = true }
     }
 
     /// Builds a DoRA layer from given factors and magnitude (a checkpoint or a parity fixture).

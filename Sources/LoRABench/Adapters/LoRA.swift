@@ -16,19 +16,9 @@ public final class LoRA: Adapter {
     private var gradProjected = Matrix.zeros(0, 0)  // ∂z [N, r]
     private var effectiveWeight = Matrix.zeros(0, 0) // W0 + s·B·A [out, in], when no dropout
 
-    public init(base: FrozenLinear, config: AdapterConfig, seed: UInt64) throws {
-        try validateRank(config.rank, for: base.weight)
-        var rng = SplitMix64(seed: seed)
-        let scaling = config.scaling
-        let (a, b, residual) = try FactorInitializer.factors(config.initialization, rank: config.rank, scaling: scaling,
-                                                            base: base.weight, rng: &rng)
-        if let residual { base.weight = residual }
-        self.base = base
-        self.a = Parameter("lora_A", role: .loraA, value: a)
-        self.b = Parameter("lora_B", role: .loraB, value: b)
-        self.scaling = scaling
-        self.dropout = try Dropout(probability: config.dropout, seed: rng.next())
-        if config.bias != .none { base.biasIsTrainable = true }
+    public convenience init(base: FrozenLinear, config: AdapterConfig, seed: UInt64) throws {
+        let (a, b, dropoutSeed) = try FactorInitializer.initial(base: base, config: config, seed: seed)
+        try self.init(base: base, a: a, b: b, scaling: config.scaling, dropout: config.dropout, seed: dropoutSeed)
     }
 
     /// Builds a LoRA layer from given factors (loading a checkpoint, or a parity fixture).
