@@ -44,18 +44,20 @@ public final class AdaptedModel {
         self.encoder = encoder
     }
 
-    /// The checkpoint in `directory` on a fetched model; the base's sha256 is the one recorded
-    /// when the model was fetched.
-    public convenience init(checkpointDirectory directory: String, model files: ModelFiles) throws {
-        try self.init(checkpoint: PeftCheckpoint.load(directory),
-                      config: BertConfig(contentsOf: URL(fileURLWithPath: files.configPath)),
-                      weights: BertWeights(SafetensorsFile(path: files.weightsPath)),
-                      baseModelSHA256: files.recordedWeightsSHA256)
-    }
-
-    /// The base model a checkpoint names (`base_model_name_or_path`), when LoRABench can fetch it.
-    public static func pretrainedModel(named name: String?) -> PretrainedModel? {
-        PretrainedModel.allCases.first { $0.hubName == name || $0.directoryName == name || $0.rawValue == name }
+    /// The checkpoint in `directory` on its base model: `model` when given, else the one its
+    /// `base_model_name_or_path` names, which must be in the cache (the error names the fetch command).
+    public static func open(_ directory: String, model: PretrainedModel? = nil,
+                            store: ModelStore = .default) throws -> (adapted: AdaptedModel, base: ModelFiles) {
+        let checkpoint = try PeftCheckpoint.load(directory)
+        let named = checkpoint.config.baseModelNameOrPath
+        guard let model = model ?? PretrainedModel.allCases.first(where: { [$0.hubName, $0.directoryName, $0.rawValue].contains(named) }) else {
+            throw CheckpointError.unknownBaseModel(path: "\(directory)/\(PeftCheckpoint.configFile)", name: named ?? "nothing",
+                                                   known: PretrainedModel.allCases.map { "\($0.rawValue) (\($0.hubName))" })
+        }
+        let files = try store.locate(model)
+        let adapted = try AdaptedModel(checkpoint: checkpoint, config: BertConfig(contentsOf: URL(fileURLWithPath: files.configPath)),
+                                       weights: BertWeights(SafetensorsFile(path: files.weightsPath)), baseModelSHA256: files.recordedWeightsSHA256)
+        return (adapted, files)
     }
 
     /// ΔW = W_adapted − W0 of every adapter [out, in], by module name, in model order.

@@ -9,6 +9,7 @@ public enum CheckpointError: Error, CustomStringConvertible {
     case noSuchModule(path: String, module: String, expectedModel: String)
     case wrongShape(path: String, name: String, found: [Int], expected: [Int], expectedModel: String)
     case wrongBaseModel(path: String, expectedSHA256: String, foundSHA256: String, expectedModel: String)
+    case unknownBaseModel(path: String, name: String, known: [String])
 
     public var description: String {
         switch self {
@@ -23,6 +24,8 @@ public enum CheckpointError: Error, CustomStringConvertible {
             return "\(path): tensor '\(name)' has shape \(found) but this base model needs \(expected); the adapter was trained on \(model)"
         case let .wrongBaseModel(path, expected, found, model):
             return "\(path): the adapter was trained on \(model) with weights sha256 \(expected), but the base model given has sha256 \(found); load it onto the model it was trained on"
+        case let .unknownBaseModel(path, name, known):
+            return "\(path): base_model_name_or_path is \(name), which LoRABench cannot load; known models: \(known.joined(separator: ", ")) (pass --model when the adapter was trained on one of them)"
         }
     }
 }

@@ -1,0 +1,74 @@
+import ArgumentParser
+import Foundation
+import LoRABench
+
+/// `lorabench infer ADAPTER --text …`: the adapted encoder's outputs for a few texts, as a
+/// safetensors file (what `Interop/check_with_peft.py` compares with peft's).
+struct InferCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "infer",
+        abstract: "Run a peft-layout adapter on its base model for some texts; print predictions, optionally save the tensors.",
+        discussion: """
+            The texts are tokenized with the base model's vocabulary ([CLS] … [SEP], padded to the \
+            longest). --out writes input_ids, attention_mask (int64), last_hidden_state [B, T, C] and, \
+            when the adapter carries a trained head, logits [B, labels].
+            """
+    )
+
+    @Argument(help: "The adapter folder (adapter_model.safetensors + adapter_config.json).")
+    var adapter: String
+
+    @Option(name: .customLong("text"), help: "A text to run (repeat for a batch).")
+    var texts: [String] = []
+
+    @Option(help: "A file with one text per line, run after the --text ones.")
+    var textsFile: String?
+
+    @Option(help: "Truncate each text to this many tokens ([CLS] and [SEP] included).")
+    var maxLength = 128
+
+    @Option(help: "Write the tensors to this safetensors file.")
+    var out: String?
+
+    @Option(help: "The base model, when the adapter's base_model_name_or_path is not one LoRABench knows.")
+    var model: PretrainedModel?
+
+    func run() throws {
+        var batch = texts
+        if let textsFile {
+            let contents = try String(contentsOfFile: textsFile, encoding: .utf8)
+            batch += contents.split(whereSeparator: \.isNewline).map(String.init).filter { !$0.isEmpty }
+        }
+        guard !batch.isEmpty else { throw ValidationError("give at least one --text or a --texts-file") }
+        guard maxLength >= 2 else { throw ValidationError("--max-length must be at least 2 ([CLS] and [SEP])") }
+        let (adapted, files) = try AdaptedModel.open(adapter, model: model)
+        let tokenizer = try WordPieceTokenizer(vocabularyPath: files.vocabularyPath)
+        let encoded = batch.map { tokenizer.encode($0, maxLength: maxLength) }
+        let length = encoded.map(\.count).max()!
+        let inputIDs = encoded.flatMap { $0 + [Int](repeating: tokenizer.padId, count: length - $0.count) }
+        let attentionMask = encoded.flatMap { [Int](repeating: 1, count: $0.count) + [Int](repeating: 0, count: length - $0.count) }
+
+        let encoder = adapted.encoder
+        let hidden = try encoder.encode(inputIDs: inputIDs, attentionMask: attentionMask, batchSize: batch.count)
+        var tensors: [String: TensorToWrite] = [
+            "input_ids": TensorToWrite(ints: inputIDs, shape: [batch.count, length]),
+            "attention_mask": TensorToWrite(ints: attentionMask, shape: [batch.count, length]),
+            "last_hidden_state": TensorToWrite(hidden, shape: [batch.count, length, hidden.cols]),
+        ]
+        if adapted.hasHead {
+            let logits = try encoder.logits(inputIDs: inputIDs, attentionMask: attentionMask, batchSize: batch.count)
+            tensors["logits"] = TensorToWrite(logits)
+            for (row, text) in batch.enumerated() {
+                let scores = (0..<logits.cols).map { logits[row, $0] }
+                let label = scores.firstIndex(of: scores.max()!)!
+                print("\(label)\t" + scores.map { String(format: "%.4f", $0) }.joined(separator: " ") + "\t\(text)")
+            }
+        } else {
+            print("\(batch.count) texts × \(length) tokens through \(adapted.adapters.count) adapted modules (no trained head in the adapter)")
+        }
+        if let out {
+            try Safetensors.write(tensors, to: out)
+            print("→ \(out)")
+        }
+    }
+}

@@ -1,0 +1,44 @@
+import ArgumentParser
+import Foundation
+import LoRABench
+
+/// `lorabench merge ADAPTER --out DIR`: the adapter folded into its base model, written as a
+/// plain model folder that the base architecture loads (`BertModel.from_pretrained(DIR)`).
+struct MergeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "merge",
+        abstract: "Fold a peft-layout adapter (LoRA, DoRA, AdaLoRA) into its base model and write a plain model folder.",
+        discussion: """
+            DIR gets model.safetensors (every tensor of the base file under its own name, the adapted \
+            Linears merged as peft's merge_and_unload does), the base's config.json and vocab.txt, and, \
+            when the adapter carries a trained head (modules_to_save: classifier), classifier.safetensors.
+            """
+    )
+
+    @Argument(help: "The adapter folder (adapter_model.safetensors + adapter_config.json), e.g. results/sst2-ranks/runs/<id>/adapter.")
+    var adapter: String
+
+    @Option(help: "The folder to write; it must not exist yet, or be empty.")
+    var out: String
+
+    @Option(help: "The base model, when the adapter's base_model_name_or_path is not one LoRABench knows.")
+    var model: PretrainedModel?
+
+    func run() throws {
+        let fileManager = FileManager.default
+        if let existing = try? fileManager.contentsOfDirectory(atPath: out), !existing.isEmpty {
+            throw ValidationError("\(out) already holds files; choose an empty or new --out folder")
+        }
+        let (adapted, files) = try AdaptedModel.open(adapter, model: model)
+        try fileManager.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let merged = try adapted.mergedTensors(base: SafetensorsFile(path: files.weightsPath))
+        try Safetensors.write(merged, to: "\(out)/model.safetensors")
+        for name in ["config.json", "vocab.txt"] {
+            try AtomicFile.write(Data(contentsOf: URL(fileURLWithPath: "\(files.directory)/\(name)")), to: "\(out)/\(name)")
+        }
+        if let head = adapted.headTensors { try Safetensors.write(head, to: "\(out)/classifier.safetensors") }
+        print("merged \(adapted.adapters.count) adapted modules of \(adapter) into \(files.model.directoryName)")
+        print("  \(out)/model.safetensors (\(merged.count) tensors), config.json, vocab.txt"
+              + (adapted.hasHead ? ", classifier.safetensors" : ""))
+    }
+}
