@@ -15,6 +15,10 @@ public final class AdaLoRALayer: Adapter {
     public let scaling: Float
     public private(set) var isMerged = false
     private var dropout: Dropout
+    public var randomState: UInt64 {
+        get { dropout.generatorState }
+        set { dropout.generatorState = newValue }
+    }
 
     // Saved by forward for backward.
     private var droppedInput = Matrix.zeros(0, 0)  // x_d [N, in]

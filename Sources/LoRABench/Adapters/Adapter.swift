@@ -33,6 +33,8 @@ public protocol Adapter: AnyObject {
     /// Trainable tensors, adapter first, then the base bias when it is trained.
     var parameters: [Parameter] { get }
     var isMerged: Bool { get }
+    /// The state of the adapter's random draws (its dropout masks), for resuming a run exactly.
+    var randomState: UInt64 { get set }
 
     /// y [N, out] for x [N, in]; keeps what `backward` needs. `training` enables dropout.
     func forward(_ x: Matrix, training: Bool) throws -> Matrix
@@ -120,6 +122,12 @@ public struct Dropout {
         }
         self.probability = probability
         self.rng = SplitMix64(seed: seed)
+    }
+
+    /// The mask generator's state, saved by checkpoints so that a resumed run draws the same masks.
+    var generatorState: UInt64 {
+        get { rng.state }
+        set { rng = SplitMix64(seed: newValue) }
     }
 
     /// Whether the last `apply` changed its input.

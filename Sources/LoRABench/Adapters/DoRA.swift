@@ -14,6 +14,10 @@ public final class DoRA: Adapter {
     public let scaling: Float
     public private(set) var isMerged = false
     private var dropout: Dropout
+    public var randomState: UInt64 {
+        get { dropout.generatorState }
+        set { dropout.generatorState = newValue }
+    }
     /// g = m / ‖V‖ used by the last merge, needed to undo it.
     private var mergedFactor: [Float] = []
 

@@ -9,6 +9,10 @@ public final class LoRA: Adapter {
     public let scaling: Float
     public private(set) var isMerged = false
     private var dropout: Dropout
+    public var randomState: UInt64 {
+        get { dropout.generatorState }
+        set { dropout.generatorState = newValue }
+    }
 
     // Saved by forward for backward: the dropped input x_d [N, in] and z = x_d·Aᵀ [N, r].
     private var droppedInput = Matrix.zeros(0, 0)

@@ -103,6 +103,8 @@ final class TimedMethod: AdaptationMethod {
 
     func addRegularizer() -> Float { wrapped.addRegularizer() }
     var ranks: [String: Int] { wrapped.ranks }
+    var state: [String: Matrix] { wrapped.state }
+    func restore(state: [String: Matrix]) throws { try wrapped.restore(state: state) }
 
     func afterOptimizerStep(_ step: Int, optimizer: AdamW) throws {
         let start = DispatchTime.now().uptimeNanoseconds

@@ -72,6 +72,19 @@ public protocol TaskModel: AnyObject {
     func trainOnNextBatch() throws -> Float
     /// Every metric of `TaskSettings.evalMetrics` on the held-out set.
     func evaluate() throws -> [String: Double]
+    /// Where training is in the data (epoch, position, shuffle state): a checkpoint saves it so
+    /// that a resumed run sees the batches it would have seen.
+    var dataPosition: [UInt64] { get }
+    /// Continues from a saved `dataPosition`.
+    func restore(dataPosition: [UInt64]) throws
+}
+
+/// A saved data position that does not fit the run's data.
+public struct DataPositionError: Error, CustomStringConvertible {
+    public var found: [UInt64]
+    public var expected: String
+
+    public var description: String { "the checkpoint's data position \(found.prefix(4)) does not fit this task: expected \(expected)" }
 }
 
 /// A run's model on a pretrained base, whose trained adapter is saved in peft's layout

@@ -218,6 +218,19 @@ final class GLUEClassifier: PeftExportable {
         return loss
     }
 
+    /// [epochs started, batches taken from the current one]; the epoch's batches are recomputed
+    /// from the run's seed.
+    var dataPosition: [UInt64] { [UInt64(epoch), UInt64(cursor)] }
+
+    func restore(dataPosition position: [UInt64]) throws {
+        let expected = "[epoch, cursor] with cursor within the epoch's batches"
+        guard position.count == 2 else { throw DataPositionError(found: position, expected: expected) }
+        let (epoch, cursor) = (Int(position[0]), Int(position[1]))
+        let batches = epoch > 0 ? batcher.batches(epoch: epoch - 1) : []
+        guard cursor <= batches.count else { throw DataPositionError(found: position, expected: expected) }
+        (self.epoch, self.batches, self.cursor) = (epoch, batches, cursor)
+    }
+
     /// Mean cross-entropy and accuracy (argmax, ties to the lower label) over the dev examples,
     /// summed in Double.
     func evaluate() throws -> [String: Double] {

@@ -1,7 +1,7 @@
 import Foundation
 
 /// One measurement in tidy long form: at `step` on `split`, `metric` was `value`.
-public struct MetricRow: Equatable, Sendable {
+public struct MetricRow: Equatable, Codable, Sendable {
     public var step: Int
     /// `train` or `eval`.
     public var split: String

@@ -6,6 +6,8 @@ public enum ProgressEvent: Sendable {
     /// `finished` runs were already done (resume); `stepsPerRun` is the training length.
     case sweepStarted(runs: Int, finished: Int, stepsPerRun: Int)
     case runStarted(id: String)
+    /// The run continues from its checkpoint at `step` (after a kill), not from step 0.
+    case runResumed(id: String, step: Int)
     case step(id: String, step: Int, steps: Int, loss: Float)
     case runFinished(id: String, outcome: RunOutcome)
     case sweepFinished
@@ -41,6 +43,8 @@ struct SweepClock {
             start = Date()
         case let .runStarted(id):
             active[id] = (0, .nan)
+        case let .runResumed(id, step):
+            active[id] = (step, .nan)
         case let .step(id, step, _, loss):
             executedSteps += step - (active[id]?.step ?? 0)
             active[id] = (step, loss)
@@ -83,6 +87,8 @@ public final class PlainProgress: ProgressSink {
         switch event {
         case let .sweepStarted(runs, finished, steps):
             write("sweep: \(runs) runs of \(steps) steps" + (finished > 0 ? ", \(finished) already finished" : ""))
+        case let .runResumed(id, step):
+            write("\(id): resuming from the checkpoint at step \(step)")
         case let .runFinished(id, outcome):
             let eta = clock.eta.map { ", ETA \(formatDuration($0))" } ?? ""
             write("[\(clock.done)/\(clock.runs)] \(id): \(describe(outcome))\(eta)")
@@ -116,7 +122,7 @@ public final class TerminalProgress: ProgressSink {
             draw()
         case .sweepFinished:
             write("\r\u{1B}[2Kruns \(clock.done)/\(clock.runs) done in \(formatDuration(clock.elapsed))\n")
-        case .sweepStarted, .runStarted:
+        case .sweepStarted, .runStarted, .runResumed:
             draw()
         }
         return .more

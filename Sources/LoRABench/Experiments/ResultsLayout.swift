@@ -5,8 +5,9 @@ import Foundation
 ///     <root>/manifest.yaml                the manifest as run
 ///     <root>/metrics.csv, summary.csv     every finished run, rebuilt from the run folders
 ///     <root>/runs/<run-id>/settings.yaml  written first
-///     <root>/runs/<run-id>/metrics.csv, adapter.safetensors (or adapter/ in peft's layout),
-///                               checkpoints/step-<n>.safetensors
+///     <root>/runs/<run-id>/metrics.csv, adapter.safetensors (or adapter/ in peft's layout)
+///     <root>/runs/<run-id>/checkpoints/step-<n>/   every save_every steps: the adapter as above
+///                               and training_state.safetensors (written whole, then renamed)
 ///     <root>/runs/<run-id>/outcome.json   written last: the run's completion marker
 public struct ResultsLayout: Sendable {
     public let root: String
@@ -28,7 +29,15 @@ public struct ResultsLayout: Sendable {
     /// The adapter in peft's layout (adapter_model.safetensors + adapter_config.json), for tasks
     /// on a pretrained model.
     public func peftAdapterDirectory(_ id: String) -> String { "\(runDirectory(id))/adapter" }
-    public func checkpointFile(_ id: String, step: Int) -> String { "\(runDirectory(id))/checkpoints/step-\(step).safetensors" }
+    public func checkpointsDirectory(_ id: String) -> String { "\(runDirectory(id))/checkpoints" }
+    public func checkpointDirectory(_ id: String, step: Int) -> String { "\(checkpointsDirectory(id))/step-\(step)" }
+
+    /// The steps of the run's complete checkpoints, ascending (a folder is complete once renamed
+    /// from its `.partial` name).
+    public func checkpointSteps(_ id: String) -> [Int] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: checkpointsDirectory(id))) ?? []
+        return names.compactMap { $0.hasPrefix("step-") ? Int($0.dropFirst("step-".count)) : nil }.sorted()
+    }
     public func outcomeFile(_ id: String) -> String { "\(runDirectory(id))/outcome.json" }
 
     /// The run's outcome if it finished; nil while it has not (or was interrupted).

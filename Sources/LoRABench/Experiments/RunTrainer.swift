@@ -5,6 +5,15 @@ public struct RunInterrupted: Error, CustomStringConvertible {
     public var description: String { "the run was stopped before it finished; `lorabench run --resume` redoes it" }
 }
 
+/// A run's state every `save_every` steps: the adapter (in peft's layout on a pretrained
+/// base, else as runner tensors) and everything needed to resume training from it.
+struct RunCheckpoint {
+    var step: Int
+    var state: TrainingState
+    var peftAdapter: PeftExport?
+    var adapter: [String: TensorToWrite]
+}
+
 /// What training one run produced: its metric rows, how it ended, and the adapter: in peft's
 /// layout for a model on a pretrained base (`PeftExportable`), else as runner tensors.
 struct TrainedRun {
@@ -35,15 +44,17 @@ final class RunTrainer {
     }
 
     /// Never throws for a failing run (that is a `failed` outcome); only `RunInterrupted`.
-    func train(task: any ExperimentTask, progress: (ProgressEvent) -> ProgressAnswer,
-               checkpoint: (Int, [String: TensorToWrite]) throws -> Void) throws -> TrainedRun {
+    /// `resume` continues from a saved state; `checkpoint` receives one every `save_every` steps.
+    func train(task: any ExperimentTask, resume: TrainingState? = nil, progress: (ProgressEvent) -> ProgressAnswer,
+               checkpoint: (RunCheckpoint) throws -> Void) throws -> TrainedRun {
         let clock = ContinuousClock()
         let start = clock.now
+        var previousSeconds = 0.0  // trained before the checkpoint this attempt resumed from
         func elapsed() -> Double {
             let duration = start.duration(to: clock.now)
-            return Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
+            return previousSeconds + Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
         }
-        var log = RunLog(run: run, evalMetrics: evalMetrics)
+        var log = RunLog()
         var model: (any TaskModel)?
         var method: (any AdaptationMethod)?
         do {
@@ -55,9 +66,13 @@ final class RunTrainer {
                                                                       learningRate: Float(run.variant.learningRate),
                                                                       weightDecay: Float(training.weightDecay)))
             let schedule = training.learningRateSchedule
-            try evaluate(built, step: 0, into: &log)
-            var lossSum = 0.0, lossCount = 0
-            for t in 0..<training.steps {
+            if let resume {
+                log = try resume.restore(model: built, optimizer: optimizer, method: adaptation)
+                previousSeconds = log.elapsedSeconds
+            } else {
+                try evaluate(built, step: 0, into: &log)
+            }
+            for t in log.stepsCompleted..<training.steps {
                 let step = t + 1
                 optimizer.learningRateFactor = schedule.factor(at: t)
                 let report = try trainingStep(t, optimizer: optimizer, method: adaptation) { try built.trainOnNextBatch() }
@@ -65,18 +80,21 @@ final class RunTrainer {
                     throw Divergence(step: step, what: report.loss.isFinite ? "the regularizer is \(report.regularizer)" : "the train loss is \(report.loss)")
                 }
                 log.stepsCompleted = step
-                lossSum += Double(report.loss)
-                lossCount += 1
+                log.lossSum += Double(report.loss)
+                log.lossCount += 1
                 if step % training.logInterval == 0 || step == training.steps {
-                    log.recordTrain(step: step, meanLoss: lossSum / Double(lossCount),
-                                    learningRate: Double(Float(run.variant.learningRate) * optimizer.learningRateFactor),
-                                    gradientNorm: report.gradientNorm, regularizer: report.regularizer,
-                                    ranks: run.variant.isAdaptive ? adaptation.ranks : nil, elapsed: elapsed())
-                    (lossSum, lossCount) = (0, 0)
+                    let ranks = run.variant.isAdaptive ? run.modules.map { ($0, adaptation.ranks[$0] ?? 0) } : nil
+                    let regularizer: Float? = if case .adaloraPeft = run.variant.method { report.regularizer } else { nil }
+                    log.recordTrain(step: step, learningRate: Double(Float(run.variant.learningRate) * optimizer.learningRateFactor),
+                                    gradientNorm: report.gradientNorm, regularizer: regularizer, ranks: ranks, elapsed: elapsed())
                 }
                 if step % training.evalInterval == 0 || step == training.steps { try evaluate(built, step: step, into: &log) }
                 if training.saveEvery > 0, step % training.saveEvery == 0, step < training.steps {
-                    try checkpoint(step, adapterTensors(built))
+                    log.elapsedSeconds = elapsed()
+                    let export = peftExport(built, adaptation)
+                    try checkpoint(RunCheckpoint(
+                        step: step, state: TrainingState(model: built, optimizer: optimizer, method: adaptation, log: log),
+                        peftAdapter: export, adapter: export == nil ? adapterTensors(built) : [:]))
                 }
                 if progress(.step(id: run.id, step: step, steps: training.steps, loss: report.loss)) == .stop {
                     throw RunInterrupted()
@@ -101,11 +119,15 @@ final class RunTrainer {
             trainableParameters: report?.trainable ?? 0, totalParameters: report?.total ?? 0,
             wallSeconds: seconds, stepsPerSecond: seconds > 0 ? Double(log.stepsCompleted) / seconds : 0,
             blasThreads: training.blasThreads)
-        if let exportable = model as? any PeftExportable, let method {
-            return TrainedRun(rows: log.rows, outcome: outcome, adapter: [:],
-                              peftAdapter: PeftExport(run: run, model: exportable, method: method))
+        if let model, let method, let export = peftExport(model, method) {
+            return TrainedRun(rows: log.rows, outcome: outcome, adapter: [:], peftAdapter: export)
         }
         return TrainedRun(rows: log.rows, outcome: outcome, adapter: model.map(adapterTensors) ?? [:], peftAdapter: nil)
+    }
+
+    /// The adapter in peft's layout, for a model on a pretrained base.
+    private func peftExport(_ model: any TaskModel, _ method: any AdaptationMethod) -> PeftExport? {
+        (model as? any PeftExportable).map { PeftExport(run: run, model: $0, method: method) }
     }
 
     /// The run's adapter on targeted modules; each gets its own seed stream, so adding a module
@@ -122,7 +144,7 @@ final class RunTrainer {
             throw Divergence(step: step, what: "eval \(bad.name) is \(metrics[bad.name].map { "\($0)" } ?? "missing")")
         }
         let norms = model.adapters.map { ($0.name, frobeniusNorm($0.adapter.deltaWeight())) }
-        log.recordEval(step: step, metrics: metrics, deltaNorms: norms)
+        log.recordEval(step: step, metrics: metrics, evalMetrics: evalMetrics, deltaNorms: norms)
     }
 
     /// `<module>.<tensor>`: lora_A [r, in], lora_B [out, r], lora_E [r, 1], and 1-D vectors
@@ -144,10 +166,9 @@ private struct Divergence: Error {
     var what: String
 }
 
-/// The rows of one run and the running bests, in the order they are logged.
-private struct RunLog {
-    let run: RunSpec
-    let evalMetrics: [EvalMetric]
+/// What a run has logged so far: its rows, the running bests, and the open logging interval.
+/// A checkpoint saves it whole, so a resumed run writes the rows an uninterrupted one would.
+struct RunLog: Codable {
     var rows: [MetricRow] = []
     var status: RunOutcome.Status = .failed
     var reason = ""
@@ -155,28 +176,29 @@ private struct RunLog {
     var lastEval: [String: Double] = [:]
     var bestEval: [String: Double] = [:]
     var lastTrainLoss: Double?
+    /// The train losses summed since the last `recordTrain`.
+    var lossSum = 0.0
+    var lossCount = 0
+    /// Training time up to the last checkpoint.
+    var elapsedSeconds = 0.0
 
-    init(run: RunSpec, evalMetrics: [EvalMetric]) {
-        self.run = run
-        self.evalMetrics = evalMetrics
-    }
-
-    mutating func recordTrain(step: Int, meanLoss: Double, learningRate: Double, gradientNorm: Float, regularizer: Float,
-                              ranks: [String: Int]?, elapsed: Double) {
+    /// Logs the mean loss of the interval and closes it. `regularizer` is logged for AdaLoRA's
+    /// peft mode only; `ranks` (module, rank) for adaptive variants.
+    mutating func recordTrain(step: Int, learningRate: Double, gradientNorm: Float, regularizer: Float?,
+                              ranks: [(String, Int)]?, elapsed: Double) {
         // The mean of Float losses is a Double; round it to Float so it prints as one.
-        let loss = Double(Float(meanLoss))
+        let loss = Double(Float(lossSum / Double(lossCount)))
+        (lossSum, lossCount) = (0, 0)
         lastTrainLoss = loss
         add(step, "train", "loss", loss)
         add(step, "train", "learning_rate", learningRate)
         add(step, "train", "gradient_norm", Double(gradientNorm))
-        if case .adaloraPeft = run.variant.method { add(step, "train", "regularizer", Double(regularizer)) }
-        if let ranks {
-            for module in run.modules { add(step, "train", "rank/\(module)", Double(ranks[module] ?? 0)) }
-        }
+        if let regularizer { add(step, "train", "regularizer", Double(regularizer)) }
+        for (module, rank) in ranks ?? [] { add(step, "train", "rank/\(module)", Double(rank)) }
         add(step, "train", "elapsed_seconds", (elapsed * 1000).rounded() / 1000)
     }
 
-    mutating func recordEval(step: Int, metrics: [String: Double], deltaNorms: [(String, Float)]) {
+    mutating func recordEval(step: Int, metrics: [String: Double], evalMetrics: [EvalMetric], deltaNorms: [(String, Float)]) {
         for metric in evalMetrics {
             let value = metrics[metric.name]!
             add(step, "eval", metric.name, value)

@@ -20,7 +20,8 @@ public enum SweepError: Error, Equatable, CustomStringConvertible {
 
 /// How to run a sweep.
 public struct SweepOptions: Sendable {
-    /// Skip runs whose outcome.json exists; redo the others from scratch.
+    /// Skip runs whose outcome.json exists; continue the others from their last checkpoint
+    /// (`save_every`), or from scratch when they have none.
     public var resume = false
     /// Runs trained at once, each in its own worker process.
     public var jobs = 1
@@ -109,30 +110,61 @@ public final class ExperimentRunner {
         return try execute(run, progress: progress)
     }
 
-    /// settings.yaml first, then training, then metrics.csv and the adapter, then outcome.json.
-    /// A folder left by an interrupted attempt is cleared first.
+    /// settings.yaml first, then training (with a checkpoint every `save_every` steps), then
+    /// metrics.csv and the adapter, then outcome.json. A folder left by an interrupted attempt
+    /// continues from its last checkpoint when it has one for these settings, else is cleared.
     private func execute(_ run: RunSpec, progress: (ProgressEvent) -> ProgressAnswer) throws -> RunOutcome {
         // Before the task is built: generating its data runs sgemm too.
         BLASThreads.set(manifest.training.blasThreads)
         let id = run.id
         let fileManager = FileManager.default
-        if fileManager.fileExists(atPath: layout.runDirectory(id)) { try fileManager.removeItem(atPath: layout.runDirectory(id)) }
-        try fileManager.createDirectory(atPath: layout.runDirectory(id), withIntermediateDirectories: true)
-        try AtomicFile.write(run.settingsYAML, to: layout.settingsFile(id))
+        let resume = try lastCheckpoint(of: run)
+        if resume == nil {
+            if fileManager.fileExists(atPath: layout.runDirectory(id)) { try fileManager.removeItem(atPath: layout.runDirectory(id)) }
+            try fileManager.createDirectory(atPath: layout.runDirectory(id), withIntermediateDirectories: true)
+            try AtomicFile.write(run.settingsYAML, to: layout.settingsFile(id))
+        }
         _ = progress(.runStarted(id: id))
+        if let resume { _ = progress(.runResumed(id: id, step: resume.step)) }
 
         let task = try builtTask ?? manifest.task.makeTask()
         builtTask = task
         let metadata = ["format": "pt", "run_id": id, "variant": run.variant.label, "scaling": "\(run.scaling)"]
         let trainer = RunTrainer(run: run, training: manifest.training, evalMetrics: manifest.task.evalMetrics)
-        let trained = try trainer.train(task: task, progress: progress) { step, tensors in
-            try Safetensors.write(tensors, to: layout.checkpointFile(id, step: step), metadata: metadata)
+        let trained = try trainer.train(task: task, resume: resume, progress: progress) { checkpoint in
+            try write(checkpoint, of: id, metadata: metadata)
         }
         try AtomicFile.write(MetricsCSV.runFile(runID: id, rows: trained.rows), to: layout.runMetricsFile(id))
         if !trained.adapter.isEmpty { try Safetensors.write(trained.adapter, to: layout.adapterFile(id), metadata: metadata) }
         try trained.peftAdapter?.save(to: layout.peftAdapterDirectory(id))
         try AtomicFile.write(trained.outcome.encoded(), to: layout.outcomeFile(id))
         return trained.outcome
+    }
+
+    /// The training state of the run's last complete checkpoint, when its folder was written
+    /// for exactly these settings; nil otherwise.
+    private func lastCheckpoint(of run: RunSpec) throws -> TrainingState? {
+        guard let step = layout.checkpointSteps(run.id).last,
+              let settings = FileManager.default.contents(atPath: layout.settingsFile(run.id)),
+              String(decoding: settings, as: UTF8.self) == run.settingsYAML else { return nil }
+        return try TrainingState(contentsOf: "\(layout.checkpointDirectory(run.id, step: step))/\(TrainingState.fileName)")
+    }
+
+    /// Writes the checkpoint into `.step-<n>.partial/`, then renames it to `step-<n>/`, so a
+    /// `step-<n>` folder is always complete.
+    private func write(_ checkpoint: RunCheckpoint, of id: String, metadata: [String: String]) throws {
+        let fileManager = FileManager.default
+        let directory = layout.checkpointDirectory(id, step: checkpoint.step)
+        let partial = "\(layout.checkpointsDirectory(id))/.step-\(checkpoint.step).partial"
+        for stale in [partial, directory] where fileManager.fileExists(atPath: stale) { try fileManager.removeItem(atPath: stale) }
+        try fileManager.createDirectory(atPath: partial, withIntermediateDirectories: true)
+        if let export = checkpoint.peftAdapter {
+            try export.save(to: partial)
+        } else {
+            try Safetensors.write(checkpoint.adapter, to: "\(partial)/adapter.safetensors", metadata: metadata)
+        }
+        try checkpoint.state.write(to: "\(partial)/\(TrainingState.fileName)")
+        try fileManager.moveItem(atPath: partial, toPath: directory)
     }
 
     /// Rewrites the experiment's metrics.csv and summary.csv from every finished run, in grid order.

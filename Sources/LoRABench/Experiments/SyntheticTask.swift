@@ -232,6 +232,18 @@ final class SyntheticModel: TaskModel {
         return Array(order[cursor..<(cursor + batchSize)])
     }
 
+    /// [shuffle generator state, cursor] followed by the current epoch's order.
+    var dataPosition: [UInt64] { [rng.state, UInt64(cursor)] + order.map(UInt64.init) }
+
+    func restore(dataPosition position: [UInt64]) throws {
+        let order = position.dropFirst(2).map(Int.init)
+        let rows = task.trainInputs.rows
+        guard position.count >= 2, order.isEmpty || Set(order) == Set(0..<rows), Int(position[1]) <= order.count else {
+            throw DataPositionError(found: position, expected: "[generator, cursor] + a permutation of 0..<\(rows)")
+        }
+        (rng, cursor, self.order) = (SplitMix64(seed: position[0]), Int(position[1]), order)
+    }
+
     /// MSE and R² = 1 − SSE/SST on the eval set, summed in Double so the numbers do not depend
     /// on how BLAS splits a reduction.
     func evaluate() throws -> [String: Double] {

@@ -106,7 +106,8 @@ private final class Box<Value>: @unchecked Sendable {
 }
 
 /// A worker's side of the pool: progress as `step<TAB>id<TAB>step<TAB>steps<TAB>loss` lines on
-/// standard output (at most ten a second), and a stop when the parent has died, so that an
+/// standard output (at most ten a second) and a `resumed<TAB>id<TAB>step` line when the run
+/// continues from a checkpoint, and a stop when the parent has died, so that an
 /// orphaned worker never races a resumed sweep for its run folder.
 public final class WorkerReporter: ProgressSink {
     private let parent = getppid()
@@ -116,15 +117,21 @@ public final class WorkerReporter: ProgressSink {
 
     public func handle(_ event: ProgressEvent) -> ProgressAnswer {
         guard getppid() == parent else { return .stop }
-        if case let .step(id, step, steps, loss) = event, step == steps || Date().timeIntervalSince(lastLine) >= 0.1 {
+        switch event {
+        case let .step(id, step, steps, loss) where step == steps || Date().timeIntervalSince(lastLine) >= 0.1:
             lastLine = Date()
             FileHandle.standardOutput.write(Data("step\t\(id)\t\(step)\t\(steps)\t\(loss)\n".utf8))
+        case let .runResumed(id, step):
+            FileHandle.standardOutput.write(Data("resumed\t\(id)\t\(step)\n".utf8))
+        default:
+            break
         }
         return .more
     }
 
     static func parse(_ line: String) -> ProgressEvent? {
         let fields = line.split(separator: "\t", omittingEmptySubsequences: false)
+        if fields.count == 3, fields[0] == "resumed", let step = Int(fields[2]) { return .runResumed(id: String(fields[1]), step: step) }
         guard fields.count == 5, fields[0] == "step", let step = Int(fields[2]), let steps = Int(fields[3]),
               let loss = Float(fields[4]) else { return nil }
         return .step(id: String(fields[1]), step: step, steps: steps, loss: loss)

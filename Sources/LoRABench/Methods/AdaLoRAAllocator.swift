@@ -73,6 +73,49 @@ public final class AdaLoRAAllocator: AdaptationMethod {
 
     public var ranks: [String: Int] { Dictionary(uniqueKeysWithValues: layers.map { ($0.name, $0.layer.activeRank) }) }
 
+    /// Ī and Ū of every factor (`<module>.lora_A.sensitivity`, …), the kept triplets as 0/1
+    /// (`<module>.rank_pattern`) and the budget (`budget`).
+    public var state: [String: Matrix] {
+        var state = ["budget": Matrix(rows: 1, cols: 1, storage: [Float(budget)])]
+        for (name, layer) in layers {
+            for (factor, parameter) in Self.factors(of: layer) {
+                if let mean = sensitivity[ObjectIdentifier(parameter)] { state["\(name).\(factor).sensitivity"] = mean }
+                if let spread = uncertainty[ObjectIdentifier(parameter)] { state["\(name).\(factor).uncertainty"] = spread }
+            }
+            if let kept = rankPattern[name] { state["\(name).rank_pattern"] = Matrix(rows: 1, cols: kept.count, storage: kept.map { $0 ? 1 : 0 }) }
+        }
+        return state
+    }
+
+    public func restore(state: [String: Matrix]) throws {
+        var unused = Set(state.keys)
+        func take(_ key: String, shape: [Int]) throws -> Matrix? {
+            guard let value = state[key] else { return nil }
+            guard value.shape == shape else { throw AdapterError.shapeMismatch(what: "AdaLoRA state \(key)", found: value.shape, expected: shape) }
+            unused.remove(key)
+            return value
+        }
+        budget = Int(try take("budget", shape: [1, 1])?.storage[0] ?? Float(initialBudget))
+        sensitivity.removeAll()
+        uncertainty.removeAll()
+        rankPattern.removeAll()
+        for (name, layer) in layers {
+            for (factor, parameter) in Self.factors(of: layer) {
+                let key = ObjectIdentifier(parameter)
+                sensitivity[key] = try take("\(name).\(factor).sensitivity", shape: parameter.value.shape)
+                uncertainty[key] = try take("\(name).\(factor).uncertainty", shape: parameter.value.shape)
+            }
+            rankPattern[name] = try take("\(name).rank_pattern", shape: [1, layer.rank]).map { $0.storage.map { $0 != 0 } }
+        }
+        guard unused.isEmpty else {
+            throw AdapterError.invalidSetting(name: "AdaLoRA state", value: unused.sorted().joined(separator: ", "), allowed: "no module of this model has it")
+        }
+    }
+
+    private static func factors(of layer: AdaLoRALayer) -> [(String, Parameter)] {
+        [("lora_A", layer.a), ("lora_E", layer.e), ("lora_B", layer.b)]
+    }
+
     /// peft's regulariser R = (1/M)·Σ (‖A·Aᵀ − I‖_F + ‖Bᵀ·B − I‖_F) over the M factor matrices,
     /// unsquared (the paper's Eq. 4 squares and sums). ∂‖C‖_F/∂A = 2·C·A/‖C‖_F, likewise for B.
     public func addRegularizer() -> Float {

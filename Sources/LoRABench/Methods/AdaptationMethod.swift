@@ -11,10 +11,29 @@ public protocol AdaptationMethod: AnyObject {
     func afterOptimizerStep(_ step: Int, optimizer: AdamW) throws
     /// The current rank of every adapted module, by module name.
     var ranks: [String: Int] { get }
+    /// What the method carries from step to step besides the parameters and the optimizer
+    /// (AdaLoRA's importance averages and rank pattern), by name: a checkpoint saves it.
+    var state: [String: Matrix] { get }
+    /// Continues from a saved `state`.
+    func restore(state: [String: Matrix]) throws
+}
+
+/// A method that keeps nothing between steps.
+public protocol StatelessAdaptationMethod: AdaptationMethod {}
+
+extension StatelessAdaptationMethod {
+    public var state: [String: Matrix] { [:] }
+
+    public func restore(state: [String: Matrix]) throws {
+        guard state.isEmpty else {
+            throw AdapterError.invalidSetting(name: "method state", value: state.keys.sorted().joined(separator: ", "),
+                                              allowed: "\(Self.self) keeps no state; the checkpoint is from another method")
+        }
+    }
 }
 
 /// No cross-layer policy: LoRA, DoRA (with or without LoRA+).
-public final class FixedRankMethod: AdaptationMethod {
+public final class FixedRankMethod: StatelessAdaptationMethod {
     public let layers: [NamedAdapter]
 
     public init(layers: [NamedAdapter]) { self.layers = layers }

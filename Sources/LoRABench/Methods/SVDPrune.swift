@@ -79,7 +79,7 @@ public func energyRank(_ singularValues: [Float], energy: Float, minRank: Int, m
 /// top-k triplets that hold `energy` of Σσ², and B, A are re-factored as U_k·Σ_k^½ and Σ_k^½·V_kᵀ
 /// (the best rank-k approximation, Eckart–Young). The scaling stays at its initial value so the
 /// function is continuous across a re-factoring.
-public final class SVDPruneMethod: AdaptationMethod {
+public final class SVDPruneMethod: StatelessAdaptationMethod {
     public let layers: [(name: String, adapter: any LowRankFactored)]
     public let settings: SVDPruneSettings
 

@@ -7,7 +7,9 @@ import Darwin
 /// SplitMix64: a tiny, fast, seedable generator. Every random draw in LoRABench comes from one
 /// of these, seeded from the run's seed, so the same manifest and seed give the same numbers.
 public struct SplitMix64: RandomNumberGenerator, Sendable {
-    private var state: UInt64
+    /// The generator's whole state: `SplitMix64(seed: g.state)` continues g's stream exactly
+    /// (a checkpoint saves it).
+    public private(set) var state: UInt64
 
     public init(seed: UInt64) { state = seed }
 

@@ -16,7 +16,7 @@ import Testing
         experiment: tiny-sst2
         task: {name: sst2, data_dir: '\(dataDirectory)', max_train_examples: 64, eval_examples: 8, max_length: 8\(extraTask)}
         model: minilm
-        training: {learning_rate: 1e-2, steps: 2, batch_size: 4, eval_interval: 2, log_interval: 1}
+        training: {learning_rate: 1e-2, steps: 2, batch_size: 4, eval_interval: 2, log_interval: 1, save_every: 1}
         sweep:
           variants: \(variants)
           ranks: [4]
@@ -27,16 +27,8 @@ import Testing
 
     /// A fresh encoder carrying the adapter and head saved in `directory`.
     static func reloaded(_ directory: String, experiment: GLUEExperiment) throws -> BertEncoder {
-        let loaded = try PeftCheckpoint.load(directory)
-        let weights = experiment.weights
-        let adapters = try loaded.attach(to: { name in
-            try? FrozenLinear(weight: weights.matrix(name + ".weight"), bias: weights.matrix(name + ".bias"))
-        }, baseModelSHA256: experiment.files.recordedWeightsSHA256)
-        let byName = Dictionary(uniqueKeysWithValues: adapters.map { ($0.name, $0.adapter) })
-        let encoder = try BertEncoder(config: experiment.config, weights: weights, labelCount: 2, seed: 12345) { name, _, _ in byName[name] }
-        encoder.head.weight.value = try loaded.file.matrix(PeftCheckpoint.keyPrefix + "classifier.weight")
-        encoder.head.bias.value = try loaded.file.matrix(PeftCheckpoint.keyPrefix + "classifier.bias")
-        return encoder
+        try AdaptedModel(checkpoint: PeftCheckpoint.load(directory), config: experiment.config, weights: experiment.weights,
+                         baseModelSHA256: experiment.files.recordedWeightsSHA256).encoder
     }
 
     @Test func aTinySweepWritesAccuracyAndAdaptersThatLoadBack() throws {
@@ -76,6 +68,11 @@ import Testing
             #expect(config.baseModelNameOrPath == "sentence-transformers/all-MiniLM-L6-v2")
             #expect(try PeftCheckpoint.load(adapterDirectory).baseModelSHA256 == files.recordedWeightsSHA256)
             #expect(!FileManager.default.fileExists(atPath: layout.adapterFile(run.id)))
+            // The step-1 checkpoint is in peft's layout too, with the state to resume from.
+            let checkpoint = layout.checkpointDirectory(run.id, step: 1)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: checkpoint).sorted()
+                    == [PeftCheckpoint.configFile, PeftCheckpoint.weightsFile, "training_state.safetensors"])
+            _ = try Self.reloaded(checkpoint, experiment: experiment)
 
             // The reloaded model scores the dev subset exactly as the run's last evaluation did.
             let encoder = try Self.reloaded(adapterDirectory, experiment: experiment)

@@ -95,6 +95,49 @@ import Testing
         #expect(try String(contentsOfFile: "\(directory)/results/metrics.csv", encoding: .utf8) == metrics)
     }
 
+    /// Every run is stopped once at step 30, after its step-20 checkpoint; `--resume` continues
+    /// each from that checkpoint (dropout masks, AdamW moments, AdaLoRA's importance averages
+    /// and rank pattern, svd-prune's shrunk factors, the data order) and the sweep ends with
+    /// exactly the numbers and adapters of an uninterrupted sweep.
+    @Test func aStoppedRunResumesFromItsLastCheckpointExactly() throws {
+        let manifest = try Manifest(yaml: ExperimentSupport.manifest(sweep: """
+          variants: [lora, dora, {name: adalora, mode: peft, tinit: 10, tfinal: 20}, {name: adalora, mode: svd-prune, interval: 10, start_step: 20}]
+          ranks: [4]
+          dropout: 0.1
+        """).replacingOccurrences(of: "  log_interval: 10", with: "  log_interval: 10\n  save_every: 20"), file: "m.yaml")
+        let whole = try ExperimentSupport.temporaryDirectory(), stopped = try ExperimentSupport.temporaryDirectory()
+        defer { for directory in [whole, stopped] { try? FileManager.default.removeItem(atPath: directory) } }
+        try ExperimentSupport.run(manifest, into: whole)
+
+        let stopper = StopOnceAtStep(30)
+        let runner = ExperimentRunner(manifest: manifest, outputDirectory: "\(stopped)/results")
+        var attempts = 0
+        while true {
+            attempts += 1
+            do {
+                _ = try runner.run(options: SweepOptions(resume: attempts > 1), progress: stopper)
+                break
+            } catch is RunInterrupted {
+                #expect(attempts <= manifest.runs.count, "every run is stopped once")
+            }
+        }
+        #expect(stopper.resumedAt == Dictionary(uniqueKeysWithValues: manifest.runs.map { ($0.id, 20) }))
+
+        let a = ResultsLayout(root: "\(whole)/results"), b = ResultsLayout(root: "\(stopped)/results")
+        #expect(try ExperimentSupport.records(a.metricsFile) == ExperimentSupport.records(b.metricsFile))
+        #expect(try ExperimentSupport.summaryWithoutTiming(a.summaryFile) == ExperimentSupport.summaryWithoutTiming(b.summaryFile))
+        for run in manifest.runs {
+            #expect(FileManager.default.contents(atPath: a.adapterFile(run.id)) == FileManager.default.contents(atPath: b.adapterFile(run.id)),
+                    "\(run.id): the resumed run's adapter differs")
+            #expect(b.checkpointSteps(run.id) == [20, 40])
+            for step in [20, 40] {
+                let files = try FileManager.default.contentsOfDirectory(atPath: b.checkpointDirectory(run.id, step: step)).sorted()
+                #expect(files == ["adapter.safetensors", "training_state.safetensors"])
+            }
+            #expect(try FileManager.default.contentsOfDirectory(atPath: b.checkpointsDirectory(run.id)).sorted() == ["step-20", "step-40"])
+        }
+    }
+
     @Test func aSecondSweepIntoTheSameFolderNeedsResume() throws {
         let directory = try ExperimentSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -112,5 +155,27 @@ import Testing
         #expect(abs(cosine.factor(at: 8) - 0.5) < 1e-6)
         let linear = LearningRateSchedule(shape: .linear, warmupSteps: 0, totalSteps: 10)
         #expect(linear.factor(at: 5) == 0.5)
+    }
+}
+
+/// Stops each run once, at `step`, and records where runs resumed.
+final class StopOnceAtStep: ProgressSink {
+    let step: Int
+    private(set) var stopped: Set<String> = []
+    private(set) var resumedAt: [String: Int] = [:]
+
+    init(_ step: Int) { self.step = step }
+
+    func handle(_ event: ProgressEvent) -> ProgressAnswer {
+        switch event {
+        case let .runResumed(id, step):
+            resumedAt[id] = step
+        case let .step(id, step, _, _) where step == self.step && !stopped.contains(id):
+            stopped.insert(id)
+            return .stop
+        default:
+            break
+        }
+        return .more
     }
 }
