@@ -34,10 +34,13 @@ struct AnalyzeCommand: ParsableCommand {
         }
     }
 
-    /// A run's folder name for `…/runs/<id>/adapter`, else the folder's own name.
+    /// A run's id without its settings hash for `…/runs/<id>/adapter` (or `…/runs/<id>`), else the folder's own name.
     static func label(_ path: String) -> String {
         let url = URL(fileURLWithPath: path).standardizedFileURL
-        return url.lastPathComponent == "adapter" ? url.deletingLastPathComponent().lastPathComponent : url.lastPathComponent
+        let name = url.lastPathComponent == "adapter" ? url.deletingLastPathComponent().lastPathComponent : url.lastPathComponent
+        guard let dash = name.lastIndex(of: "-"), name[name.index(after: dash)...].count == 6,
+              name[name.index(after: dash)...].allSatisfy(\.isHexDigit) else { return name }
+        return String(name[..<dash])
     }
 
     static func panelLabel(_ module: String) -> String {
@@ -47,7 +50,7 @@ struct AnalyzeCommand: ParsableCommand {
     struct Subspace: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "φ(i, j) between two adapters of the same model, per module (LoRA paper, section 7.2).",
-            discussion: "On the A factors (the paper's measure) and on ΔW's top right singular vectors; heatmaps for the modules of --kinds.")
+            discussion: "On the A factors (the paper's measure, input directions) and on the B factors (output directions); heatmaps for the modules of --kinds.")
 
         @Argument(help: "The two adapter folders, e.g. the r = 8 and r = 64 runs.")
         var adapters: [String]
@@ -70,8 +73,8 @@ struct AnalyzeCommand: ParsableCommand {
             let name = "subspace-\(label(adapters[0]))-vs-\(label(adapters[1]))"
             try output.write(AdapterAnalyses.subspaceCSV(comparisons), name + ".csv")
             let drawn = comparisons.filter { comparison in kinds.contains { ModulePosition(comparison.module)?.kind == $0 } }
-            for (measure, title, phi) in [("A", "on the A factors", \AdapterAnalyses.SubspaceComparison.factorA),
-                                          ("delta-w", "on ΔW's top right singular vectors", \AdapterAnalyses.SubspaceComparison.deltaWeight)] {
+            for (measure, title, phi) in [("A", "of the A factors", \AdapterAnalyses.SubspaceComparison.factorA),
+                                          ("B", "of the B factors", \AdapterAnalyses.SubspaceComparison.factorB)] {
                 let svg = AnalysisFigures.subspaceHeatmaps(
                     title: "Subspace similarity φ(i, j) \(title): \(label(adapters[0])) (i) vs \(label(adapters[1])) (j)",
                     panels: drawn.map { (panelLabel($0.module), $0[keyPath: phi]) }, columns: max(1, kinds.count))
@@ -147,14 +150,15 @@ struct AnalyzeCommand: ParsableCommand {
             var points: [String: [(run: String, kind: String, deltaD: Double, deltaM: Double, step: Int)]] = [:]
             for run in runs {
                 let label = AnalyzeCommand.label(run)
-                let layout = ResultsLayout(root: URL(fileURLWithPath: run).deletingLastPathComponent().deletingLastPathComponent().path)
-                let steps = layout.checkpointSteps(label)
+                let folder = URL(fileURLWithPath: run).standardizedFileURL
+                let id = folder.lastPathComponent
+                let layout = ResultsLayout(root: folder.deletingLastPathComponent().deletingLastPathComponent().path)
+                let steps = layout.checkpointSteps(id)
                 guard !steps.isEmpty else {
                     throw ValidationError("\(run) has no checkpoints; run its manifest with training.save_every set")
                 }
-                let outcome = try layout.outcome(of: label)
-                var folders = steps.map { ($0, layout.checkpointDirectory(label, step: $0)) }
-                if let outcome { folders.append((outcome.stepsCompleted, layout.peftAdapterDirectory(label))) }
+                var folders = steps.map { ($0, layout.checkpointDirectory(id, step: $0)) }
+                if let outcome = try layout.outcome(of: id) { folders.append((outcome.stepsCompleted, layout.peftAdapterDirectory(id))) }
                 for (step, folder) in folders {
                     let adapted = try AdaptedModel.open(folder, model: output.model).adapted
                     for (module, change) in try AdapterAnalyses.magnitudeDirection(adapted) {

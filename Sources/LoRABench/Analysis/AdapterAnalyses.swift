@@ -9,13 +9,19 @@ public struct ModulePosition: Equatable, Sendable {
     public var layer: Int
     public var kind: String
 
+    public init(layer: Int, kind: String) {
+        self.layer = layer
+        self.kind = kind
+    }
+
     public init?(_ module: String) {
         let parts = module.split(separator: ".").map(String.init)
         guard let index = parts.firstIndex(of: "layer"), index + 1 < parts.count, let layer = Int(parts[index + 1]) else { return nil }
-        var rest = parts[(index + 2)...].filter { $0 != "self" }
-        if rest.last == "dense" { rest.removeLast() }
+        var kind = parts[(index + 2)...].joined(separator: ".")
+        if kind.hasPrefix("attention.self.") { kind.removeFirst("attention.self.".count) }
+        if kind.hasSuffix(".dense") { kind.removeLast(".dense".count) }
         self.layer = layer
-        self.kind = rest.joined(separator: ".")
+        self.kind = kind
     }
 }
 
@@ -23,36 +29,37 @@ public struct ModulePosition: Equatable, Sendable {
 /// ΔW statistics (LoRA paper, section 7), magnitude and direction changes (DoRA paper, section
 /// 2.2 / 3.2) and AdaLoRA's final rank allocation. Each returns rows ready for a CSV.
 public enum AdapterAnalyses {
-    /// φ(i, j) of one module's two adapters, on the A factors (the paper's measure) and on the
-    /// top right singular vectors of ΔW (the input directions the update actually uses).
+    /// φ(i, j) of one module's two adapters, on the A factors (the paper's measure: input
+    /// directions) and on the B factors (output directions, the left singular vectors; the paper
+    /// notes the same analysis applies). B starts at zero, so its overlap is learned; A starts
+    /// random, and two adapters drawn from the same seed share their initial A rows.
     public struct SubspaceComparison {
         public var module: String
         public var factorA: Matrix
-        public var deltaWeight: Matrix
+        public var factorB: Matrix
     }
 
     /// Every module the two adapters share, in the first one's order.
     public static func subspaceSimilarity(_ first: AdaptedModel, _ second: AdaptedModel) throws -> [SubspaceComparison] {
         let others = Dictionary(uniqueKeysWithValues: second.adapters.map { ($0.name, $0.adapter) })
         return try first.adapters.compactMap { named -> SubspaceComparison? in
-            guard let other = others[named.name], let a1 = factorA(named.adapter), let a2 = factorA(other),
+            guard let other = others[named.name], let (a1, b1) = factors(named.adapter), let (a2, b2) = factors(other),
                   a1.rows > 0, a2.rows > 0 else { return nil }
             return SubspaceComparison(module: named.name, factorA: try LoRABench.subspaceSimilarity(a1, a2),
-                                      deltaWeight: try LoRABench.subspaceSimilarity(try topInputDirections(named.adapter),
-                                                                                    try topInputDirections(other)))
+                                      factorB: try LoRABench.subspaceSimilarity(b1.transposed, b2.transposed))
         }
     }
 
-    /// `module,layer,kind,measure,i,j,phi` rows (measure `A` or `delta_w`).
+    /// `layer,kind,measure,i,j,phi` rows (measure `A` or `B`).
     public static func subspaceCSV(_ comparisons: [SubspaceComparison]) -> String {
-        var text = CSV.line(["module", "layer", "kind", "measure", "i", "j", "phi"])
+        var text = CSV.line(["layer", "kind", "measure", "i", "j", "phi"])
         for comparison in comparisons {
             let position = ModulePosition(comparison.module)
-            for (measure, phi) in [("A", comparison.factorA), ("delta_w", comparison.deltaWeight)] {
+            for (measure, phi) in [("A", comparison.factorA), ("B", comparison.factorB)] {
                 for i in 0..<phi.rows {
                     for j in 0..<phi.cols {
-                        text += CSV.line([comparison.module, position.map { String($0.layer) } ?? "", position?.kind ?? "", measure,
-                                          String(i + 1), String(j + 1), String(format: "%.6f", phi[i, j])])
+                        text += CSV.line([position.map { String($0.layer) } ?? "", position?.kind ?? comparison.module, measure,
+                                          String(i + 1), String(j + 1), String(format: "%.4f", phi[i, j])])
                     }
                 }
             }
@@ -60,20 +67,13 @@ public enum AdapterAnalyses {
         return text
     }
 
-    /// LoRA's and DoRA's `lora_A` [r, in], or AdaLoRA's kept P rows; nil for anything else.
-    static func factorA(_ adapter: any Adapter) -> Matrix? {
+    /// `lora_A` [r, in] and `lora_B` [out, r] of LoRA and DoRA, or AdaLoRA's P and Q; nil for anything else.
+    static func factors(_ adapter: any Adapter) -> (a: Matrix, b: Matrix)? {
         switch adapter {
-        case let factored as any LowRankFactored: return factored.a.value
-        case let layer as AdaLoRALayer: return layer.a.value
+        case let factored as any LowRankFactored: return (factored.a.value, factored.b.value)
+        case let layer as AdaLoRALayer: return (layer.a.value, layer.b.value)
         default: return nil
         }
-    }
-
-    /// The top-r right singular vectors of ΔW as rows [r, in], r the adapter's rank (capped by ΔW's nonzero spectrum).
-    static func topInputDirections(_ adapter: any Adapter) throws -> Matrix {
-        let decomposition = try svd(adapter.deltaWeight())
-        let nonzero = decomposition.singularValues.filter { $0 > 0 }.count
-        return decomposition.vt.rowSlice(0..<max(1, min(adapter.rank, nonzero)))
     }
 
     /// ΔW's statistics for every adapter of `model`, with r its rank.

@@ -449,7 +449,8 @@ public enum SVGPlot {
 
         public var svg: String {
             let padding = 12.0
-            let width = Double(columns) * panelWidth + 2 * padding
+            // Wide enough for the title as well as the panels.
+            let width = max(Double(columns) * panelWidth, SVGWriter.textWidth(title, size: 15)) + 2 * padding
             var body = SVGWriter()
             var cursorY = 26.0
             body.text(title, padding, cursorY, size: 15, weight: "600")

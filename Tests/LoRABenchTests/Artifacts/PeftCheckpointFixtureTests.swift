@@ -40,6 +40,14 @@ import Testing
                          weights: baseWeights.get(), baseModelSHA256: files.recordedWeightsSHA256)
     }
 
+    /// The case, its adapter on the base, the base weights file and the adapted encoder's output.
+    static func loaded(_ folder: URL) throws -> (Case, AdaptedModel, SafetensorsFile, [Float]) {
+        let files = try minilmFilesOrSkip()
+        let testCase = try Case(folder)
+        let model = try adapted(folder, files: files)
+        return (testCase, model, try SafetensorsFile(path: files.weightsPath), try testCase.encode(model.encoder))
+    }
+
     @Test func casesArePresent() {
         #expect(!Self.cases.isEmpty, "no case folder under \(Self.directory.path)")
     }
@@ -57,11 +65,7 @@ import Testing
 
     @Test(arguments: cases)
     func mergedModelFileReproducesMergeAndUnload(_ folder: URL) throws {
-        let files = try minilmFilesOrSkip()
-        let testCase = try Case(folder)
-        let model = try Self.adapted(folder, files: files)
-        let base = try SafetensorsFile(path: files.weightsPath)
-        let adaptedOutput = try testCase.encode(model.encoder)
+        let (testCase, model, base, adaptedOutput) = try Self.loaded(folder)
 
         let path = NSTemporaryDirectory() + "lorabench-merged-\(UUID().uuidString).safetensors"
         defer { try? FileManager.default.removeItem(atPath: path) }
@@ -83,11 +87,7 @@ import Testing
     /// restores W0 to float rounding.
     @Test(arguments: cases)
     func mergeInPlaceThenUnmergeRestoresTheBase(_ folder: URL) throws {
-        let files = try minilmFilesOrSkip()
-        let testCase = try Case(folder)
-        let model = try Self.adapted(folder, files: files)
-        let base = try SafetensorsFile(path: files.weightsPath)
-        let adaptedOutput = try testCase.encode(model.encoder)
+        let (testCase, model, base, adaptedOutput) = try Self.loaded(folder)
         let baseOutput = try testCase.encode(try BertEncoder(config: model.config, weights: model.weights, labelCount: 2, seed: 0) { _, _, _ in nil })
         #expect(relativeError(adaptedOutput, baseOutput) > 1e-2, "the adapter must change the output")
 
