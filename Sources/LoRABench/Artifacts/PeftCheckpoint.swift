@@ -165,7 +165,7 @@ public enum PeftCheckpoint {
                 return try AdaLoRALayer(base: base, a: a, b: b, e: e, alpha: config.alpha,
                                         initialRank: config.adalora?.initialRank ?? a.rows)
             case .lora:
-                let (rank, alpha) = config.rankAndAlpha(for: module)
+                let (rank, alpha) = try config.rankAndAlpha(for: module, configPath: "\(directory)/\(PeftCheckpoint.configFile)")
                 let a = try tensor(module, "lora_A.weight"), b = try tensor(module, "lora_B.weight")
                 try checkShape(a, module, "lora_A.weight", [rank, base.inFeatures])
                 try checkShape(b, module, "lora_B.weight", [base.outFeatures, rank])

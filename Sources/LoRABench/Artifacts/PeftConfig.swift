@@ -60,12 +60,22 @@ public struct PeftConfig: Equatable, Sendable {
         lhs.json() as NSDictionary == rhs.json() as NSDictionary
     }
 
-    /// The rank and α of one module: the first `rank_pattern` / `alpha_pattern` key whose regex
+    /// The rank and α of one module: the `rank_pattern` / `alpha_pattern` key whose regex
     /// `(.*\.)?(key)$` matches the module name, else the global r and α (peft's rule).
-    public func rankAndAlpha(for module: String) -> (rank: Int, alpha: Float) {
-        let rank = rankPattern.first { Self.patternMatches($0.key, module) }?.rank ?? self.rank
-        let alpha = alphaPattern.first { Self.patternMatches($0.key, module) }?.alpha ?? self.alpha
-        return (rank, alpha)
+    /// peft takes the first matching key in file order, which a JSON object read back does not
+    /// keep: keys that match the same module with different values are an error, not a guess.
+    public func rankAndAlpha(for module: String, configPath: String = PeftCheckpoint.configFile) throws -> (rank: Int, alpha: Float) {
+        func value<T: Equatable>(_ pattern: [(key: String, value: T)], _ name: String) throws -> T? {
+            let matches = pattern.filter { Self.patternMatches($0.key, module) }
+            guard let first = matches.first else { return nil }
+            if let other = matches.first(where: { $0.value != first.value }) {
+                throw CheckpointError.invalidConfig(path: configPath, key: name,
+                                                    reason: "'\(first.key)' and '\(other.key)' both match \(module) with different values (\(first.value), \(other.value)); peft takes the first in file order, keep only one")
+            }
+            return first.value
+        }
+        return (try value(rankPattern.map { ($0.key, $0.rank) }, "rank_pattern") ?? rank,
+                try value(alphaPattern.map { ($0.key, $0.alpha) }, "alpha_pattern") ?? alpha)
     }
 
     static func patternMatches(_ key: String, _ module: String) -> Bool {
@@ -91,6 +101,8 @@ public struct PeftConfig: Equatable, Sendable {
             json["auto_mapping"] = ["base_model_class": "BertModel", "parent_library": "transformers.models.bert.modeling_bert"]
         }
         if let adalora {
+            // AdaLoRA reads init_r; peft leaves `r` at its unused default and warns about any other value.
+            json["r"] = 8
             json["rank_pattern"] = adaloraRankPattern as Any? ?? NSNull()
             json["alpha_pattern"] = [String: Any]()
             json["use_dora"] = false
@@ -165,7 +177,7 @@ public struct PeftConfig: Equatable, Sendable {
                 beta1: Float(try value("beta1", Double.self) ?? 0.85), beta2: Float(try value("beta2", Double.self) ?? 0.85),
                 orthRegWeight: Float(try value("orth_reg_weight", Double.self) ?? 0.5), totalStep: try value("total_step", Int.self) ?? 0)
         } else {
-            // JSON objects lose key order; peft's "first match wins" is applied over keys sorted longest first.
+            // Sorted so that the same file always gives the same config (JSON objects lose key order).
             rankPattern = (try value("rank_pattern", [String: Int].self) ?? [:]).sorted { $0.key.count > $1.key.count }.map { ($0.key, $0.value) }
             alphaPattern = (try value("alpha_pattern", [String: Double].self) ?? [:]).sorted { $0.key.count > $1.key.count }
                 .map { ($0.key, Float($0.value)) }

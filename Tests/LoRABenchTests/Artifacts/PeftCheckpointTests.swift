@@ -73,8 +73,22 @@ import Testing
         try config.write(to: path)
         let read = try PeftConfig(contentsOf: path)
         #expect(read == config)
-        #expect(read.rankAndAlpha(for: "encoder.layer.3.attention.self.query") == (8, 16))
-        #expect(read.rankAndAlpha(for: "encoder.layer.3.attention.self.value") == (4, 8))
+        #expect(try read.rankAndAlpha(for: "encoder.layer.3.attention.self.query") == (8, 16))
+        #expect(try read.rankAndAlpha(for: "encoder.layer.3.attention.self.value") == (4, 8))
+    }
+
+    /// peft applies the first matching key in file order, which LoRABench cannot see once the
+    /// JSON is parsed: two keys matching one module with different values are refused.
+    @Test func conflictingPatternKeysAreAnError() throws {
+        var config = Self.config(.lora)
+        config.alphaPattern = [("encoder.layer.0.attention.self.query", 8), ("query", 32)]
+        #expect(try config.rankAndAlpha(for: "encoder.layer.3.attention.self.query") == (4, 32))
+        do {
+            _ = try config.rankAndAlpha(for: "encoder.layer.0.attention.self.query")
+            Issue.record("conflicting alpha_pattern keys must be rejected")
+        } catch {
+            #expect("\(error)" == "adapter_config.json: invalid adapter_config.json key 'alpha_pattern': 'encoder.layer.0.attention.self.query' and 'query' both match encoder.layer.0.attention.self.query with different values (8.0, 32.0); peft takes the first in file order, keep only one")
+        }
     }
 
     @Test func adapterOnAnotherBaseModelIsRejected() throws {

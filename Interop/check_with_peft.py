@@ -1,0 +1,251 @@
+"""Checks that Hugging Face peft loads the adapters LoRABench saves, and computes what LoRABench computes.
+
+LoRABench writes its trained adapters in peft's layout (adapter_model.safetensors + adapter_config.json)
+so that `PeftModel.from_pretrained` can use them. This script verifies it end to end, for each adapter
+folder:
+
+  (a) `lorabench infer` runs a fixed batch of texts of different lengths (so padding matters) and saves
+      input_ids, attention_mask, last_hidden_state and, when the adapter has a trained head, logits;
+  (b) transformers' BertModel (the base loaded from LoRABench's model cache; there is no model hub here)
+      + `PeftModel.from_pretrained(base, ADAPTER)` runs the same input_ids / attention_mask; its
+      last_hidden_state is compared over the non-padding tokens, and its logits are the saved head
+      (`base_model.model.classifier.*`, which BertModel has no module for) applied to the
+      attention-mask mean of the hidden states;
+  (c) every tensor of the file must be in the loaded model, equal, and the model must hold no adapter
+      tensor the file lacks (peft's own `get_peft_model_state_dict` of the loaded model against the file);
+  (d) `lorabench merge` writes a plain model folder, which `BertModel.from_pretrained` must load without
+      missing or unexpected keys and which must compute what peft's `merge_and_unload()` and LoRABench
+      compute (logits through the merged folder's classifier.safetensors).
+
+An adapter passes when every relative Frobenius error ‖a − b‖/‖b‖ is below 1e-4 and (c) finds nothing.
+The exit status is 1 when one fails. A folder without adapted modules (head_only) is skipped: peft
+needs a target module.
+
+Run from the project root, after `Interop/setup_env.sh`:
+
+    .venv-reference/bin/python Interop/check_with_peft.py                 # the r8 run of every variant in results/sst2-ranks
+    .venv-reference/bin/python Interop/check_with_peft.py DIR [DIR ...]   # these adapter folders as well
+
+It is not part of the test suite: it needs PyTorch, transformers and peft.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+import peft
+import torch
+import transformers
+import yaml
+from peft import PeftModel, get_peft_model_state_dict
+from safetensors.torch import load_file
+from transformers import BertModel
+
+ROOT = Path(__file__).resolve().parent.parent
+TOLERANCE = 1e-4
+HEAD_PREFIX = "base_model.model.classifier."
+TEXTS = [
+    "Great.",
+    "A gorgeous, witty, seductive movie.",
+    "The plot is thin and the jokes fall flat, but the cast seems to be having fun anyway.",
+    "not bad",
+    "It's a sad, sick sight, and the movie is a mess from beginning to end; even its two fine "
+    "performances cannot rescue a script that seems to have been assembled from leftover parts.",
+    "an utterly charming and hilarious film that reminded me of why i love going to the movies",
+    "Why?",
+    "Naïve, overlong — and yet strangely moving.",
+]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("adapters", nargs="*", type=Path, help="adapter folders to check besides the default ones")
+    parser.add_argument("--results", type=Path, default=ROOT / "results/sst2-ranks",
+                        help="results folder whose rank-8 run of every variant (and head_only run) is checked")
+    parser.add_argument("--no-default", action="store_true", help="check only the folders given")
+    parser.add_argument("--lorabench", type=Path, default=ROOT / ".build/release/lorabench",
+                        help="the lorabench binary (built with `swift build -c release` when it is the missing default)")
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore", category=FutureWarning)  # transformers' deprecations, reached through peft
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+
+    lorabench = ensure_lorabench(args.lorabench)
+    model_dir = ensure_base_model(lorabench)
+    folders = ([] if args.no_default else default_adapters(args.results)) + args.adapters
+    if not folders:
+        parser.error("no adapter folders: give some, or a --results folder with runs/*/adapter")
+
+    rows = []
+    with tempfile.TemporaryDirectory() as scratch:
+        for index, folder in enumerate(folders):
+            print(f"checking {folder}", file=sys.stderr)
+            try:
+                rows.append(check(folder, model_dir, lorabench, Path(scratch) / str(index)))
+            except Exception as error:  # a folder that lorabench or peft cannot load is a FAIL row, not the end of the check
+                variant, rank = describe_run(folder)
+                rows.append({"variant": variant, "r": str(rank), "type": "?", "status": "FAIL",
+                             "note": f"{type(error).__name__}: {str(error).strip().splitlines()[-1][:300]}"})
+    print_table(rows)
+    return 1 if any(row["status"] == "FAIL" for row in rows) else 0
+
+
+def ensure_lorabench(path: Path) -> Path:
+    if not path.exists() and path == ROOT / ".build/release/lorabench":
+        subprocess.run(["swift", "build", "-c", "release"], cwd=ROOT, check=True)
+    if not path.exists():
+        sys.exit(f"{path}: no lorabench binary")
+    return path
+
+
+def ensure_base_model(lorabench: Path) -> Path:
+    cache = Path(os.environ.get("LORABENCH_CACHE", Path.home() / ".cache/lorabench"))
+    model_dir = cache / "models/all-MiniLM-L6-v2"
+    if not (model_dir / "model.safetensors").exists():
+        subprocess.run([lorabench, "fetch-model", "minilm"], check=True)
+    return model_dir
+
+
+def default_adapters(results: Path) -> list[Path]:
+    """One adapter per variant label: its rank-8 run, else its first run (head_only has only one)."""
+    chosen = {}
+    for folder in sorted(results.glob("runs/*/adapter")):
+        variant, rank = describe_run(folder)
+        if variant not in chosen or rank == 8:
+            chosen[variant] = folder
+    return list(chosen.values())
+
+
+def describe_run(folder: Path) -> tuple[str, int]:
+    """The run's variant label (with the step for runs/<id>/checkpoints/step-<n>) and rank from its
+    settings.yaml; else the folder's name and the config's r."""
+    checkpoint = folder.parent.name == "checkpoints"
+    settings = (folder.parent.parent if checkpoint else folder.parent) / "settings.yaml"
+    if settings.exists():
+        run = yaml.safe_load(settings.read_text())
+        return run["variant"]["label"] + (f" @{folder.name}" if checkpoint else ""), int(run.get("rank", 0))
+    return folder.name, json.loads((folder / "adapter_config.json").read_text())["r"]
+
+
+def check(folder: Path, model_dir: Path, lorabench: Path, scratch: Path) -> dict:
+    config = json.loads((folder / "adapter_config.json").read_text())
+    row = {"variant": describe_run(folder)[0], "r": rank_text(config), "type": type_text(config)}
+    if not config["target_modules"]:
+        return row | {"status": "SKIP", "note": "no adapted modules: peft needs a target module"}
+    scratch.mkdir(parents=True)
+
+    # (a) LoRABench's outputs.
+    ours_path = scratch / "lorabench.safetensors"
+    run(lorabench, "infer", folder, *[arg for text in TEXTS for arg in ("--text", text)], "--out", ours_path)
+    ours = load_file(ours_path)
+    inputs = {"input_ids": ours["input_ids"], "attention_mask": ours["attention_mask"]}
+    mask = ours["attention_mask"].bool()
+    tensors = load_file(folder / "adapter_model.safetensors")
+    head = (tensors[HEAD_PREFIX + "weight"], tensors[HEAD_PREFIX + "bias"]) if HEAD_PREFIX + "weight" in tensors else None
+
+    # (b) peft's outputs; its warnings while loading are kept for the report.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.simplefilter("ignore", FutureWarning)
+        peft_model = PeftModel.from_pretrained(BertModel.from_pretrained(model_dir), folder).eval()
+    row["warnings"] = sorted({str(warning.message) for warning in caught})
+    with torch.no_grad():
+        theirs = peft_model(**inputs).last_hidden_state
+    row["max_abs"] = (ours["last_hidden_state"][mask] - theirs[mask]).abs().max().item()
+    row["rel_hidden"] = relative_error(ours["last_hidden_state"][mask], theirs[mask])
+    row["rel_logits"] = relative_error(ours["logits"], logits(theirs, mask, head)) if head else None
+
+    # (c) every tensor loaded, nothing left at its initialisation.
+    row["problems"] = not_loaded(peft_model, tensors)
+
+    # (d) lorabench merge → plain BertModel, against peft's merge_and_unload() and LoRABench.
+    merged_dir = scratch / "merged"
+    run(lorabench, "merge", folder, "--out", merged_dir)
+    plain, info = BertModel.from_pretrained(merged_dir, output_loading_info=True)
+    row["problems"] += [f"merged: {kind} {sorted(keys)}" for kind, keys in info.items() if keys]
+    with torch.no_grad():
+        merged = plain.eval()(**inputs).last_hidden_state
+        peft_merged = peft_model.merge_and_unload()(**inputs).last_hidden_state
+    merged_errors = [relative_error(merged[mask], peft_merged[mask]), relative_error(merged[mask], ours["last_hidden_state"][mask])]
+    if head:
+        merged_head = load_file(merged_dir / "classifier.safetensors")
+        merged_errors.append(relative_error(logits(merged, mask, (merged_head["weight"], merged_head["bias"])), ours["logits"]))
+    row["rel_merged"] = max(merged_errors)
+
+    errors = [row["rel_hidden"], row["rel_merged"]] + ([row["rel_logits"]] if head else [])
+    passed = all(error < TOLERANCE for error in errors) and not row["problems"]
+    return row | {"status": "PASS" if passed else "FAIL", "note": "; ".join(row["problems"][:3])}
+
+
+def run(*command) -> None:
+    result = subprocess.run([str(part) for part in command], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"lorabench {command[1]} failed: {result.stderr.strip()}")
+
+
+def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
+    return ((a.double() - b.double()).norm() / b.double().norm()).item()
+
+
+def logits(hidden: torch.Tensor, mask: torch.Tensor, head: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """The head on the attention-mask mean of the tokens' hidden states (sentence-transformers pooling)."""
+    weights = mask.unsqueeze(-1).to(hidden.dtype)
+    pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+    return torch.nn.functional.linear(pooled, *head)
+
+
+def not_loaded(peft_model: PeftModel, tensors: dict[str, torch.Tensor]) -> list[str]:
+    """File tensors the loaded model does not hold as saved, and adapter tensors of the model the file lacks.
+    The head is left out: BertModel has no `classifier`, the script applies it itself."""
+    with warnings.catch_warnings():  # peft warns that the zero-sized tensors of an AdaLoRA module pruned to rank 0 look unsharded
+        warnings.simplefilter("ignore")
+        loaded = get_peft_model_state_dict(peft_model, save_embedding_layers=False)
+    problems = [f"not loaded: {key}" for key, value in tensors.items()
+                if not key.startswith(HEAD_PREFIX)
+                and (key not in loaded or loaded[key].shape != value.shape or not torch.equal(loaded[key], value))]
+    return problems + [f"not in the file: {key}" for key in loaded if key not in tensors]
+
+
+def rank_text(config: dict) -> str:
+    """r, and the range of per-module ranks when a rank pattern sets them (AdaLoRA: kept triplets)."""
+    ranks = [sum(value) if isinstance(value, list) else value for value in (config.get("rank_pattern") or {}).values()]
+    return f"{config['r']} (k {min(ranks)}–{max(ranks)})" if ranks else str(config["r"])
+
+
+def type_text(config: dict) -> str:
+    flags = [name for name, on in [("dora", config.get("use_dora")), ("rslora", config.get("use_rslora")),
+                                   ("alpha_pattern", config.get("alpha_pattern")),
+                                   (f"bias={config.get('bias')}", config.get("bias", "none") != "none")] if on]
+    return " ".join([config["peft_type"]] + flags)
+
+
+def print_table(rows: list[dict]) -> None:
+    def number(value):
+        return "n/a" if value is None else f"{value:.2e}"
+
+    header = ["variant", "r", "peft type", "max|Δ| hidden", "rel err hidden", "rel err logits", "merged rel err", "result"]
+    lines = [[row["variant"], row["r"], row["type"]]
+             + ([number(row[key]) for key in ("max_abs", "rel_hidden", "rel_logits", "rel_merged")] if "max_abs" in row else ["n/a"] * 4)
+             + [row["status"] + (f" ({row['note']})" if row.get("note") else "")] for row in rows]
+    print(f"tolerance: relative error < {TOLERANCE:g}; torch {torch.__version__}, transformers {transformers.__version__}, "
+          f"peft {peft.__version__}")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for line in lines:
+        print("| " + " | ".join(line) + " |")
+    loading_warnings = {}
+    for row in rows:
+        for message in row.get("warnings", []):
+            loading_warnings.setdefault(message, []).append(row["variant"])
+    for message, variants in loading_warnings.items():
+        short = message if len(message) < 200 else message[:200] + " …"
+        print(f"peft warned while loading {', '.join(variants)}: {short}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
