@@ -13,7 +13,7 @@ import Glibc
     static let manifest = """
     experiment: cli
     task: {name: synthetic, input_dim: 64, hidden_dim: 64, output_dim: 32, true_rank: 4, train_size: 512, eval_size: 128}
-    training: {learning_rate: 1e-2, steps: 600, batch_size: 32, eval_interval: 200, log_interval: 50}
+    training: {learning_rate: 1e-2, steps: 600, batch_size: 32, eval_interval: 200, log_interval: 50, save_every: 100}
     sweep:
       variants: [lora, {name: adalora, mode: svd-prune, interval: 10, start_step: 50}]
       ranks: [2, 4]
@@ -103,12 +103,12 @@ enum LorabenchProcess {
         }
     }
 
-    static func start(_ arguments: [String], output: Any = FileHandle.nullDevice) throws -> Process {
+    static func start(_ arguments: [String], output: Any = FileHandle.nullDevice, errors: Any = FileHandle.nullDevice) throws -> Process {
         let process = Process()
         process.executableURL = try executable
         process.arguments = arguments
         process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
+        process.standardError = errors
         try process.run()
         return process
     }
@@ -118,6 +118,15 @@ enum LorabenchProcess {
         let process = try start(arguments)
         process.waitUntilExit()
         return process.terminationStatus
+    }
+
+    /// Runs to the end and returns the exit status and what it wrote to standard error.
+    static func failure(_ arguments: [String]) throws -> (status: Int32, errors: String) {
+        let pipe = Pipe()
+        let process = try start(arguments, errors: pipe)
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
     static func output(_ arguments: [String]) throws -> String {
