@@ -101,15 +101,6 @@ public final class AdaLoRALayer: Adapter {
         return delta
     }
 
-    public func merge() {
-        guard !isMerged else { return }
-        axpy(1, deltaWeight(), &base.weight)
-        isMerged = true
-    }
-
-    public func unmerge() {
-        guard isMerged else { return }
-        axpy(-1, deltaWeight(), &base.weight)
-        isMerged = false
-    }
+    public func merge() { base.fold(deltaWeight(), merged: &isMerged, merging: true) }
+    public func unmerge() { base.fold(deltaWeight(), merged: &isMerged, merging: false) }
 }

@@ -99,6 +99,15 @@ public final class FrozenLinear {
         return y
     }
 
+    /// W0 + ΔW when merging, W0 again when unmerging, for an adapter whose merged weight is the
+    /// base plus its update (LoRA, AdaLoRA); `merged` is the adapter's flag, and a repeated call
+    /// changes nothing.
+    func fold(_ delta: @autoclosure () -> Matrix, merged: inout Bool, merging: Bool) {
+        guard merged != merging else { return }
+        axpy(merging ? 1 : -1, delta(), &weight)
+        merged = merging
+    }
+
     /// ∂x = G·W0 [N, in].
     func backward(_ g: Matrix) -> Matrix { matmul(g, .n, weight, .n) }
 

@@ -64,16 +64,16 @@ public final class AdaptedModel {
     public var deltaWeights: [(name: String, delta: Matrix)] { encoder.adapters.map { ($0.name, $0.adapter.deltaWeight()) } }
 
     /// Every tensor of the base weights file with the adapters folded into their Linears
-    /// (`merge_and_unload`): the base's own key names and dtypes, so that the base architecture
-    /// loads it as a plain model. Adapters are merged only while the tensors are read out, so the
-    /// model stays adapted afterwards.
+    /// (`merge_and_unload`: W0 + ΔW, ΔW being what `merge()` adds): the base's own key names and
+    /// dtypes, so that the base architecture loads it as a plain model. The model itself stays
+    /// adapted and its W0 untouched.
     public func mergedTensors(base file: SafetensorsFile) throws -> [String: TensorToWrite] {
         let prefix = file.tensors["bert.embeddings.word_embeddings.weight"] != nil ? "bert." : ""
         var replaced: [String: TensorToWrite] = [:]
         for (name, adapter) in encoder.adapters {
-            adapter.merge()
-            defer { adapter.unmerge() }
-            replaced[prefix + name + ".weight"] = TensorToWrite(adapter.base.weight)
+            var merged = adapter.base.weight
+            axpy(1, adapter.deltaWeight(), &merged)
+            replaced[prefix + name + ".weight"] = TensorToWrite(merged)
             replaced[prefix + name + ".bias"] = TensorToWrite(adapter.base.bias.value, shape: [adapter.outFeatures])
         }
         var tensors: [String: TensorToWrite] = [:]
