@@ -69,7 +69,7 @@ struct AnalyzeCommand: ParsableCommand {
             let first = try AdaptedModel.open(adapters[0], model: output.model).adapted
             let second = try AdaptedModel.open(adapters[1], model: output.model).adapted
             let comparisons = try AdapterAnalyses.subspaceSimilarity(first, second)
-            guard !comparisons.isEmpty else { throw ValidationError("the two adapters share no adapted module") }
+            guard !comparisons.isEmpty else { throw CommandError("the two adapters share no adapted module") }
             let name = "subspace-\(label(adapters[0]))-vs-\(label(adapters[1]))"
             try output.write(AdapterAnalyses.subspaceCSV(comparisons), name + ".csv")
             let drawn = comparisons.filter { comparison in kinds.contains { ModulePosition(comparison.module)?.kind == $0 } }
@@ -155,7 +155,7 @@ struct AnalyzeCommand: ParsableCommand {
                 let layout = ResultsLayout(root: folder.deletingLastPathComponent().deletingLastPathComponent().path)
                 let steps = layout.checkpointSteps(id)
                 guard !steps.isEmpty else {
-                    throw ValidationError("\(run) has no checkpoints; run its manifest with training.save_every set")
+                    throw CommandError("\(run) has no checkpoints; run its manifest with training.save_every set")
                 }
                 var folders = steps.map { ($0, layout.checkpointDirectory(id, step: $0)) }
                 if let outcome = try layout.outcome(of: id) { folders.append((outcome.stepsCompleted, layout.peftAdapterDirectory(id))) }
@@ -205,7 +205,7 @@ struct AnalyzeCommand: ParsableCommand {
             for path in adapters {
                 let checkpoint = try PeftCheckpoint.load(path)
                 guard let ranks = AdapterAnalyses.adaloraRanks(checkpoint) else {
-                    throw ValidationError("\(path) is not an AdaLoRA adapter (peft_type \(checkpoint.config.peftType.rawValue))")
+                    throw CommandError("\(path) is not an AdaLoRA adapter (peft_type \(checkpoint.config.peftType.rawValue))")
                 }
                 let label = AnalyzeCommand.label(path)
                 let initial = checkpoint.config.adalora?.initialRank ?? checkpoint.config.rank

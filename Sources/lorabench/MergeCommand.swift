@@ -27,7 +27,7 @@ struct MergeCommand: ParsableCommand {
     func run() throws {
         let fileManager = FileManager.default
         if let existing = try? fileManager.contentsOfDirectory(atPath: out), !existing.isEmpty {
-            throw ValidationError("\(out) already holds files; choose an empty or new --out folder")
+            throw CommandError("\(out) already holds files; choose an empty or new --out folder")
         }
         let (adapted, files) = try AdaptedModel.open(adapter, model: model)
         try fileManager.createDirectory(atPath: out, withIntermediateDirectories: true)
