@@ -55,7 +55,7 @@ struct AnalyzeCommand: ParsableCommand {
         @Argument(help: "The two adapter folders, e.g. the r = 8 and r = 64 runs.")
         var adapters: [String]
 
-        @Option(help: "Module kinds drawn as heatmaps (all go to the CSV).")
+        @Option(parsing: .upToNextOption, help: "Module kinds drawn as heatmaps (all go to the CSV).")
         var kinds: [String] = ["query", "value"]
 
         @OptionGroup var output: Output
@@ -138,7 +138,7 @@ struct AnalyzeCommand: ParsableCommand {
         @Argument(help: "Run folders, e.g. results/sst2-checkpoints/runs/<id>.")
         var runs: [String]
 
-        @Option(help: "Module kinds drawn as scatter plots (all go to the CSV).")
+        @Option(parsing: .upToNextOption, help: "Module kinds drawn as scatter plots (all go to the CSV).")
         var kinds: [String] = ["query", "value"]
 
         @OptionGroup var output: Output
