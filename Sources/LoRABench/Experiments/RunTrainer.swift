@@ -2,7 +2,9 @@ import Foundation
 
 /// The run was stopped from outside (a progress sink answered `.stop`); it stays unfinished.
 public struct RunInterrupted: Error, CustomStringConvertible {
-    public var description: String { "the run was stopped before it finished; `lorabench run --resume` redoes it" }
+    public var description: String {
+        "the run was stopped before it finished; `lorabench run --resume` continues it from its last checkpoint (save_every), else redoes it"
+    }
 }
 
 /// A run's state every `save_every` steps: the adapter (in peft's layout on a pretrained

@@ -31,7 +31,7 @@ struct TrainingState {
         tensors["adapter_random_states"] = TensorToWrite(ints: randomStates, shape: [randomStates.count])
         let position = model.dataPosition.map { Int(bitPattern: UInt($0)) }
         tensors["data_position"] = TensorToWrite(ints: position, shape: [position.count])
-        let logJSON = String(decoding: try! JSONEncoder().encode(log), as: UTF8.self)
+        let logJSON = String(decoding: try! Self.logEncoder.encode(log), as: UTF8.self)
         self.tensors = tensors
         self.metadata = ["format": "pt", "lorabench_training_state": Self.formatVersion, "step": "\(log.stepsCompleted)",
                          "parameters": "\(parameters.count)", "log": logJSON]
@@ -54,6 +54,21 @@ struct TrainingState {
     }
 
     func write(to path: String) throws { try Safetensors.write(tensors, to: path, metadata: metadata) }
+
+    /// A logged value may be infinite (a gradient norm that overflowed while the loss stayed finite).
+    private static let nonFinite = (positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    private static let logEncoder = {
+        let encoder = JSONEncoder()
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: nonFinite.positiveInfinity,
+                                                                       negativeInfinity: nonFinite.negativeInfinity, nan: nonFinite.nan)
+        return encoder
+    }()
+    private static let logDecoder = {
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: nonFinite.positiveInfinity,
+                                                                         negativeInfinity: nonFinite.negativeInfinity, nan: nonFinite.nan)
+        return decoder
+    }()
 
     /// Puts the state into a freshly built run (same settings, so the same parameters in the
     /// same order) and returns the log to continue.
@@ -82,7 +97,7 @@ struct TrainingState {
         }
         for (named, state) in zip(model.adapters, randomStates) { named.adapter.randomState = UInt64(UInt(bitPattern: state)) }
         try model.restore(dataPosition: (ints("data_position") ?? []).map { UInt64(UInt(bitPattern: $0)) })
-        guard let json = metadata["log"], let log = try? JSONDecoder().decode(RunLog.self, from: Data(json.utf8)), log.stepsCompleted == step else {
+        guard let json = metadata["log"], let log = try? Self.logDecoder.decode(RunLog.self, from: Data(json.utf8)), log.stepsCompleted == step else {
             throw TrainingStateError("its metric log is missing or unreadable")
         }
         return log
