@@ -4,7 +4,7 @@
 /// reduced by zeroing entries of Λ (the model-level `AdaLoRAAllocator` decides which); tensor
 /// shapes never change during training. The scaling is α/(r0 + 1e-5) with r0 the initial rank,
 /// kept after masking (the authors found adjusting it hurt, QingruZhang/AdaLoRA#12).
-public final class AdaLoRALayer: Adapter {
+public final class AdaLoRALayer: Adapter, DropoutAdapter {
     public let base: FrozenLinear
     /// Q [r, in].
     public let a: Parameter
@@ -14,11 +14,7 @@ public final class AdaLoRALayer: Adapter {
     public let e: Parameter
     public let scaling: Float
     public private(set) var isMerged = false
-    private var dropout: Dropout
-    public var randomState: UInt64 {
-        get { dropout.generatorState }
-        set { dropout.generatorState = newValue }
-    }
+    var dropout: Dropout
 
     // Saved by forward for backward.
     private var droppedInput = Matrix.zeros(0, 0)  // x_d [N, in]

@@ -33,8 +33,6 @@ public protocol Adapter: AnyObject {
     /// Trainable tensors, adapter first, then the base bias when it is trained.
     var parameters: [Parameter] { get }
     var isMerged: Bool { get }
-    /// The state of the adapter's random draws (its dropout masks), for resuming a run exactly.
-    var randomState: UInt64 { get set }
 
     /// y [N, out] for x [N, in]; keeps what `backward` needs. `training` enables dropout.
     func forward(_ x: Matrix, training: Bool) throws -> Matrix
@@ -115,6 +113,12 @@ public final class FrozenLinear {
     func accumulateBiasGradient(_ g: Matrix) {
         if biasIsTrainable { addColumnSums(of: g, to: &bias.grad) }
     }
+}
+
+/// An adapter with dropout on its input: its mask generator is the one random state that a
+/// checkpoint must carry to resume the run exactly.
+protocol DropoutAdapter: Adapter {
+    var dropout: Dropout { get set }
 }
 
 /// Inverted dropout on the adapter input: each entry kept with probability 1 − p and scaled

@@ -5,7 +5,7 @@
 /// (the paper's section 4.3: "we propose to treat ‖V + ΔV‖_c as a constant, thereby detaching it
 /// from the gradient graph"), m starts at ‖W0 + s·B·A‖ per row, the bias is never scaled, and with
 /// dropout only the correction terms see the dropped input (peft PR #1474).
-public final class DoRA: Adapter {
+public final class DoRA: Adapter, DropoutAdapter {
     public let base: FrozenLinear
     public let a: Parameter
     public let b: Parameter
@@ -13,11 +13,7 @@ public final class DoRA: Adapter {
     public let magnitude: Parameter
     public let scaling: Float
     public private(set) var isMerged = false
-    private var dropout: Dropout
-    public var randomState: UInt64 {
-        get { dropout.generatorState }
-        set { dropout.generatorState = newValue }
-    }
+    var dropout: Dropout
     /// g = m / ‖V‖ used by the last merge, needed to undo it.
     private var mergedFactor: [Float] = []
 

@@ -2,17 +2,13 @@
 ///
 /// As peft: s = α/r (α/√r with rsLoRA) multiplies the [N, out] product, dropout hits only the
 /// adapter input, and B = 0 at init so the adapted layer starts as the base layer.
-public final class LoRA: Adapter {
+public final class LoRA: Adapter, DropoutAdapter {
     public let base: FrozenLinear
     public let a: Parameter
     public let b: Parameter
     public let scaling: Float
     public private(set) var isMerged = false
-    private var dropout: Dropout
-    public var randomState: UInt64 {
-        get { dropout.generatorState }
-        set { dropout.generatorState = newValue }
-    }
+    var dropout: Dropout
 
     // Saved by forward for backward: the dropped input x_d [N, in] and z = x_d·Aᵀ [N, r].
     private var droppedInput = Matrix.zeros(0, 0)

@@ -9,12 +9,6 @@ final class FrozenLayer: Adapter {
 
     init(base: FrozenLinear) { self.base = base }
 
-    /// Nothing random to save.
-    var randomState: UInt64 {
-        get { 0 }
-        set {}
-    }
-
     var parameters: [Parameter] { [] }
 
     func forward(_ x: Matrix, training: Bool) throws -> Matrix {

@@ -27,7 +27,7 @@ struct TrainingState {
         }
         tensors["adamw.steps"] = TensorToWrite(ints: parameters.map { optimizer.state(of: $0)?.step ?? 0 }, shape: [parameters.count])
         for (key, value) in method.state { tensors["method.\(key)"] = TensorToWrite(value) }
-        let randomStates = model.adapters.map { Int(bitPattern: UInt($0.adapter.randomState)) }
+        let randomStates = model.adapters.map { Int(bitPattern: UInt(($0.adapter as? any DropoutAdapter)?.dropout.generatorState ?? 0)) }
         tensors["adapter_random_states"] = TensorToWrite(ints: randomStates, shape: [randomStates.count])
         let position = model.dataPosition.map { Int(bitPattern: UInt($0)) }
         tensors["data_position"] = TensorToWrite(ints: position, shape: [position.count])
@@ -95,7 +95,9 @@ struct TrainingState {
         guard randomStates.count == model.adapters.count else {
             throw TrainingStateError("it has \(randomStates.count) adapter generators, the run has \(model.adapters.count) adapters")
         }
-        for (named, state) in zip(model.adapters, randomStates) { named.adapter.randomState = UInt64(UInt(bitPattern: state)) }
+        for (named, state) in zip(model.adapters, randomStates) {
+            (named.adapter as? any DropoutAdapter)?.dropout.generatorState = UInt64(UInt(bitPattern: state))
+        }
         try model.restore(dataPosition: (ints("data_position") ?? []).map { UInt64(UInt(bitPattern: $0)) })
         guard let json = metadata["log"], let log = try? Self.logDecoder.decode(RunLog.self, from: Data(json.utf8)), log.stepsCompleted == step else {
             throw TrainingStateError("its metric log is missing or unreadable")
