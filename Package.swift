@@ -1,33 +1,86 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+/// The library is cut into floors, each a target that imports only the floors below it, so the
+/// compiler keeps the layering:
+///
+///   Kernels → TensorIO → Adapters → Training → Variants → Models, Data → Interop → Experiments
+///   → Plotting → Report, Analysis → Bench → the `lorabench` command
+///
+/// A variant (its layer, settings, model-level method, optimizer policy and peft codec) lives in
+/// one folder of `Variants` and is listed once in `VariantRegistry`; nothing above that floor
+/// names a variant.
+let floors: [(name: String, path: String, dependencies: [Target.Dependency])] = [
+    ("LoRABenchKernels", "Sources/Kernels", ["CBLAS", "CLAPACKE"]),
+    ("LoRABenchTensorIO", "Sources/TensorIO", ["LoRABenchKernels", .product(name: "Crypto", package: "swift-crypto")]),
+    ("LoRABenchAdapters", "Sources/Adapters", ["LoRABenchKernels"]),
+    ("LoRABenchTraining", "Sources/Training", ["LoRABenchAdapters", "LoRABenchKernels"]),
+    ("LoRABenchVariants", "Sources/Variants", ["LoRABenchTraining", "LoRABenchAdapters", "LoRABenchTensorIO", "LoRABenchKernels"]),
+    ("LoRABenchModels", "Sources/Models", ["LoRABenchAdapters", "LoRABenchTensorIO", "LoRABenchKernels"]),
+    ("LoRABenchData", "Sources/Data", ["LoRABenchKernels"]),
+    ("LoRABenchInterop", "Sources/Interop",
+     ["LoRABenchModels", "LoRABenchVariants", "LoRABenchTraining", "LoRABenchAdapters", "LoRABenchTensorIO", "LoRABenchKernels"]),
+    ("LoRABenchExperiments", "Sources/Experiments",
+     ["LoRABenchInterop", "LoRABenchData", "LoRABenchModels", "LoRABenchVariants", "LoRABenchTraining", "LoRABenchAdapters",
+      "LoRABenchTensorIO", "LoRABenchKernels", "Yams"]),
+    ("LoRABenchPlotting", "Sources/Plotting", []),
+    ("LoRABenchReport", "Sources/Report", ["LoRABenchExperiments", "LoRABenchPlotting", "LoRABenchTensorIO"]),
+    ("LoRABenchAnalysis", "Sources/Analysis",
+     ["LoRABenchInterop", "LoRABenchPlotting", "LoRABenchVariants", "LoRABenchAdapters", "LoRABenchTensorIO", "LoRABenchKernels"]),
+    ("LoRABenchBench", "Sources/Bench",
+     ["LoRABenchInterop", "LoRABenchModels", "LoRABenchVariants", "LoRABenchTraining", "LoRABenchAdapters", "LoRABenchTensorIO",
+      "LoRABenchKernels"]),
+]
+
+/// One test target per floor (tests may import any floor); `LoRABenchTestSupport` holds the
+/// fixture lookup they share.
+let testTargets: [(name: String, extra: [Target.Dependency])] = [
+    ("KernelsTests", []),
+    ("TensorIOTests", []),
+    ("AdaptersTests", []),
+    ("TrainingTests", []),
+    ("VariantsTests", []),
+    ("ModelsTests", []),
+    ("DataTests", []),
+    ("InteropTests", []),
+    ("ExperimentsTests", ["Yams"]),
+    ("PlottingTests", []),
+    ("ReportTests", []),
+    ("AnalysisTests", []),
+    ("BenchTests", []),
+    ("CommandTests", ["lorabench"]),
+]
+
+let allFloors = floors.map { Target.Dependency(stringLiteral: $0.name) }
+
 let package = Package(
     name: "LoRABench",
     platforms: [.macOS(.v13)],
     products: [
-        .library(name: "LoRABench", targets: ["LoRABench"]),
+        .library(name: "LoRABench", targets: floors.map(\.name)),
         .executable(name: "lorabench", targets: ["lorabench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.0.0"),
     ],
     targets: [
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CLAPACKE", pkgConfig: "lapacke", providers: [.apt(["liblapacke-dev"])]),
-        .target(
-            name: "LoRABench",
-            dependencies: ["CBLAS", "CLAPACKE", "Yams"],
-            swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
-        ),
+    ] + floors.map { floor in
+        .target(name: floor.name, dependencies: floor.dependencies, path: floor.path)
+    } + [
         .executableTarget(
             name: "lorabench",
-            dependencies: ["LoRABench", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: allFloors + [.product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Sources/lorabench"
         ),
-        .testTarget(
-            name: "LoRABenchTests",
-            dependencies: ["LoRABench"]
-        ),
-    ],
-    swiftLanguageModes: [.v5]
+        .target(name: "LoRABenchTestSupport", dependencies: ["LoRABenchExperiments", "LoRABenchInterop", "LoRABenchVariants", "LoRABenchAdapters", "LoRABenchKernels"],
+                path: "Tests/Support"),
+    ] + testTargets.map { test in
+        .testTarget(name: test.name, dependencies: allFloors + ["LoRABenchTestSupport"] + test.extra,
+                    path: "Tests/\(test.name)")
+    },
+    swiftLanguageModes: [.v6]
 )

@@ -13,13 +13,18 @@ folder:
       attention-mask mean of the hidden states;
   (c) every tensor of the file must be in the loaded model, equal, and the model must hold no adapter
       tensor the file lacks (peft's own `get_peft_model_state_dict` of the loaded model against the file);
+      VeRA's projections, shared by all its modules, are one pair of keys (`base_model.vera_A`,
+      `base_model.vera_B`) and must be in the file too (`save_projection: true`): else peft regenerates
+      them from `projection_prng_key`;
   (d) `lorabench merge` writes a plain model folder, which `BertModel.from_pretrained` must load without
       missing or unexpected keys and which must compute what peft's `merge_and_unload()` and LoRABench
       compute (logits through the merged folder's classifier.safetensors).
 
 An adapter passes when every relative Frobenius error ‖a − b‖/‖b‖ is below 1e-4 and (c) finds nothing.
 The exit status is 1 when one fails. A folder without adapted modules (head_only) is skipped: peft
-needs a target module.
+needs a target module. The r column is the adapter's r, not always the run's rank: an OLoRA or PiSSA
+run is saved converted to a plain LoRA of rank 2r that loads onto the original base (what peft's
+`save_pretrained(..., path_initial_model_for_weight_conversion=...)` writes).
 
 Run from the project root, after `Interop/setup_env.sh`:
 
@@ -42,7 +47,7 @@ import peft
 import torch
 import transformers
 import yaml
-from peft import PeftModel, get_peft_model_state_dict
+from peft import PeftModel, PeftType, get_peft_model_state_dict
 from safetensors.torch import load_file
 from transformers import BertModel
 
@@ -89,7 +94,7 @@ def main() -> int:
                 rows.append(check(folder, model_dir, lorabench, Path(scratch) / str(index)))
             except Exception as error:  # a folder that lorabench or peft cannot load is a FAIL row, not the end of the check
                 variant, rank = describe_run(folder)
-                rows.append({"variant": variant, "r": str(rank), "type": "?", "status": "FAIL",
+                rows.append({"variant": variant, "r": adapter_rank_text(folder, rank), "type": "?", "status": "FAIL",
                              "note": f"{type(error).__name__}: {str(error).strip().splitlines()[-1][:300]}"})
     print_table(rows)
     return 1 if any(row["status"] == "FAIL" for row in rows) else 0
@@ -123,7 +128,8 @@ def default_adapters(results: Path) -> list[Path]:
 
 def describe_run(folder: Path) -> tuple[str, int]:
     """The run's variant label (with the step for runs/<id>/checkpoints/step-<n>) and rank from its
-    settings.yaml; else the folder's name and the config's r."""
+    settings.yaml; else the folder's name and the config's r. The run's rank only picks the default adapters:
+    the r column is the adapter's r (twice the run's rank for OLoRA and PiSSA)."""
     checkpoint = folder.parent.name == "checkpoints"
     settings = (folder.parent.parent if checkpoint else folder.parent) / "settings.yaml"
     if settings.exists():
@@ -205,10 +211,24 @@ def not_loaded(peft_model: PeftModel, tensors: dict[str, torch.Tensor]) -> list[
     with warnings.catch_warnings():  # peft warns that the zero-sized tensors of an AdaLoRA module pruned to rank 0 look unsharded
         warnings.simplefilter("ignore")
         loaded = get_peft_model_state_dict(peft_model, save_embedding_layers=False)
+    if peft_model.active_peft_config.peft_type == PeftType.VERA:
+        # VeRA's projections: one buffer pair on the tuner that every adapted module refers to, one key each in peft's
+        # state dict. With save_projection false peft leaves them out and regenerates them from projection_prng_key;
+        # they are expected in the file all the same.
+        for name in ("vera_A", "vera_B"):
+            loaded.setdefault(f"base_model.{name}", getattr(peft_model.base_model, name)[peft_model.active_adapter])
     problems = [f"not loaded: {key}" for key, value in tensors.items()
                 if not key.startswith(HEAD_PREFIX)
                 and (key not in loaded or loaded[key].shape != value.shape or not torch.equal(loaded[key], value))]
     return problems + [f"not in the file: {key}" for key in loaded if key not in tensors]
+
+
+def adapter_rank_text(folder: Path, run_rank: int) -> str:
+    """The r column of a folder that failed: its config's r when it can be read, else the run's rank."""
+    try:
+        return rank_text(json.loads((folder / "adapter_config.json").read_text()))
+    except (OSError, ValueError, KeyError):
+        return str(run_rank)
 
 
 def rank_text(config: dict) -> str:
@@ -220,7 +240,9 @@ def rank_text(config: dict) -> str:
 def type_text(config: dict) -> str:
     flags = [name for name, on in [("dora", config.get("use_dora")), ("rslora", config.get("use_rslora")),
                                    ("alpha_pattern", config.get("alpha_pattern")),
-                                   (f"bias={config.get('bias')}", config.get("bias", "none") != "none")] if on]
+                                   (f"bias={config.get('bias')}", config.get("bias", "none") != "none"),
+                                   # not converted (OLoRA/PiSSA): peft reruns that initialisation on the base it is given
+                                   (f"init={config.get('init_lora_weights')}", isinstance(config.get("init_lora_weights"), str))] if on]
     return " ".join([config["peft_type"]] + flags)
 
 

@@ -1,6 +1,18 @@
 import ArgumentParser
 import Foundation
-import LoRABench
+import LoRABenchKernels
+import LoRABenchTensorIO
+import LoRABenchAdapters
+import LoRABenchTraining
+import LoRABenchVariants
+import LoRABenchModels
+import LoRABenchData
+import LoRABenchInterop
+import LoRABenchExperiments
+import LoRABenchPlotting
+import LoRABenchReport
+import LoRABenchAnalysis
+import LoRABenchBench
 
 /// `lorabench analyze …`: the analyses of the LoRA, DoRA and AdaLoRA papers on trained adapters,
 /// as CSV + SVG in an analysis folder whose index.html shows them all.
@@ -192,9 +204,9 @@ struct AnalyzeCommand: ParsableCommand {
 
     struct Ranks: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "AdaLoRA's final rank of every module and layer, as heatmaps (which layers got the budget).")
+            abstract: "The final rank of every module and layer (AdaLoRA's kept triplets, svd-prune's ranks), as heatmaps.")
 
-        @Argument(help: "AdaLoRA adapter folders.")
+        @Argument(help: "Adapter folders of rank-allocating runs.")
         var adapters: [String]
 
         @OptionGroup var output: Output
@@ -203,14 +215,11 @@ struct AnalyzeCommand: ParsableCommand {
             try output.prepare()
             var table = CSV.line(["adapter", "module", "layer", "kind", "rank", "initial_rank"])
             for path in adapters {
-                let checkpoint = try PeftCheckpoint.load(path)
-                guard let ranks = AdapterAnalyses.adaloraRanks(checkpoint) else {
-                    throw CommandError("\(path) is not an AdaLoRA adapter (peft_type \(checkpoint.config.peftType.rawValue))")
-                }
+                let ranks = AdapterAnalyses.ranks(try AdaptedModel.open(path).adapted)
                 let label = AnalyzeCommand.label(path)
-                let initial = checkpoint.config.adalora?.initialRank ?? checkpoint.config.rank
+                let initial = ranks.map(\.initialRank).max() ?? 0
                 var grid: [Int: [String: Int]] = [:]
-                for (module, rank) in ranks {
+                for (module, rank, _) in ranks {
                     guard let position = ModulePosition(module) else { continue }
                     table += CSV.line([label, module, String(position.layer), position.kind, String(rank), String(initial)])
                     grid[position.layer, default: [:]][position.kind] = rank
@@ -218,7 +227,7 @@ struct AnalyzeCommand: ParsableCommand {
                 let layers = grid.keys.sorted()
                 let kinds = ModulePosition.kinds.filter { kind in grid.values.contains { $0[kind] != nil } }
                 let svg = AnalysisFigures.rankHeatmap(
-                    title: "AdaLoRA final ranks of \(label) (initial rank \(initial), \(ranks.map(\.rank).reduce(0, +)) of \(initial * ranks.count) triplets kept)",
+                    title: "Final ranks of \(label) (initial rank \(initial), \(ranks.map(\.rank).reduce(0, +)) of \(initial * ranks.count) triplets kept)",
                     rowLabels: layers.map { "layer \($0)" }, columnLabels: kinds,
                     values: layers.map { layer in kinds.map { grid[layer]?[$0] } }, maximum: initial)
                 try output.write(svg, "adalora-ranks-\(label).svg")

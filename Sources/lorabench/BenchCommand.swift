@@ -1,8 +1,18 @@
 import ArgumentParser
 import Foundation
-import LoRABench
-
-extension AdapterKind: ExpressibleByArgument {}
+import LoRABenchKernels
+import LoRABenchTensorIO
+import LoRABenchAdapters
+import LoRABenchTraining
+import LoRABenchVariants
+import LoRABenchModels
+import LoRABenchData
+import LoRABenchInterop
+import LoRABenchExperiments
+import LoRABenchPlotting
+import LoRABenchReport
+import LoRABenchAnalysis
+import LoRABenchBench
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -49,7 +59,8 @@ struct BenchCommand: ParsableCommand {
         @Option(help: "Timed steps (after warm-up).") var repeats = 5
         @Option(help: "Untimed warm-up steps.") var warmup = 2
         @Option(help: "OpenBLAS threads (PyTorch gets the same count).") var threads = 2
-        @Option(help: "Variants to time.") var variants: [AdapterKind] = [.lora, .dora, .adalora]
+        @Option(help: "Variants to time, by manifest name (\(VariantRegistry.variants.map { $0.name }.joined(separator: ", "))).")
+        var variants: [String] = ["lora", "dora", "adalora"]
         @Flag(help: "Skip the PyTorch + peft reference even when its environment exists.") var noReference = false
 
         func run() throws {
@@ -65,7 +76,7 @@ struct BenchCommand: ParsableCommand {
             for variant in variants {
                 let row = try benchmark.run(variant, files: files)
                 let seconds = row.timing.median
-                var line = variant.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)
+                var line = variant.padding(toLength: 8, withPad: " ", startingAt: 0)
                     + String(format: "  %11.3f  %5.1f  %10.0f%%  %10.1f%%  %8.0f", seconds,
                                   row.flops / 1e9, 100 * row.flops / 1e9 / sgemm / seconds, 100 * row.allocationSeconds / seconds, row.peakResidentMiB)
                 if let reference {

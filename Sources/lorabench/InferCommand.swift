@@ -1,6 +1,18 @@
 import ArgumentParser
 import Foundation
-import LoRABench
+import LoRABenchKernels
+import LoRABenchTensorIO
+import LoRABenchAdapters
+import LoRABenchTraining
+import LoRABenchVariants
+import LoRABenchModels
+import LoRABenchData
+import LoRABenchInterop
+import LoRABenchExperiments
+import LoRABenchPlotting
+import LoRABenchReport
+import LoRABenchAnalysis
+import LoRABenchBench
 
 /// `lorabench infer ADAPTER --text …`: the adapted encoder's outputs for a few texts, as a
 /// safetensors file (what `Interop/check_with_peft.py` compares with peft's).

@@ -1,13 +1,25 @@
 import ArgumentParser
 import Foundation
-import LoRABench
+import LoRABenchKernels
+import LoRABenchTensorIO
+import LoRABenchAdapters
+import LoRABenchTraining
+import LoRABenchVariants
+import LoRABenchModels
+import LoRABenchData
+import LoRABenchInterop
+import LoRABenchExperiments
+import LoRABenchPlotting
+import LoRABenchReport
+import LoRABenchAnalysis
+import LoRABenchBench
 
 /// `lorabench merge ADAPTER --out DIR`: the adapter folded into its base model, written as a
 /// plain model folder that the base architecture loads (`BertModel.from_pretrained(DIR)`).
 struct MergeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "merge",
-        abstract: "Fold a peft-layout adapter (LoRA, DoRA, AdaLoRA) into its base model and write a plain model folder.",
+        abstract: "Fold a peft-layout adapter into its base model and write a plain model folder.",
         discussion: """
             DIR gets model.safetensors (every tensor of the base file under its own name, the adapted \
             Linears merged as peft's merge_and_unload does), the base's config.json and vocab.txt, and, \

@@ -1,6 +1,18 @@
 import ArgumentParser
 import Foundation
-import LoRABench
+import LoRABenchKernels
+import LoRABenchTensorIO
+import LoRABenchAdapters
+import LoRABenchTraining
+import LoRABenchVariants
+import LoRABenchModels
+import LoRABenchData
+import LoRABenchInterop
+import LoRABenchExperiments
+import LoRABenchPlotting
+import LoRABenchReport
+import LoRABenchAnalysis
+import LoRABenchBench
 
 /// `lorabench report RESULTS`: plots and a page to look at, written next to the CSV files.
 struct ReportCommand: ParsableCommand {

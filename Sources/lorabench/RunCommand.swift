@@ -1,6 +1,18 @@
 import ArgumentParser
 import Foundation
-import LoRABench
+import LoRABenchKernels
+import LoRABenchTensorIO
+import LoRABenchAdapters
+import LoRABenchTraining
+import LoRABenchVariants
+import LoRABenchModels
+import LoRABenchData
+import LoRABenchInterop
+import LoRABenchExperiments
+import LoRABenchPlotting
+import LoRABenchReport
+import LoRABenchAnalysis
+import LoRABenchBench
 
 /// `lorabench run MANIFEST`: trains every run of a manifest's sweep into results/<experiment>.
 struct RunCommand: ParsableCommand {

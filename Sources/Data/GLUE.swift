@@ -1,0 +1,207 @@
+import Foundation
+import LoRABenchKernels
+
+/// One labelled example: a sentence, or a sentence pair for entailment-style tasks.
+public struct GLUEExample: Equatable, Sendable {
+    public var text: String
+    public var textPair: String?
+    public var label: Int
+
+    public init(text: String, textPair: String? = nil, label: Int) {
+        self.text = text
+        self.textPair = textPair
+        self.label = label
+    }
+}
+
+/// The GLUE tasks whose copies live under the project's `Data/` folder.
+public enum GLUETask: String, CaseIterable, Sendable {
+    case sst2, rte, cola
+
+    /// Both copies have binary labels (see `Data/README.md`).
+    public var labelCount: Int { 2 }
+}
+
+public enum GLUESplit: String, CaseIterable, Sendable {
+    case train, dev
+}
+
+/// Errors reading a GLUE TSV file; each names the file (and the line, when one is at fault).
+public enum GLUEError: Error, CustomStringConvertible {
+    case unreadable(path: String, reason: String)
+    case badHeader(path: String, header: String)
+    case badRow(path: String, line: Int, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .unreadable(path, reason): return "\(path): cannot read the TSV file: \(reason)"
+        case let .badHeader(path, header):
+            return "\(path): header '\(header)' is neither 'sentence<TAB>label' nor 'sentence1<TAB>sentence2<TAB>label'"
+        case let .badRow(path, line, reason): return "\(path):\(line): \(reason)"
+        }
+    }
+}
+
+/// Loader for the GLUE copies in `Data/<task>/<split>.tsv`.
+///
+/// The format is the one `Data/README.md` states: a header line, then fields split on single
+/// TABs with no quoting at all (quotes are literal text, so a CSV reader would corrupt rows).
+/// The header decides the layout: `sentence, label` or `sentence1, sentence2, label`.
+public enum GLUE {
+    public static func path(_ task: GLUETask, split: GLUESplit, in dataDirectory: String) -> String {
+        dataDirectory + "/" + task.rawValue + "/" + split.rawValue + ".tsv"
+    }
+
+    /// The examples of one split, in file order; `maxExamples` keeps the first ones (a fixed
+    /// subset, so that small runs are comparable).
+    public static func load(_ task: GLUETask, split: GLUESplit, from dataDirectory: String, maxExamples: Int? = nil) throws -> [GLUEExample] {
+        try loadTSV(path: path(task, split: split, in: dataDirectory), maxExamples: maxExamples)
+    }
+
+    public static func loadTSV(path: String, maxExamples: Int? = nil) throws -> [GLUEExample] {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw GLUEError.unreadable(path: path, reason: error.localizedDescription)
+        }
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        if lines.last?.isEmpty == true { lines.removeLast() }
+        guard let header = lines.first else { throw GLUEError.badHeader(path: path, header: "") }
+        let columns = header.split(separator: "\t", omittingEmptySubsequences: false)
+        let isPair: Bool
+        switch columns {
+        case ["sentence", "label"]: isPair = false
+        case ["sentence1", "sentence2", "label"]: isPair = true
+        default: throw GLUEError.badHeader(path: path, header: String(header))
+        }
+
+        var examples: [GLUEExample] = []
+        for (offset, line) in lines.dropFirst().enumerated() {
+            if let maxExamples, examples.count >= maxExamples { break }
+            let lineNumber = offset + 2
+            let fields = line.split(separator: "\t", omittingEmptySubsequences: false)
+            guard fields.count == columns.count else {
+                throw GLUEError.badRow(path: path, line: lineNumber, reason: "\(fields.count) fields, expected \(columns.count)")
+            }
+            guard let label = Int(fields[fields.count - 1]) else {
+                throw GLUEError.badRow(path: path, line: lineNumber, reason: "label '\(fields[fields.count - 1])' is not an integer")
+            }
+            examples.append(GLUEExample(text: String(fields[0]), textPair: isPair ? String(fields[1]) : nil, label: label))
+        }
+        return examples
+    }
+}
+
+/// A padded batch of token ids, row-major `[batchSize, seqLen]`.
+public struct TokenBatch: Equatable, Sendable {
+    public var inputIds: [Int]
+    public var tokenTypeIds: [Int]
+    /// 1 for a real token, 0 for padding.
+    public var attentionMask: [Int]
+    public var labels: [Int]
+    public var batchSize: Int
+    public var seqLen: Int
+}
+
+/// Cuts tokenized examples into padded batches.
+///
+/// Each batch is padded only to its own longest sequence, so short SST-2 phrases do not pay for
+/// the longest review. With `bucketByLength`, examples are sorted by length within chunks of
+/// `bucketBatches` batches, which makes batches nearly uniform in length (less padding), and the
+/// batch order is then shuffled so that training does not see lengths in order. Everything
+/// random comes from `seed` and the epoch number, so a run is reproducible.
+public struct Batcher: Sendable {
+    public private(set) var batchSize: Int
+    public let shuffle: Bool
+    public let bucketByLength: Bool
+    public let bucketBatches: Int
+    public private(set) var seed: UInt64
+    public let padId: Int
+
+    private let encoded: [(inputIds: [Int], tokenTypeIds: [Int], label: Int)]
+
+    /// Tokenizes every example once, truncated to `maxLength` tokens including `[CLS]`/`[SEP]`.
+    public init(examples: [GLUEExample], tokenizer: WordPieceTokenizer, batchSize: Int, maxLength: Int = 128,
+                shuffle: Bool, bucketByLength: Bool = false, bucketBatches: Int = 50, seed: UInt64 = 0) {
+        precondition(batchSize > 0 && bucketBatches > 0, "batchSize and bucketBatches must be positive")
+        self.batchSize = batchSize
+        self.shuffle = shuffle
+        self.bucketByLength = bucketByLength
+        self.bucketBatches = bucketBatches
+        self.seed = seed
+        self.padId = tokenizer.padId
+        self.encoded = examples.map { example in
+            if let pair = example.textPair {
+                let encoding = tokenizer.encodePair(example.text, pair, maxLength: maxLength)
+                return (encoding.inputIds, encoding.tokenTypeIds, example.label)
+            }
+            let ids = tokenizer.encode(example.text, maxLength: maxLength)
+            return (ids, Array(repeating: 0, count: ids.count), example.label)
+        }
+    }
+
+    /// The same tokenized examples cut with another batch size and seed, so that runs of a sweep
+    /// share one tokenization.
+    public func with(batchSize: Int, seed: UInt64) -> Batcher {
+        precondition(batchSize > 0, "batchSize must be positive")
+        var copy = self
+        copy.batchSize = batchSize
+        copy.seed = seed
+        return copy
+    }
+
+    public var exampleCount: Int { encoded.count }
+
+    /// Batches per epoch; the last one may be smaller than `batchSize`.
+    public var batchCount: Int { (encoded.count + batchSize - 1) / batchSize }
+
+    /// The batches of one epoch: the same `seed` and `epoch` give the same batches.
+    public func batches(epoch: Int = 0) -> [TokenBatch] {
+        var rng = SplitMix64(seed: seed).derived("batcher epoch \(epoch)")
+        var order = Array(encoded.indices)
+        if shuffle { Self.shuffle(&order, using: &rng) }
+        var groups: [ArraySlice<Int>] = []
+        if bucketByLength {
+            let chunkSize = batchSize * bucketBatches
+            for chunkStart in stride(from: 0, to: order.count, by: chunkSize) {
+                // Sorting positions, not lengths alone, keeps ties in their shuffled order.
+                let chunk = order[chunkStart..<min(chunkStart + chunkSize, order.count)]
+                    .enumerated()
+                    .sorted { (encoded[$0.element].inputIds.count, $0.offset) < (encoded[$1.element].inputIds.count, $1.offset) }
+                    .map(\.element)
+                groups += stride(from: 0, to: chunk.count, by: batchSize).map { chunk[$0..<min($0 + batchSize, chunk.count)] }
+            }
+            if shuffle { Self.shuffle(&groups, using: &rng) }
+        } else {
+            groups = stride(from: 0, to: order.count, by: batchSize).map { order[$0..<min($0 + batchSize, order.count)] }
+        }
+        return groups.map(makeBatch)
+    }
+
+    private func makeBatch(_ members: ArraySlice<Int>) -> TokenBatch {
+        let seqLen = members.map { encoded[$0].inputIds.count }.max() ?? 0
+        var batch = TokenBatch(inputIds: [], tokenTypeIds: [], attentionMask: [], labels: [], batchSize: members.count, seqLen: seqLen)
+        batch.inputIds.reserveCapacity(members.count * seqLen)
+        batch.tokenTypeIds.reserveCapacity(members.count * seqLen)
+        batch.attentionMask.reserveCapacity(members.count * seqLen)
+        for index in members {
+            let example = encoded[index]
+            let padding = seqLen - example.inputIds.count
+            batch.inputIds += example.inputIds + Array(repeating: padId, count: padding)
+            batch.tokenTypeIds += example.tokenTypeIds + Array(repeating: 0, count: padding)
+            batch.attentionMask += Array(repeating: 1, count: example.inputIds.count) + Array(repeating: 0, count: padding)
+            batch.labels.append(example.label)
+        }
+        return batch
+    }
+
+    /// Fisher–Yates with the generator's raw output, written out because the standard library's
+    /// `shuffle(using:)` does not promise the same permutation across Swift versions.
+    private static func shuffle<T>(_ items: inout [T], using rng: inout SplitMix64) {
+        guard items.count > 1 else { return }
+        for i in stride(from: items.count - 1, to: 0, by: -1) {
+            items.swapAt(i, Int(rng.next() % UInt64(i + 1)))
+        }
+    }
+}

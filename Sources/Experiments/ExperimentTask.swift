@@ -1,0 +1,117 @@
+import Yams
+import LoRABenchKernels
+import LoRABenchTensorIO
+import LoRABenchAdapters
+import LoRABenchTraining
+import LoRABenchVariants
+import LoRABenchModels
+import LoRABenchData
+import LoRABenchInterop
+
+/// Wraps one module's frozen base layer in the run's adapter, or returns nil to leave it frozen.
+public typealias AdapterFactory = (_ module: ModuleShape, _ base: FrozenLinear) throws -> (any Adapter)?
+
+/// An evaluation metric and which direction is better (for the summary's `best_eval_<name>`).
+public struct EvalMetric: Equatable, Sendable {
+    public var name: String
+    public var higherIsBetter: Bool
+
+    public init(name: String, higherIsBetter: Bool) {
+        self.name = name
+        self.higherIsBetter = higherIsBetter
+    }
+}
+
+
+/// What a manifest's `task:` block parses to: resolved settings (defaults filled in) that are
+/// enough to validate a sweep before any work and to build the task.
+public protocol TaskSettings {
+    var name: String { get }
+    /// The models this task can train; the first is the default when the manifest names none.
+    var models: [String] { get }
+    /// Every adaptable module of the model, in model order.
+    var modules: [ModuleShape] { get }
+    /// What `evaluate()` reports; the first is the primary metric ("loss").
+    var evalMetrics: [EvalMetric] { get }
+    /// Whether the model has a head that trains with the adapters, so `head_only` runs have
+    /// something to train.
+    var hasHead: Bool { get }
+    /// The resolved block as written to each run's settings.yaml (and hashed into its id).
+    var resolved: Node { get }
+    /// Builds the data and the frozen base model: deterministic in the settings, shared by runs.
+    func makeTask() throws -> any ExperimentTask
+}
+
+/// A task built once per sweep: data plus a frozen base model, from which each run gets a fresh
+/// model carrying its own adapters.
+public protocol ExperimentTask: AnyObject {
+    /// A fresh model for one run: the frozen base with `adapt` applied to every module, batches
+    /// drawn in an order fixed by `seed`.
+    func makeModel(seed: UInt64, batchSize: Int, adapt: AdapterFactory) throws -> any TaskModel
+}
+
+/// One run's model: what the runner trains and evaluates.
+public protocol TaskModel: AnyObject {
+    /// The adapted modules (not the frozen ones), in model order.
+    var adapters: [NamedAdapter] { get }
+    /// Everything the optimizer updates: adapter tensors plus any task head.
+    var trainableParameters: [Parameter] { get }
+    var parameterReport: ParameterReport { get }
+    /// Forward and backward on the next training batch: accumulates gradients, returns the loss.
+    func trainOnNextBatch() throws -> Float
+    /// Every metric of `TaskSettings.evalMetrics` on the held-out set.
+    func evaluate() throws -> [String: Double]
+    /// Where training is in the data (epoch, position, shuffle state): a checkpoint saves it so
+    /// that a resumed run sees the batches it would have seen.
+    var dataPosition: [UInt64] { get }
+    /// Continues from a saved `dataPosition`.
+    func restore(dataPosition: [UInt64]) throws
+}
+
+/// A saved data position that does not fit the run's data.
+public struct DataPositionError: Error, CustomStringConvertible {
+    public var found: [UInt64]
+    public var expected: String
+
+    public var description: String { "the checkpoint's data position \(found.prefix(4)) does not fit this task: expected \(expected)" }
+}
+
+/// A run's model on a pretrained base, whose trained adapter is saved in peft's layout
+/// (`PeftCheckpoint`) so that `PeftModel.from_pretrained` can load it.
+public protocol PeftExportable: TaskModel {
+    /// `base_model_name_or_path` of adapter_config.json.
+    var baseModelName: String { get }
+    /// The sha256 of the base weights, recorded in the adapter's metadata (nil when unknown).
+    var baseModelSHA256: String? { get }
+    /// peft's `modules_to_save` (a head trained outright) and their tensors by peft name.
+    var savedModules: (names: [String], tensors: [String: TensorToWrite]) { get }
+}
+
+/// The tasks a manifest may name; each task lists its models (`TaskSettings.models`).
+public enum TaskCatalog {
+    public static let available = ["synthetic"] + GLUETask.allCases.map(\.rawValue)
+
+    /// Parses `task:`: a name (`task: synthetic`) or a mapping with `name` and the task's settings.
+    package static func parse(_ node: ManifestNode) throws -> any TaskSettings {
+        let nameNode: ManifestNode
+        if case .mapping = node.node {
+            let keys = node.node.mapping?.keys.compactMap(\.scalar?.string) ?? []
+            guard keys.contains("name") else {
+                throw ManifestNode(node: node.node, keyPath: node.child("name"), file: node.file)
+                    .error(allowed: "a task name: " + available.joined(separator: ", "), found: "nothing (the required key 'name' is missing)")
+            }
+            nameNode = ManifestNode(node: node.node.mapping!["name"]!, keyPath: node.child("name"), file: node.file)
+        } else {
+            nameNode = node
+        }
+        let name = try nameNode.string(allowed: "a task name: " + available.joined(separator: ", "))
+        switch name {
+        case "synthetic":
+            return try SyntheticTaskSettings(node)
+        case _ where GLUETask(rawValue: name) != nil:
+            return try GLUETaskSettings(node, task: GLUETask(rawValue: name)!)
+        default:
+            throw nameNode.error(allowed: available.joined(separator: ", "), suggestion: closestMatch(to: name, in: available))
+        }
+    }
+}

@@ -1,0 +1,100 @@
+import Foundation
+import Yams
+import LoRABenchKernels
+import LoRABenchTensorIO
+import LoRABenchAdapters
+import LoRABenchTraining
+import LoRABenchVariants
+import LoRABenchModels
+import LoRABenchData
+import LoRABenchInterop
+
+/// An experiment manifest: task, model, training settings and sweep axes, parsed and fully
+/// validated — every run resolved — before any work, so a bad manifest fails in milliseconds
+/// with an error naming the file, line and key. The schema is documented in Experiments/README.md.
+public struct Manifest {
+    public static let keys = ["experiment", "description", "task", "model", "training", "sweep"]
+
+    /// The path the manifest was read from (as given), used in error messages.
+    public let file: String
+    /// The manifest's text, copied next to the results for provenance.
+    public let text: String
+    /// Names the results directory (`results/<experiment>`); defaults to the file's stem.
+    public let experiment: String
+    public let description: String
+    public let task: any TaskSettings
+    public let model: String
+    public let training: TrainingSettings
+    public let sweep: SweepAxes
+    /// The expanded grid, in run order.
+    public let runs: [RunSpec]
+
+    public static func load(path: String) throws -> Manifest {
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            throw ManifestError(file: path, line: nil, column: nil, keyPath: "", found: "no readable UTF-8 file",
+                                allowed: "a path to a YAML manifest")
+        }
+        return try Manifest(yaml: text, file: path)
+    }
+
+    public init(yaml: String, file: String) throws {
+        self.file = file
+        self.text = yaml
+        let root = ManifestNode(node: try Self.compose(yaml, file: file), keyPath: "", file: file)
+        let block = try root.mapping(keys: Self.keys)
+
+        let stem = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
+        let nameAllowed = "a name of letters, digits, '.', '_' and '-' (it names the results directory)"
+        experiment = try block.optional("experiment").map { node in
+            let name = try node.string(allowed: nameAllowed)
+            guard name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }), !name.hasPrefix(".") else {
+                throw node.error(allowed: nameAllowed)
+            }
+            return name
+        } ?? stem
+        description = try block.optional("description").map { try $0.string(allowed: "text") } ?? ""
+
+        task = try TaskCatalog.parse(block.required("task", allowed: "a task: " + TaskCatalog.available.joined(separator: ", ")))
+        model = try Self.parseModel(block.optional("model"), task: task)
+        training = try TrainingSettings(block.required("training", allowed: "a mapping with keys " + TrainingSettings.keys.joined(separator: ", ")))
+        sweep = try SweepAxes(block.required("sweep", allowed: "a mapping with keys " + SweepAxes.keys.joined(separator: ", ")),
+                              modules: task.modules)
+        runs = try Grid.expand(experiment: experiment, task: task, model: model, training: training, sweep: sweep)
+    }
+
+    /// `model: synthetic` or `model: {name: synthetic}`; defaults to the task's first model.
+    private static func parseModel(_ node: ManifestNode?, task: any TaskSettings) throws -> String {
+        guard let node else { return task.models[0] }
+        var nameNode = node
+        if case .mapping = node.node {
+            nameNode = try node.mapping(keys: ["name"]).required("name", allowed: task.models.joined(separator: ", "))
+        }
+        let name = try nameNode.string(allowed: task.models.joined(separator: ", "))
+        guard task.models.contains(name) else {
+            throw nameNode.error(allowed: "for task \(task.name): " + task.models.joined(separator: ", "),
+                                 suggestion: closestMatch(to: name, in: task.models))
+        }
+        return name
+    }
+
+    /// The YAML document's root node; syntax errors keep their line and column.
+    private static func compose(_ yaml: String, file: String) throws -> Node {
+        func located(_ mark: Mark?, _ problem: String) -> ManifestError {
+            ManifestError(file: file, line: mark?.line, column: mark?.column, keyPath: "", found: problem,
+                          allowed: "a YAML mapping with keys " + keys.joined(separator: ", "))
+        }
+        do {
+            guard let node = try Yams.compose(yaml: yaml) else { throw located(nil, "an empty file") }
+            return node
+        } catch let error as YamlError {
+            switch error {
+            case let .scanner(_, problem, mark, _), let .parser(_, problem, mark, _), let .composer(_, problem, mark, _):
+                throw located(mark, "invalid YAML (\(problem))")
+            case let .duplicatedKeysInMapping(duplicates, context):
+                throw located(context.mark, "invalid YAML (the key '\(duplicates.joined(separator: "', '"))' appears twice)")
+            default:
+                throw located(nil, "invalid YAML (\(error))")
+            }
+        }
+    }
+}

@@ -1,0 +1,63 @@
+import Foundation
+import LoRABenchKernels
+import LoRABenchTensorIO
+import LoRABenchAdapters
+import LoRABenchTraining
+import LoRABenchVariants
+import LoRABenchModels
+import LoRABenchData
+import LoRABenchInterop
+
+/// Where a sweep's files live:
+///
+///     <root>/manifest.yaml                the manifest as run
+///     <root>/metrics.csv, summary.csv     every finished run, rebuilt from the run folders
+///     <root>/runs/<run-id>/settings.yaml  written first
+///     <root>/runs/<run-id>/metrics.csv, adapter.safetensors (or adapter/ in peft's layout)
+///     <root>/runs/<run-id>/checkpoints/step-<n>/   every save_every steps: the adapter as above
+///                               and training_state.safetensors (written whole, then renamed)
+///     <root>/runs/<run-id>/outcome.json   written last: the run's completion marker
+public struct ResultsLayout: Sendable {
+    public let root: String
+
+    public init(root: String) { self.root = root }
+
+    /// `results/<experiment>` under the current directory.
+    public static func defaultRoot(experiment: String) -> String { "results/\(experiment)" }
+
+    public var manifestCopy: String { path("manifest.yaml") }
+    public var metricsFile: String { path("metrics.csv") }
+    public var summaryFile: String { path("summary.csv") }
+    public var runsDirectory: String { path("runs") }
+
+    public func runDirectory(_ id: String) -> String { "\(runsDirectory)/\(id)" }
+    public func settingsFile(_ id: String) -> String { "\(runDirectory(id))/settings.yaml" }
+    public func runMetricsFile(_ id: String) -> String { "\(runDirectory(id))/metrics.csv" }
+    public func adapterFile(_ id: String) -> String { "\(runDirectory(id))/adapter.safetensors" }
+    /// The adapter in peft's layout (adapter_model.safetensors + adapter_config.json), for tasks
+    /// on a pretrained model.
+    public func peftAdapterDirectory(_ id: String) -> String { "\(runDirectory(id))/adapter" }
+    public func checkpointsDirectory(_ id: String) -> String { "\(runDirectory(id))/checkpoints" }
+    public func checkpointDirectory(_ id: String, step: Int) -> String { "\(checkpointsDirectory(id))/step-\(step)" }
+
+    /// The steps of the run's complete checkpoints, ascending (a folder is complete once renamed
+    /// from its `.partial` name).
+    public func checkpointSteps(_ id: String) -> [Int] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: checkpointsDirectory(id))) ?? []
+        return names.compactMap { $0.hasPrefix("step-") ? Int($0.dropFirst("step-".count)) : nil }.sorted()
+    }
+    public func outcomeFile(_ id: String) -> String { "\(runDirectory(id))/outcome.json" }
+
+    /// The run's outcome if it finished; nil while it has not (or was interrupted).
+    public func outcome(of id: String) throws -> RunOutcome? {
+        guard let data = FileManager.default.contents(atPath: outcomeFile(id)) else { return nil }
+        return try RunOutcome.decode(data)
+    }
+
+    /// Run folders present on disk, finished or not.
+    public var runFolders: [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: runsDirectory)) ?? []).filter { !$0.hasPrefix(".") }.sorted()
+    }
+
+    private func path(_ name: String) -> String { "\(root)/\(name)" }
+}

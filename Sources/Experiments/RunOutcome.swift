@@ -1,0 +1,64 @@
+import Foundation
+import LoRABenchKernels
+import LoRABenchTensorIO
+import LoRABenchAdapters
+import LoRABenchTraining
+import LoRABenchVariants
+import LoRABenchModels
+import LoRABenchData
+import LoRABenchInterop
+
+/// How a run ended, written last to `runs/<id>/outcome.json`: its presence is what marks the run
+/// finished, so a run killed at any earlier point is redone by `--resume`.
+public struct RunOutcome: Codable, Equatable, Sendable {
+    public enum Status: String, Codable, CaseIterable, Sendable {
+        case completed
+        /// The loss (or an eval metric) became NaN or infinite; `reason` names the step.
+        case diverged
+        /// An error stopped the run; `reason` says which.
+        case failed
+    }
+
+    public var runID: String
+    public var status: Status
+    /// Empty when completed; otherwise what happened (and at which step).
+    public var reason: String
+    public var stepsCompleted: Int
+    /// The last evaluation's metrics; empty unless the run completed.
+    public var finalEval: [String: Double]
+    /// The best value of each eval metric over the run (for loss: the lowest).
+    public var bestEval: [String: Double]
+    /// The mean train loss of the last logging interval.
+    public var finalTrainLoss: Double?
+    /// Each adapted module's rank at the end (AdaLoRA: after pruning).
+    public var finalRanks: [String: Int]
+    /// Trainable parameters at the end (svd-prune shrinks them) and all parameters of the model.
+    public var trainableParameters: Int
+    public var totalParameters: Int
+    public var wallSeconds: Double
+    public var stepsPerSecond: Double
+    public var blasThreads: Int
+
+    package enum CodingKeys: String, CodingKey {
+        case runID = "run_id", status, reason, stepsCompleted = "steps_completed", finalEval = "final_eval"
+        case bestEval = "best_eval", finalTrainLoss = "final_train_loss", finalRanks = "final_ranks"
+        case trainableParameters = "trainable_parameters", totalParameters = "total_parameters"
+        case wallSeconds = "wall_seconds", stepsPerSecond = "steps_per_second", blasThreads = "blas_threads"
+    }
+
+    public var meanFinalRank: Double? {
+        finalRanks.isEmpty ? nil : Double(finalRanks.values.reduce(0, +)) / Double(finalRanks.count)
+    }
+
+    public var trainableShare: Double { totalParameters > 0 ? Double(trainableParameters) / Double(totalParameters) : 0 }
+
+    public func encoded() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return try encoder.encode(self)
+    }
+
+    public static func decode(_ data: Data) throws -> RunOutcome {
+        try JSONDecoder().decode(RunOutcome.self, from: data)
+    }
+}

@@ -1,0 +1,241 @@
+import Foundation
+import LoRABenchKernels
+import LoRABenchTensorIO
+import LoRABenchAdapters
+import LoRABenchTraining
+import LoRABenchVariants
+import LoRABenchModels
+import LoRABenchData
+import LoRABenchInterop
+
+/// The run was stopped from outside (a progress sink answered `.stop`); it stays unfinished.
+public struct RunInterrupted: Error, CustomStringConvertible {
+    public var description: String {
+        "the run was stopped before it finished; `lorabench run --resume` continues it from its last checkpoint (save_every), else redoes it"
+    }
+}
+
+/// A run's trained adapter as its variant writes it (peft's layout), with what the task adds:
+/// on a pretrained base, a head as peft's `modules_to_save`, the base model's name and the
+/// sha256 of its weights, and the folder `PeftModel.from_pretrained` reads; else (the synthetic
+/// task) the tensors alone, in one file.
+package struct SavedAdapter {
+    package var adapter: PeftAdapter
+    package var extraTensors: [String: TensorToWrite] = [:]
+    package var baseModelSHA256: String?
+    package var isPeftFolder: Bool
+
+    package init(plan: any AdapterPlan, model: any TaskModel, method: any AdaptationMethod) throws {
+        adapter = try plan.peftAdapter(layers: model.adapters, method: method)
+        isPeftFolder = false
+        if let pretrained = model as? any PeftExportable {
+            adapter.config.modulesToSave = pretrained.savedModules.names
+            adapter.config.baseModelNameOrPath = pretrained.baseModelName
+            extraTensors = pretrained.savedModules.tensors
+            baseModelSHA256 = pretrained.baseModelSHA256
+            isPeftFolder = true
+        }
+    }
+
+    /// The peft folder into `directory`, or (the synthetic task) the tensors into `file`.
+    package func save(directory: String, file: String, metadata: [String: String]) throws {
+        if isPeftFolder {
+            try PeftCheckpoint.save(adapter, to: directory, extraTensors: extraTensors, baseModelSHA256: baseModelSHA256)
+        } else {
+            try Safetensors.write(adapter.tensors, to: file, metadata: metadata)
+        }
+    }
+}
+
+/// A run's state every `save_every` steps: the adapter and everything needed to resume training from it.
+package struct RunCheckpoint {
+    package var step: Int
+    package var state: TrainingState
+    package var adapter: SavedAdapter
+}
+
+/// What training one run produced: its metric rows, how it ended, and the adapter (nil when
+/// the run failed before its model was built).
+package struct TrainedRun {
+    package var rows: [MetricRow]
+    package var outcome: RunOutcome
+    package var adapter: SavedAdapter?
+}
+
+/// Trains one run: builds its model, optimizer groups and adaptation method, steps through
+/// `trainingStep` (which fixes the order forward/backward → regulariser → optimizer step →
+/// allocation → zero grads), logs metrics on a fixed cadence and stops on a non-finite loss.
+///
+/// Metrics (split `train` unless noted): `loss` (mean over the logging interval),
+/// `learning_rate` (the base group's), `gradient_norm`, `regularizer` (AdaLoRA peft mode),
+/// `rank/<module>` (adaptive variants), `elapsed_seconds`; at every evaluation (step 0, every
+/// `eval_interval`, the last step) the task's eval metrics (split `eval`) and `delta_w_norm`,
+/// `delta_w_norm/<module>` (‖ΔW‖_F; the unlabelled one over all modules together).
+package final class RunTrainer {
+    package let run: RunSpec
+    package let training: TrainingSettings
+    package let evalMetrics: [EvalMetric]
+
+    package init(run: RunSpec, training: TrainingSettings, evalMetrics: [EvalMetric]) {
+        self.run = run
+        self.training = training
+        self.evalMetrics = evalMetrics
+    }
+
+    /// Never throws for a failing run (that is a `failed` outcome); only `RunInterrupted`.
+    /// `resume` continues from a saved state; `checkpoint` receives one every `save_every` steps.
+    package func train(task: any ExperimentTask, resume: TrainingState? = nil, progress: (ProgressEvent) -> ProgressAnswer,
+               checkpoint: (RunCheckpoint) throws -> Void) throws -> TrainedRun {
+        let clock = ContinuousClock()
+        let start = clock.now
+        var previousSeconds = 0.0  // trained before the checkpoint this attempt resumed from
+        func elapsed() -> Double {
+            let duration = start.duration(to: clock.now)
+            return previousSeconds + Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
+        }
+        var log = RunLog()
+        var model: (any TaskModel)?
+        var method: (any AdaptationMethod)?
+        do {
+            let plan = run.variant.plan
+            let builder = try plan.layerBuilder(for: run.moduleShapes)
+            let built = try task.makeModel(seed: run.seed, batchSize: training.batchSize) { module, base in
+                guard let builder, run.modules.contains(module.name) else { return nil }
+                // Each module gets its own seed stream, so adding a module does not change another's initialisation.
+                var rng = SplitMix64(seed: run.seed).derived("adapter/\(module.name)")
+                return try builder.adapter(for: module, base: base, seed: rng.next())
+            }
+            model = built
+            let adaptation = try plan.makeMethod(layers: built.adapters)
+            method = adaptation
+            let optimizer = try run.variant.makeOptimizer(layers: built.adapters, parameters: { built.trainableParameters },
+                                                          weightDecay: training.weightDecay)
+            let schedule = training.learningRateSchedule
+            if let resume {
+                log = try resume.restore(model: built, optimizer: optimizer, method: adaptation)
+                previousSeconds = log.elapsedSeconds
+            } else {
+                try evaluate(built, step: 0, into: &log)
+            }
+            for t in log.stepsCompleted..<training.steps {
+                let step = t + 1
+                optimizer.learningRateFactor = schedule.factor(at: t)
+                let report = try trainingStep(t, optimizer: optimizer, method: adaptation) { try built.trainOnNextBatch() }
+                guard report.loss.isFinite, report.regularizer.isFinite else {
+                    throw Divergence(step: step, what: report.loss.isFinite ? "the regularizer is \(report.regularizer)" : "the train loss is \(report.loss)")
+                }
+                log.stepsCompleted = step
+                log.lossSum += Double(report.loss)
+                log.lossCount += 1
+                if step % training.logInterval == 0 || step == training.steps {
+                    let ranks = plan.changesRank ? run.modules.map { ($0, adaptation.ranks[$0] ?? 0) } : nil
+                    let regularizer: Float? = plan.hasRegularizer ? report.regularizer : nil
+                    log.recordTrain(step: step, learningRate: Double(Float(run.variant.learningRate) * optimizer.learningRateFactor),
+                                    gradientNorm: report.gradientNorm, regularizer: regularizer, ranks: ranks, elapsed: elapsed())
+                }
+                if step % training.evalInterval == 0 || step == training.steps { try evaluate(built, step: step, into: &log) }
+                if training.saveEvery > 0, step % training.saveEvery == 0, step < training.steps {
+                    log.elapsedSeconds = elapsed()
+                    try checkpoint(RunCheckpoint(
+                        step: step, state: TrainingState(model: built, optimizer: optimizer, method: adaptation, log: log),
+                        adapter: try SavedAdapter(plan: plan, model: built, method: adaptation)))
+                }
+                if progress(.step(id: run.id, step: step, steps: training.steps, loss: report.loss)) == .stop {
+                    throw RunInterrupted()
+                }
+            }
+            log.status = .completed
+        } catch let divergence as Divergence {
+            log.status = .diverged
+            log.reason = "\(divergence.what) at step \(divergence.step)"
+        } catch let interrupted as RunInterrupted {
+            throw interrupted
+        } catch {
+            log.status = .failed
+            log.reason = "\(error)"
+        }
+        let seconds = elapsed()
+        let report = model?.parameterReport
+        var outcome = RunOutcome(
+            runID: run.id, status: log.status, reason: log.reason, stepsCompleted: log.stepsCompleted,
+            finalEval: log.status == .completed ? log.lastEval : [:], bestEval: log.bestEval,
+            finalTrainLoss: log.lastTrainLoss, finalRanks: method?.ranks ?? [:],
+            trainableParameters: report?.trainable ?? 0, totalParameters: report?.total ?? 0,
+            wallSeconds: seconds, stepsPerSecond: seconds > 0 ? Double(log.stepsCompleted) / seconds : 0,
+            blasThreads: training.blasThreads)
+        var adapter: SavedAdapter?
+        if let model, let method {
+            do {
+                adapter = try SavedAdapter(plan: run.variant.plan, model: model, method: method)
+            } catch {
+                outcome.status = .failed
+                outcome.reason = "its adapter cannot be saved: \(error)"
+            }
+        }
+        return TrainedRun(rows: log.rows, outcome: outcome, adapter: adapter)
+    }
+
+    private func evaluate(_ model: any TaskModel, step: Int, into log: inout RunLog) throws {
+        let metrics = try model.evaluate()
+        if let bad = evalMetrics.first(where: { !(metrics[$0.name]?.isFinite ?? false) }) {
+            throw Divergence(step: step, what: "eval \(bad.name) is \(metrics[bad.name].map { "\($0)" } ?? "missing")")
+        }
+        let norms = model.adapters.map { ($0.name, frobeniusNorm($0.adapter.deltaWeight())) }
+        log.recordEval(step: step, metrics: metrics, evalMetrics: evalMetrics, deltaNorms: norms)
+    }
+}
+
+private struct Divergence: Error {
+    package var step: Int
+    package var what: String
+}
+
+/// What a run has logged so far: its rows, the running bests, and the open logging interval.
+/// A checkpoint saves it whole, so a resumed run writes the rows an uninterrupted one would.
+package struct RunLog: Codable {
+    package var rows: [MetricRow] = []
+    package var status: RunOutcome.Status = .failed
+    package var reason = ""
+    package var stepsCompleted = 0
+    package var lastEval: [String: Double] = [:]
+    package var bestEval: [String: Double] = [:]
+    package var lastTrainLoss: Double?
+    /// The train losses summed since the last `recordTrain`.
+    package var lossSum = 0.0
+    package var lossCount = 0
+    /// Training time up to the last checkpoint.
+    package var elapsedSeconds = 0.0
+
+    /// Logs the mean loss of the interval and closes it. `regularizer` is logged for AdaLoRA's
+    /// peft mode only; `ranks` (module, rank) for adaptive variants.
+    package mutating func recordTrain(step: Int, learningRate: Double, gradientNorm: Float, regularizer: Float?,
+                              ranks: [(String, Int)]?, elapsed: Double) {
+        // The mean of Float losses is a Double; round it to Float so it prints as one.
+        let loss = Double(Float(lossSum / Double(lossCount)))
+        (lossSum, lossCount) = (0, 0)
+        lastTrainLoss = loss
+        add(step, "train", "loss", loss)
+        add(step, "train", "learning_rate", learningRate)
+        add(step, "train", "gradient_norm", Double(gradientNorm))
+        if let regularizer { add(step, "train", "regularizer", Double(regularizer)) }
+        for (module, rank) in ranks ?? [] { add(step, "train", "rank/\(module)", Double(rank)) }
+        add(step, "train", "elapsed_seconds", (elapsed * 1000).rounded() / 1000)
+    }
+
+    package mutating func recordEval(step: Int, metrics: [String: Double], evalMetrics: [EvalMetric], deltaNorms: [(String, Float)]) {
+        for metric in evalMetrics {
+            let value = metrics[metric.name]!
+            add(step, "eval", metric.name, value)
+            let best = bestEval[metric.name]
+            if best == nil || (metric.higherIsBetter ? value > best! : value < best!) { bestEval[metric.name] = value }
+        }
+        lastEval = metrics.filter { name, _ in evalMetrics.contains { $0.name == name } }
+        let total = deltaNorms.reduce(0.0) { $0 + Double($1.1) * Double($1.1) }.squareRoot()
+        add(step, "train", "delta_w_norm", Double(Float(total)))
+        for (module, norm) in deltaNorms { add(step, "train", "delta_w_norm/\(module)", Double(norm)) }
+    }
+
+    private mutating func add(_ step: Int, _ split: String, _ metric: String, _ value: Double) {
+        rows.append(MetricRow(step: step, split: split, metric: metric, value: value))
+    }
+}

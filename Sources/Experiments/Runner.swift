@@ -1,0 +1,195 @@
+import Foundation
+import LoRABenchKernels
+import LoRABenchTensorIO
+import LoRABenchAdapters
+import LoRABenchTraining
+import LoRABenchVariants
+import LoRABenchModels
+import LoRABenchData
+import LoRABenchInterop
+
+/// A sweep that cannot start or continue as asked.
+public enum SweepError: Error, Equatable, CustomStringConvertible {
+    case existingResults(directory: String, runs: Int)
+    case unknownRun(id: String, manifest: String)
+    case workersNeedExecutable
+
+    public var description: String {
+        switch self {
+        case let .existingResults(directory, runs):
+            return "\(directory) already holds \(runs) run folder(s); pass --resume to continue that sweep, or --out to write elsewhere"
+        case let .unknownRun(id, manifest):
+            return "no run '\(id)' in \(manifest); `lorabench run \(manifest) --dry-run` lists the run ids"
+        case .workersNeedExecutable:
+            return "--jobs > 1 needs the lorabench executable to start workers"
+        }
+    }
+}
+
+/// How to run a sweep.
+public struct SweepOptions: Sendable {
+    /// Skip runs whose outcome.json exists; continue the others from their last checkpoint
+    /// (`save_every`), or from scratch when they have none.
+    public var resume = false
+    /// Runs trained at once, each in its own worker process.
+    public var jobs = 1
+    /// The `lorabench` executable that workers run (`jobs > 1`).
+    public var workerExecutable: String?
+
+    public init(resume: Bool = false, jobs: Int = 1, workerExecutable: String? = nil) {
+        self.resume = resume
+        self.jobs = jobs
+        self.workerExecutable = workerExecutable
+    }
+
+    /// The most runs that fit at once: jobs × the manifest's `blas_threads` ≤ cores.
+    public static func maximumJobs(blasThreads: Int, cores: Int) -> Int { max(1, cores / max(1, blasThreads)) }
+}
+
+/// Runs a manifest's sweep into a results directory: each pending run is trained (in this
+/// process, or in worker processes with `jobs > 1`) and writes its own folder, outcome last;
+/// after every run the experiment's metrics.csv and summary.csv are rebuilt from the finished
+/// run folders. Nothing is ever appended, so a kill at any moment leaves no partial rows.
+public final class ExperimentRunner {
+    public let manifest: Manifest
+    public let layout: ResultsLayout
+    private var builtTask: (any ExperimentTask)?
+    /// Each finished run's experiment rows as CSV text, read once from its folder.
+    private var rowCache: [String: String] = [:]
+    private let lock = NSLock()
+
+    public init(manifest: Manifest, outputDirectory: String? = nil) {
+        self.manifest = manifest
+        self.layout = ResultsLayout(root: outputDirectory ?? ResultsLayout.defaultRoot(experiment: manifest.experiment))
+    }
+
+    /// Each run of the grid with its outcome when it has finished (for `--dry-run`).
+    public func plan() throws -> [(run: RunSpec, outcome: RunOutcome?)] {
+        try manifest.runs.map { ($0, try layout.outcome(of: $0.id)) }
+    }
+
+    /// The `--dry-run` listing: one line per run with its axes and whether it has finished.
+    public func planTable() throws -> String {
+        let plan = try plan()
+        let finished = plan.filter { $0.outcome != nil }.count
+        let header = RunSpec.axisColumns + ["status"]
+        let rows = plan.map { $0.run.axisValues + [$0.outcome?.status.rawValue ?? "pending"] }
+        let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max()! }
+        func line(_ fields: [String]) -> String {
+            zip(fields, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ")
+                .trimmingCharacters(in: .whitespaces)
+        }
+        return "\(manifest.experiment): \(plan.count) runs, \(finished) finished, results in \(layout.root)\n"
+            + ([header] + rows).map(line).joined(separator: "\n")
+    }
+
+    /// Runs every unfinished run and returns the outcome of every finished one, in grid order.
+    public func run(options: SweepOptions, progress sink: ProgressSink) throws -> [RunOutcome] {
+        let folders = layout.runFolders
+        if !options.resume, !folders.isEmpty { throw SweepError.existingResults(directory: layout.root, runs: folders.count) }
+        try AtomicFile.write(manifest.text, to: layout.manifestCopy)
+        let pending = try manifest.runs.filter { try layout.outcome(of: $0.id) == nil }
+        let report = { (event: ProgressEvent) in self.lock.withLock { sink.handle(event) } }
+        _ = report(.sweepStarted(runs: manifest.runs.count, finished: manifest.runs.count - pending.count,
+                                 stepsPerRun: manifest.training.steps))
+        if options.jobs > 1, pending.count > 1 {
+            guard let executable = options.workerExecutable else { throw SweepError.workersNeedExecutable }
+            let pool = WorkerPool(executable: executable, manifestPath: manifest.file, outputDirectory: layout.root)
+            try pool.run(pending.map(\.id), jobs: options.jobs, layout: layout, progress: report) { _ in
+                try self.lock.withLock { try self.rebuildAggregates() }
+            }
+        } else {
+            for run in pending {
+                let outcome = try execute(run, progress: report)
+                try rebuildAggregates()
+                _ = report(.runFinished(id: run.id, outcome: outcome))
+            }
+        }
+        try rebuildAggregates()
+        _ = report(.sweepFinished)
+        return try manifest.runs.compactMap { try layout.outcome(of: $0.id) }
+    }
+
+    /// Trains the run `id` in this process and writes its folder (a worker's whole job).
+    public func execute(runID id: String, progress: @escaping (ProgressEvent) -> ProgressAnswer) throws -> RunOutcome {
+        guard let run = manifest.runs.first(where: { $0.id == id }) else {
+            throw SweepError.unknownRun(id: id, manifest: manifest.file)
+        }
+        return try execute(run, progress: progress)
+    }
+
+    /// settings.yaml first, then training (with a checkpoint every `save_every` steps), then
+    /// metrics.csv and the adapter, then outcome.json. A folder left by an interrupted attempt
+    /// continues from its last checkpoint when it has one for these settings, else is cleared.
+    private func execute(_ run: RunSpec, progress: (ProgressEvent) -> ProgressAnswer) throws -> RunOutcome {
+        // Before the task is built: generating its data runs sgemm too.
+        BLASThreads.set(manifest.training.blasThreads)
+        let id = run.id
+        let fileManager = FileManager.default
+        let resume = try lastCheckpoint(of: run)
+        if resume == nil {
+            if fileManager.fileExists(atPath: layout.runDirectory(id)) { try fileManager.removeItem(atPath: layout.runDirectory(id)) }
+            try fileManager.createDirectory(atPath: layout.runDirectory(id), withIntermediateDirectories: true)
+            try AtomicFile.write(run.settingsYAML, to: layout.settingsFile(id))
+        }
+        _ = progress(.runStarted(id: id))
+        if let resume { _ = progress(.runResumed(id: id, step: resume.step)) }
+
+        let task = try builtTask ?? manifest.task.makeTask()
+        builtTask = task
+        let metadata = ["format": "pt", "run_id": id, "variant": run.variant.label, "scaling": "\(run.scaling)"]
+        let trainer = RunTrainer(run: run, training: manifest.training, evalMetrics: manifest.task.evalMetrics)
+        let trained = try trainer.train(task: task, resume: resume, progress: progress) { checkpoint in
+            try write(checkpoint, of: id, metadata: metadata)
+        }
+        try AtomicFile.write(MetricsCSV.runFile(runID: id, rows: trained.rows), to: layout.runMetricsFile(id))
+        try trained.adapter?.save(directory: layout.peftAdapterDirectory(id), file: layout.adapterFile(id), metadata: metadata)
+        try AtomicFile.write(trained.outcome.encoded(), to: layout.outcomeFile(id))
+        return trained.outcome
+    }
+
+    /// The training state of the run's last complete checkpoint, when its folder was written
+    /// for exactly these settings; nil otherwise.
+    private func lastCheckpoint(of run: RunSpec) throws -> TrainingState? {
+        guard let step = layout.checkpointSteps(run.id).last,
+              let settings = FileManager.default.contents(atPath: layout.settingsFile(run.id)),
+              String(decoding: settings, as: UTF8.self) == run.settingsYAML else { return nil }
+        return try TrainingState(contentsOf: "\(layout.checkpointDirectory(run.id, step: step))/\(TrainingState.fileName)")
+    }
+
+    /// Writes the checkpoint into `.step-<n>.partial/`, then renames it to `step-<n>/`, so a
+    /// `step-<n>` folder is always complete.
+    private func write(_ checkpoint: RunCheckpoint, of id: String, metadata: [String: String]) throws {
+        let fileManager = FileManager.default
+        let directory = layout.checkpointDirectory(id, step: checkpoint.step)
+        let partial = "\(layout.checkpointsDirectory(id))/.step-\(checkpoint.step).partial"
+        for stale in [partial, directory] where fileManager.fileExists(atPath: stale) { try fileManager.removeItem(atPath: stale) }
+        try fileManager.createDirectory(atPath: partial, withIntermediateDirectories: true)
+        try checkpoint.adapter.save(directory: partial, file: "\(partial)/adapter.safetensors", metadata: metadata)
+        try checkpoint.state.write(to: "\(partial)/\(TrainingState.fileName)")
+        try fileManager.moveItem(atPath: partial, toPath: directory)
+    }
+
+    /// Rewrites the experiment's metrics.csv and summary.csv from every finished run, in grid order.
+    package func rebuildAggregates() throws {
+        var metrics = CSV.line(MetricsCSV.experimentColumns)
+        var summary = CSV.line(SummaryCSV.columns(evalMetrics: manifest.task.evalMetrics))
+        for run in manifest.runs {
+            guard let outcome = try layout.outcome(of: run.id) else { continue }
+            if rowCache[run.id] == nil {
+                let file = layout.runMetricsFile(run.id)
+                if let data = FileManager.default.contents(atPath: file) {
+                    rowCache[run.id] = try MetricsCSV.experimentRows(run: run, runFile: data, path: file).map(CSV.line).joined()
+                } else if outcome.status == .failed {
+                    rowCache[run.id] = ""  // a worker that died before writing any metrics
+                } else {
+                    throw ResultsError.missingFile(path: file, producer: "lorabench run (the run's folder is incomplete)")
+                }
+            }
+            metrics += rowCache[run.id]!
+            summary += CSV.line(SummaryCSV.row(run: run, outcome: outcome, evalMetrics: manifest.task.evalMetrics))
+        }
+        try AtomicFile.write(metrics, to: layout.metricsFile)
+        try AtomicFile.write(summary, to: layout.summaryFile)
+    }
+}

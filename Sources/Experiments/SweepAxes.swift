@@ -1,0 +1,97 @@
+import LoRABenchKernels
+import LoRABenchTensorIO
+import LoRABenchAdapters
+import LoRABenchTraining
+import LoRABenchVariants
+import LoRABenchModels
+import LoRABenchData
+import LoRABenchInterop
+
+/// The manifest's `sweep:` block: the axes whose Cartesian product is the set of runs. Every
+/// axis but `variants` and `ranks` may be a single value (a one-element axis).
+public struct SweepAxes {
+    public static let keys = ["variants", "ranks", "alpha", "seeds", "init", "target_modules", "dropout", "use_rslora"]
+
+    public var variants: [VariantSpec]
+    public var ranks: [Int]
+    /// α per run: a number, or a multiple of the rank (`2r`).
+    public var alphas: [ScaledValue] = [.timesRank(2)]
+    public var seeds: [UInt64] = [0]
+    public var inits: [AdapterInit] = [.kaiming]
+    /// Each entry is one setting: the module names (or peft-style suffixes) to adapt.
+    public var targetModules: [[String]]
+    public var dropouts: [Double] = [0]
+    public var useRSLoRA: [Bool] = [false]
+    /// The YAML node of each rank, for errors found when a run resolves it.
+    package let rankNodes: [ManifestNode]
+
+    package init(_ node: ManifestNode, modules: [ModuleShape]) throws {
+        let block = try node.mapping(keys: Self.keys)
+        let variantsAllowed = "a list of variants: " + VariantRegistry.entryNames.joined(separator: ", ")
+        variants = try block.required("variants", allowed: variantsAllowed).axis(allowed: variantsAllowed, valuesAreMappings: true).map(VariantSpec.init)
+        var labels: [String: Int] = [:]
+        for (index, variant) in variants.enumerated() {
+            if let first = labels[variant.label] {
+                throw variant.location.error(allowed: "distinct variant labels; add `label:` to tell them apart",
+                                             found: "a second variant labelled '\(variant.label)' (the first is variants[\(first)])")
+            }
+            labels[variant.label] = index
+        }
+
+        let rankAllowed = "a list of integers ≥ 1, e.g. [4, 8, 16, 64]"
+        rankNodes = try block.required("ranks", allowed: rankAllowed).axis(allowed: rankAllowed)
+        ranks = try rankNodes.map { try $0.int(allowed: "an integer ≥ 1", in: 1...Int.max) }
+        try Self.rejectRepeats(ranks, at: rankNodes, what: "rank")
+        targetModules = [modules.map(\.name)]
+
+        if let value = block.optional("alpha") {
+            let allowed = "a number > 0 or a multiple of the rank such as 2r or r (or a list of them)"
+            alphas = try value.axis(allowed: allowed).map { try ScaledValue.parse($0, allowed: allowed, where: { $0 > 0 }) }
+        }
+        if let value = block.optional("seeds") {
+            let nodes = try value.axis(allowed: "a list of integers ≥ 0")
+            seeds = try nodes.map { UInt64(try $0.int(allowed: "an integer ≥ 0", in: 0...Int.max)) }
+            try Self.rejectRepeats(seeds, at: nodes, what: "seed")
+        }
+        if let value = block.optional("init") {
+            let names = VariantRegistry.initializations.map { $0.name }
+            inits = try value.axis(allowed: names.joined(separator: ", ")).map { try AdapterInit(named: try $0.choice(names)) }
+        }
+        if let value = block.optional("target_modules") { targetModules = try Self.parseTargets(value, modules: modules) }
+        if let value = block.optional("dropout") {
+            dropouts = try value.axis(allowed: "a number in [0, 1) or a list of them")
+                .map { try $0.number(allowed: "a number in [0, 1)", where: { $0 >= 0 && $0 < 1 }) }
+        }
+        if let value = block.optional("use_rslora") {
+            useRSLoRA = try value.axis(allowed: "true, false, or [false, true]").map { try $0.bool() }
+        }
+    }
+
+    /// A repeated rank or seed would repeat runs under the same id.
+    private static func rejectRepeats<T: Hashable>(_ values: [T], at nodes: [ManifestNode], what: String) throws {
+        var seen = Set<T>()
+        for (value, node) in zip(values, nodes) where !seen.insert(value).inserted {
+            throw node.error(allowed: "distinct values", found: "\(what) \(value) a second time")
+        }
+    }
+
+    /// `[fc1, fc2]` is one setting; `[[fc1], [fc1, fc2]]` is an axis of two; `all` is every module.
+    private static func parseTargets(_ node: ManifestNode, modules: [ModuleShape]) throws -> [[String]] {
+        let names = modules.map(\.name)
+        let allowed = "all, a list of module names (\(names.joined(separator: ", "))), or a list of such lists"
+        func targets(_ node: ManifestNode) throws -> [String] {
+            if case .scalar = node.node, (try? node.string(allowed: allowed)) == "all" { return names }
+            return try node.axis(allowed: allowed).map { entry in
+                let target = try entry.string(allowed: names.joined(separator: ", "))
+                guard modules.contains(where: { $0.matches(target) }) else {
+                    throw entry.error(allowed: names.joined(separator: ", "), suggestion: closestMatch(to: target, in: names))
+                }
+                return target
+            }
+        }
+        if case let .sequence(sequence) = node.node, let first = sequence.first, case .sequence = first {
+            return try node.list(allowed: allowed).map(targets)
+        }
+        return [try targets(node)]
+    }
+}

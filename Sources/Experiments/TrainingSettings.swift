@@ -1,0 +1,107 @@
+import Foundation
+import Yams
+import LoRABenchKernels
+import LoRABenchTensorIO
+import LoRABenchAdapters
+import LoRABenchTraining
+import LoRABenchVariants
+import LoRABenchModels
+import LoRABenchData
+import LoRABenchInterop
+
+/// The manifest's `training:` block: one set of optimisation settings shared by every run.
+public struct TrainingSettings: Equatable {
+    public static let keys = ["learning_rate", "steps", "batch_size", "eval_interval", "log_interval", "weight_decay",
+                              "warmup_steps", "schedule", "save_every", "blas_threads"]
+
+    public var learningRate: Double
+    /// Optimizer steps per run.
+    public var steps: Int
+    public var batchSize = 64
+    /// Evaluate every this many steps (and at step 0 and the last step).
+    public var evalInterval: Int
+    /// Log train metrics every this many steps; the train loss is the mean since the last log.
+    public var logInterval = 10
+    /// AdamW's decoupled weight decay.
+    public var weightDecay = 0.0
+    public var warmupSteps = 0
+    public var schedule: LearningRateSchedule.Shape = .constant
+    /// Also save the adapter every this many steps (0: only the final adapter).
+    public var saveEvery = 0
+    /// OpenBLAS threads per run. Part of the settings because OpenBLAS's sgemm rounds differently
+    /// with another thread count: fixing it is what makes a manifest's numbers reproducible bit
+    /// for bit, whatever `--jobs` is.
+    public var blasThreads = 1
+
+    package init(_ node: ManifestNode) throws {
+        let block = try node.mapping(keys: Self.keys)
+        learningRate = try block.required("learning_rate", allowed: "a number > 0 (e.g. 1e-3)")
+            .number(allowed: "a number > 0 (e.g. 1e-3)", where: { $0 > 0 })
+        steps = try block.required("steps", allowed: "an integer ≥ 1").int(allowed: "an integer ≥ 1", in: 1...Int.max)
+        evalInterval = max(1, steps / 10)
+        if let value = block.optional("batch_size") { batchSize = try value.int(allowed: "an integer ≥ 1", in: 1...Int.max) }
+        if let value = block.optional("eval_interval") { evalInterval = try value.int(allowed: "an integer ≥ 1 (steps)", in: 1...Int.max) }
+        if let value = block.optional("log_interval") { logInterval = try value.int(allowed: "an integer ≥ 1 (steps)", in: 1...Int.max) }
+        if let value = block.optional("weight_decay") { weightDecay = try value.number(allowed: "a number ≥ 0", where: { $0 >= 0 }) }
+        if let value = block.optional("warmup_steps") {
+            warmupSteps = try value.int(allowed: "an integer from 0 to steps (\(steps))", in: 0...steps)
+        }
+        if let value = block.optional("schedule") {
+            schedule = LearningRateSchedule.Shape(rawValue: try value.choice(LearningRateSchedule.Shape.allCases.map(\.rawValue)))!
+        }
+        if let value = block.optional("save_every") {
+            saveEvery = try value.int(allowed: "an integer ≥ 0 (steps; 0 saves only the final adapter)", in: 0...Int.max)
+        }
+        if let value = block.optional("blas_threads") { blasThreads = try value.int(allowed: "an integer ≥ 1", in: 1...Int.max) }
+    }
+
+    public var learningRateSchedule: LearningRateSchedule {
+        LearningRateSchedule(shape: schedule, warmupSteps: warmupSteps, totalSteps: steps)
+    }
+
+    public var resolved: Node {
+        Settings.map([
+            ("learning_rate", Settings.number(learningRate)),
+            ("steps", Settings.int(steps)),
+            ("batch_size", Settings.int(batchSize)),
+            ("eval_interval", Settings.int(evalInterval)),
+            ("log_interval", Settings.int(logInterval)),
+            ("weight_decay", Settings.number(weightDecay)),
+            ("warmup_steps", Settings.int(warmupSteps)),
+            ("schedule", Settings.text(schedule.rawValue)),
+            ("save_every", Settings.int(saveEvery)),
+            ("blas_threads", Settings.int(blasThreads)),
+        ])
+    }
+}
+
+/// The learning-rate multiplier for each step: linear warm-up, then constant, linear decay to 0
+/// or cosine decay to 0 (the shapes of transformers' `get_*_schedule_with_warmup`).
+public struct LearningRateSchedule: Equatable, Sendable {
+    public enum Shape: String, CaseIterable, Sendable {
+        case constant, linear, cosine
+    }
+
+    public var shape: Shape
+    public var warmupSteps: Int
+    public var totalSteps: Int
+
+    public init(shape: Shape, warmupSteps: Int, totalSteps: Int) {
+        self.shape = shape
+        self.warmupSteps = warmupSteps
+        self.totalSteps = totalSteps
+    }
+
+    /// The factor for step t (0-based). Warm-up uses (t + 1)/W so the first step already learns.
+    public func factor(at t: Int) -> Float {
+        if t < warmupSteps { return Float(t + 1) / Float(warmupSteps) }
+        let decaySteps = totalSteps - warmupSteps
+        guard decaySteps > 0 else { return 1 }
+        let progress = Double(t - warmupSteps) / Double(decaySteps)
+        switch shape {
+        case .constant: return 1
+        case .linear: return Float(1 - progress)
+        case .cosine: return Float(0.5 * (1 + cos(Double.pi * progress)))
+        }
+    }
+}

@@ -1,0 +1,150 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif
+import LoRABenchKernels
+import LoRABenchTensorIO
+import LoRABenchAdapters
+import LoRABenchTraining
+import LoRABenchVariants
+import LoRABenchModels
+import LoRABenchData
+import LoRABenchInterop
+
+/// Trains runs in worker processes of the same executable —
+/// `lorabench run MANIFEST --out DIR --only RUN_ID` — so that concurrent runs share no state
+/// (each has its own BLAS thread pool and allocator) and a crash fails one run, not the sweep.
+/// A worker trains exactly as `--jobs 1` would, with the manifest's `blas_threads`, so the
+/// numbers are the same.
+package struct WorkerPool {
+    package let executable: String
+    package let manifestPath: String
+    package let outputDirectory: String
+
+    /// Runs `ids` with at most `jobs` workers alive; `finished` is called after each run. Both
+    /// callbacks are called from the pool's threads, so they must serialise what they touch
+    /// (the runner holds its lock in both).
+    package func run(_ ids: [String], jobs: Int, layout: ResultsLayout, progress: @escaping (ProgressEvent) -> ProgressAnswer,
+             finished: @escaping (String) throws -> Void) throws {
+        nonisolated(unsafe) let progress = progress, finished = finished
+        let queue = RunQueue(ids)
+        let group = DispatchGroup()
+        for _ in 0..<min(jobs, ids.count) {
+            DispatchQueue.global().async(group: group) {
+                while let id = queue.take() {
+                    do {
+                        _ = progress(.runStarted(id: id))
+                        let outcome = try runWorker(id, layout: layout, progress: progress)
+                        try finished(id)
+                        _ = progress(.runFinished(id: id, outcome: outcome))
+                    } catch {
+                        queue.fail(error)
+                    }
+                }
+            }
+        }
+        group.wait()
+        if let error = queue.firstError { throw error }
+    }
+
+    /// One worker process. Its progress lines become events; if it dies without writing an
+    /// outcome, a `failed` outcome with its exit status and last error line is written here.
+    private func runWorker(_ id: String, layout: ResultsLayout, progress: (ProgressEvent) -> ProgressAnswer) throws -> RunOutcome {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = ["run", manifestPath, "--out", outputDirectory, "--only", id]
+        let output = Pipe(), errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        // Drained on another thread so that a chatty worker never blocks on a full stderr pipe.
+        let errorText = Box(Data())
+        let drained = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            errorText.value = errors.fileHandleForReading.readDataToEndOfFile()
+            drained.signal()
+        }
+        var buffer = Data()
+        while case let chunk = output.fileHandleForReading.availableData, !chunk.isEmpty {
+            buffer.append(chunk)
+            while let newline = buffer.firstIndex(of: 0x0A) {
+                if let event = WorkerReporter.parse(String(decoding: buffer[..<newline], as: UTF8.self)) { _ = progress(event) }
+                buffer.removeSubrange(...newline)
+            }
+        }
+        process.waitUntilExit()
+        drained.wait()
+        if let outcome = try layout.outcome(of: id) { return outcome }
+
+        let how = process.terminationReason == .uncaughtSignal ? "was killed by signal" : "exited with status"
+        let lastLine = String(decoding: errorText.value, as: UTF8.self).split(separator: "\n").last.map { ": \($0)" } ?? ""
+        let outcome = RunOutcome(runID: id, status: .failed, reason: "worker \(how) \(process.terminationStatus)\(lastLine)",
+                                 stepsCompleted: 0, finalEval: [:], bestEval: [:], finalTrainLoss: nil, finalRanks: [:],
+                                 trainableParameters: 0, totalParameters: 0, wallSeconds: 0, stepsPerSecond: 0, blasThreads: 0)
+        try AtomicFile.write(outcome.encoded(), to: layout.outcomeFile(id))
+        return outcome
+    }
+}
+
+/// The runs not yet started, handed out one at a time; after an error no new run starts.
+private final class RunQueue: @unchecked Sendable {
+    private let lock = NSLock()
+    private let ids: [String]
+    private var next = 0
+    private var error: Error?
+
+    package init(_ ids: [String]) { self.ids = ids }
+
+    package func take() -> String? {
+        lock.withLock {
+            guard error == nil, next < ids.count else { return nil }
+            defer { next += 1 }
+            return ids[next]
+        }
+    }
+
+    package func fail(_ error: Error) { lock.withLock { self.error = self.error ?? error } }
+
+    package var firstError: Error? { lock.withLock { error } }
+}
+
+/// A value written by one thread and read by another after a semaphore says it is done.
+private final class Box<Value>: @unchecked Sendable {
+    package var value: Value
+    package init(_ value: Value) { self.value = value }
+}
+
+/// A worker's side of the pool: progress as `step<TAB>id<TAB>step<TAB>steps<TAB>loss` lines on
+/// standard output (at most ten a second) and a `resumed<TAB>id<TAB>step` line when the run
+/// continues from a checkpoint, and a stop when the parent has died, so that an
+/// orphaned worker never races a resumed sweep for its run folder.
+public final class WorkerReporter: ProgressSink {
+    private let parent = getppid()
+    private var lastLine = Date.distantPast
+
+    public init() {}
+
+    public func handle(_ event: ProgressEvent) -> ProgressAnswer {
+        guard getppid() == parent else { return .stop }
+        switch event {
+        case let .step(id, step, steps, loss) where step == steps || Date().timeIntervalSince(lastLine) >= 0.1:
+            lastLine = Date()
+            FileHandle.standardOutput.write(Data("step\t\(id)\t\(step)\t\(steps)\t\(loss)\n".utf8))
+        case let .runResumed(id, step):
+            FileHandle.standardOutput.write(Data("resumed\t\(id)\t\(step)\n".utf8))
+        default:
+            break
+        }
+        return .more
+    }
+
+    package static func parse(_ line: String) -> ProgressEvent? {
+        let fields = line.split(separator: "\t", omittingEmptySubsequences: false)
+        if fields.count == 3, fields[0] == "resumed", let step = Int(fields[2]) { return .runResumed(id: String(fields[1]), step: step) }
+        guard fields.count == 5, fields[0] == "step", let step = Int(fields[2]), let steps = Int(fields[3]),
+              let loss = Float(fields[4]) else { return nil }
+        return .step(id: String(fields[1]), step: step, steps: steps, loss: loss)
+    }
+}

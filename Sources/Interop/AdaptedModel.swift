@@ -1,0 +1,104 @@
+import Foundation
+import LoRABenchKernels
+import LoRABenchTensorIO
+import LoRABenchAdapters
+import LoRABenchTraining
+import LoRABenchVariants
+import LoRABenchModels
+
+/// A pretrained base model with a peft checkpoint attached: what `lorabench merge`, `infer` and
+/// `analyze` open. The adapters are built onto the base's own frozen Linears (strictly: every
+/// tensor must fit, and the base must be the one the adapter was trained on); a head saved as
+/// peft's `modules_to_save` `classifier` becomes the encoder's classification head.
+public final class AdaptedModel {
+    public let checkpoint: PeftCheckpoint.Loaded
+    public let config: BertConfig
+    public let weights: BertWeights
+    public let encoder: BertEncoder
+    /// The attached adapters by peft module name, in model order.
+    public var adapters: [NamedAdapter] { encoder.adapters.map { NamedAdapter(name: $0.name, adapter: $0.adapter) } }
+    /// Whether the checkpoint carries a trained head (`classifier.weight` and `.bias`).
+    public let hasHead: Bool
+
+    package static let headPrefix = PeftCheckpoint.keyPrefix + "classifier."
+
+    /// Attaches `checkpoint` to the base described by `config` and `weights`. `baseModelSHA256`
+    /// is the sha256 of the base weights file, checked against the one the adapter recorded.
+    public init(checkpoint: PeftCheckpoint.Loaded, config: BertConfig, weights: BertWeights, baseModelSHA256: String?) throws {
+        let prefix = weights.shapes["bert.embeddings.word_embeddings.weight"] != nil ? "bert." : ""
+        let attached = try checkpoint.attach(to: { module in
+            // Only a Linear (a 2-D weight) can carry an adapter; a LayerNorm's weight is 1-D.
+            guard weights.shapes[prefix + module + ".weight"]?.count == 2 else { return nil }
+            return try? FrozenLinear(weight: weights.matrix(prefix + module + ".weight"), bias: weights.matrix(prefix + module + ".bias"))
+        }, baseModelSHA256: baseModelSHA256)
+        let byName = Dictionary(uniqueKeysWithValues: attached.map { ($0.name, $0.adapter) })
+        let file = checkpoint.file
+        hasHead = file.tensors[Self.headPrefix + "weight"] != nil && file.tensors[Self.headPrefix + "bias"] != nil
+        let headWeight = hasHead ? try file.matrix(Self.headPrefix + "weight") : nil
+        guard headWeight == nil || headWeight!.cols == config.hiddenSize else {
+            throw CheckpointError.wrongShape(path: checkpoint.weightsPath, name: Self.headPrefix + "weight", found: headWeight!.shape,
+                                             expected: [headWeight!.rows, config.hiddenSize], expectedModel: checkpoint.modelName)
+        }
+        let encoder = try BertEncoder(config: config, weights: weights, labelCount: headWeight?.rows ?? 2, seed: 0) { name, _, _ in byName[name] }
+        if let headWeight {
+            encoder.head.weight.value = headWeight
+            encoder.head.bias.value = try file.matrix(Self.headPrefix + "bias").reshaped(1, headWeight.rows)
+        }
+        self.checkpoint = checkpoint
+        self.config = config
+        self.weights = weights
+        self.encoder = encoder
+    }
+
+    /// The checkpoint in `directory` on its base model: `model` when given, else the one its
+    /// `base_model_name_or_path` names, which must be in the cache (the error names the fetch command).
+    public static func open(_ directory: String, model: PretrainedModel? = nil,
+                            store: ModelStore = .default) throws -> (adapted: AdaptedModel, base: ModelFiles) {
+        let checkpoint = try PeftCheckpoint.load(directory)
+        let named = checkpoint.config.baseModelNameOrPath
+        guard let model = model ?? PretrainedModel.allCases.first(where: { [$0.hubName, $0.directoryName, $0.rawValue].contains(named) }) else {
+            throw CheckpointError.unknownBaseModel(path: "\(directory)/\(PeftCheckpoint.configFile)", name: named ?? "nothing",
+                                                   known: PretrainedModel.allCases.map { "\($0.rawValue) (\($0.hubName))" })
+        }
+        let files = try store.locate(model)
+        let adapted = try AdaptedModel(checkpoint: checkpoint, config: BertConfig(contentsOf: URL(fileURLWithPath: files.configPath)),
+                                       weights: BertWeights(SafetensorsFile(path: files.weightsPath)), baseModelSHA256: files.recordedWeightsSHA256)
+        return (adapted, files)
+    }
+
+    /// ΔW = W_adapted − W0 of every adapter [out, in], by module name, in model order.
+    public var deltaWeights: [(name: String, delta: Matrix)] { encoder.adapters.map { ($0.name, $0.adapter.deltaWeight()) } }
+
+    /// Every tensor of the base weights file with the adapters folded into their Linears
+    /// (`merge_and_unload`: W0 + ΔW, ΔW being what `merge()` adds): the base's own key names and
+    /// dtypes, so that the base architecture loads it as a plain model. The model itself stays
+    /// adapted and its W0 untouched.
+    public func mergedTensors(base file: SafetensorsFile) throws -> [String: TensorToWrite] {
+        let prefix = file.tensors["bert.embeddings.word_embeddings.weight"] != nil ? "bert." : ""
+        var replaced: [String: TensorToWrite] = [:]
+        for (name, adapter) in encoder.adapters {
+            var merged = adapter.base.weight
+            axpy(1, adapter.deltaWeight(), &merged)
+            replaced[prefix + name + ".weight"] = TensorToWrite(merged)
+            replaced[prefix + name + ".bias"] = TensorToWrite(adapter.base.bias.value, shape: [adapter.outFeatures])
+        }
+        var tensors: [String: TensorToWrite] = [:]
+        for (name, info) in file.tensors {
+            if let merged = replaced[name] {
+                tensors[name] = merged
+            } else if info.dtype == "I64" {
+                tensors[name] = TensorToWrite(ints: try file.ints(name), shape: info.shape)
+            } else {
+                tensors[name] = TensorToWrite(floats: try file.floats(name), shape: info.shape)
+            }
+        }
+        return tensors
+    }
+
+    /// The trained head as its own file (`weight` [labels, hidden], `bias` [labels]), or nil.
+    public var headTensors: [String: TensorToWrite]? {
+        guard hasHead else { return nil }
+        let head = encoder.head
+        return ["weight": TensorToWrite(head.weight.value), "bias": TensorToWrite(head.bias.value, shape: [head.labelCount])]
+    }
+}

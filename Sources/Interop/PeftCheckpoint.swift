@@ -1,0 +1,107 @@
+import Foundation
+import LoRABenchAdapters
+import LoRABenchKernels
+import LoRABenchTensorIO
+import LoRABenchVariants
+
+/// peft's on-disk adapter layout: `adapter_model.safetensors` + `adapter_config.json`, with peft's
+/// key names (e.g. `base_model.model.encoder.layer.0.attention.self.query.lora_A.weight`), so that
+/// `PeftModel.from_pretrained` loads what LoRABench saves and LoRABench loads what peft saves.
+/// What goes into the files is each variant's codec (`AdapterPlan.peftAdapter`, `PeftCodec`);
+/// this type only reads and writes the folder.
+public enum PeftCheckpoint {
+    public static let weightsFile = "adapter_model.safetensors"
+    public static let configFile = PeftConfig.fileName
+    /// The prefix of a module's keys (PeftModel → tuner model → the base model's own names).
+    public static let keyPrefix = PeftAdapter.modulePrefix
+    /// The safetensors metadata key recording which base weights the adapter was trained on.
+    public static let baseSHA256Key = "lorabench_base_model_sha256"
+
+    /// Writes both files into `directory` (each atomically). `extraTensors` are saved under the
+    /// module prefix as given (a head as `classifier.weight`, peft's `modules_to_save` layout).
+    public static func save(_ adapter: PeftAdapter, to directory: String, extraTensors: [String: TensorToWrite] = [:],
+                            baseModelSHA256: String? = nil) throws {
+        var tensors = adapter.tensors
+        for (name, tensor) in extraTensors { tensors[keyPrefix + name] = tensor }
+        var metadata = ["format": "pt"]
+        if let baseModelSHA256 { metadata[baseSHA256Key] = baseModelSHA256 }
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw FileOperationError(operation: "create the adapter folder", path: directory, underlying: error)
+        }
+        try Safetensors.write(tensors, to: "\(directory)/\(weightsFile)", metadata: metadata)
+        try adapter.config.write(to: "\(directory)/\(configFile)")
+    }
+
+    /// What a checkpoint folder holds.
+    public struct Loaded {
+        public var directory: String
+        public var config: PeftConfig
+        public var file: SafetensorsFile
+        public var baseModelSHA256: String?
+        /// The variant that reads it.
+        public var codec: any PeftCodec.Type
+
+        public var weightsPath: String { "\(directory)/\(PeftCheckpoint.weightsFile)" }
+        public var modelName: String { config.modelName }
+
+        /// The module names that have adapter tensors (without the prefix), sorted.
+        public var modules: [String] {
+            let markers = codec.moduleMarkers
+            return Set(file.names.compactMap { name -> String? in
+                guard name.hasPrefix(PeftCheckpoint.keyPrefix) else { return nil }
+                let key = name.dropFirst(PeftCheckpoint.keyPrefix.count)
+                for marker in markers {
+                    if let range = key.range(of: marker) { return String(key[..<range.lowerBound]) }
+                }
+                return nil
+            }).sorted()
+        }
+
+        /// Builds every adapter onto the frozen base layers that `baseLayer` returns by module name.
+        /// Every tensor must be used and fit, and the base must be the one the adapter was trained on.
+        public func attach(to baseLayer: (String) -> FrozenLinear?, baseModelSHA256 given: String?) throws -> [NamedAdapter] {
+            if let expected = baseModelSHA256, let given, expected != given {
+                throw CheckpointError.wrongBaseModel(path: weightsPath, expectedSHA256: expected, foundSHA256: given, expectedModel: modelName)
+            }
+            let tensors = PeftTensors(config: config, file: file, path: weightsPath)
+            var adapters: [NamedAdapter] = []
+            for module in modules {
+                guard let base = baseLayer(module) else {
+                    throw CheckpointError.noSuchModule(path: weightsPath, module: module, expectedModel: modelName)
+                }
+                do {
+                    let adapter = try codec.adapter(for: module, base: base, from: tensors)
+                    try restoreTrainedBias(module, of: adapter, from: tensors)
+                    adapters.append(NamedAdapter(name: module, adapter: adapter))
+                } catch let error as AdapterError {
+                    throw CheckpointError.invalidConfig(path: weightsPath, key: module, reason: error.description)
+                }
+            }
+            let unused = file.names.filter { !tensors.used.contains($0) && !isExtra($0) }
+            guard unused.isEmpty else { throw CheckpointError.unexpectedTensors(path: weightsPath, names: unused) }
+            return adapters
+        }
+
+        /// A base bias trained with the adapter (`bias: lora_only`) is saved as `<module>.base_layer.bias`.
+        func restoreTrainedBias(_ module: String, of adapter: any Adapter, from tensors: PeftTensors) throws {
+            guard tensors.contains("\(PeftCheckpoint.keyPrefix)\(module).base_layer.bias") else { return }
+            adapter.base.bias.value = try tensors.tensor(module, "base_layer.bias", shape: [adapter.outFeatures])
+            adapter.base.biasIsTrainable = true
+        }
+
+        func isExtra(_ name: String) -> Bool {
+            (config.modulesToSave ?? []).contains { name.hasPrefix("\(PeftCheckpoint.keyPrefix)\($0).") }
+        }
+    }
+
+    /// Reads a checkpoint folder (config and tensors; nothing is attached yet). A config of a
+    /// type no registered variant reads is an error naming the known ones.
+    public static func load(_ directory: String) throws -> Loaded {
+        let config = try PeftConfig(contentsOf: "\(directory)/\(configFile)")
+        let file = try SafetensorsFile(path: "\(directory)/\(weightsFile)")
+        return Loaded(directory: directory, config: config, file: file, baseModelSHA256: file.metadata[baseSHA256Key],
+                      codec: try VariantRegistry.codec(for: config))
+    }
+}

@@ -1,0 +1,447 @@
+import Foundation
+import LoRABenchTensorIO
+import LoRABenchExperiments
+import LoRABenchPlotting
+
+/// The metric the report leads with: eval accuracy when the task reports it, else eval loss.
+package struct HeadlineMetric {
+    package var name: String
+    package var higherIsBetter: Bool
+
+    /// The summary.csv column holding each run's final value.
+    package var column: String { "final_eval_\(name)" }
+    package var title: String { "final eval \(name)" }
+    package var direction: String { higherIsBetter ? "higher is better" : "lower is better" }
+
+    package static func choose(for runs: [ExperimentResults.Run]) -> HeadlineMetric {
+        runs.contains { $0.evalMetrics["final_eval_accuracy"] != nil }
+            ? HeadlineMetric(name: "accuracy", higherIsBetter: true)
+            : HeadlineMetric(name: "loss", higherIsBetter: false)
+    }
+}
+
+/// `lorabench report RESULTS`: SVG plots and an index.html that shows them, written next to the
+/// CSV files they come from, so the folder can be opened from disk or committed as it is.
+public enum Report {
+    /// Reads `directory`'s summary.csv and metrics.csv and writes the plots and index.html into
+    /// it, each atomically. Returns the paths written, index.html last.
+    @discardableResult
+    public static func write(resultsDirectory directory: String) throws -> [String] {
+        let builder = ReportBuilder(try ExperimentResults.load(directory: directory))
+        let plots = builder.plots()
+        var written: [String] = []
+        for plot in plots {
+            let path = URL(fileURLWithPath: directory).appendingPathComponent(plot.file).path
+            try AtomicFile.write(plot.figure.svg, to: path)
+            written.append(path)
+        }
+        let index = URL(fileURLWithPath: directory).appendingPathComponent("index.html").path
+        try AtomicFile.write(builder.html(plots: plots), to: index)
+        return written + [index]
+    }
+}
+
+/// Builds the plots and the page from one experiment's results.
+package struct ReportBuilder {
+    /// One figure of the page: its SVG file name, the figure, and the caption under it.
+    package struct Plot {
+        package var file: String
+        package var figure: SVGPlot.Figure
+        package var caption: String
+    }
+
+    /// Mean, sample standard deviation and range of a few numbers (one per seed).
+    package struct Spread {
+        package var mean, std, min, max: Double
+        package var count: Int
+
+        package init?(_ values: [Double]) {
+            let finite = values.filter(\.isFinite)
+            guard !finite.isEmpty else { return nil }
+            let count = finite.count, mean = finite.reduce(0, +) / Double(count)
+            let squares = finite.reduce(0) { $0 + ($1 - mean) * ($1 - mean) }
+            self.count = count
+            self.mean = mean
+            std = count > 1 ? (squares / Double(count - 1)).squareRoot() : 0
+            min = finite.min()!
+            max = finite.max()!
+        }
+    }
+
+    package let results: ExperimentResults
+    package let headline: HeadlineMetric
+    /// Axes other than variant, rank and seed that take more than one value for some
+    /// (variant, rank) pair, e.g. `init` in an init ablation. They join the variant in labels so
+    /// that runs of different settings are never averaged together; an axis that follows the
+    /// rank (α = 2r) does not count.
+    package let extraAxes: [String]
+    /// Variants (with any extra axes) in the order summary.csv first lists them.
+    package let configurations: [String]
+    package let ranks: [Int]
+    package let rankColors: [Int: String]
+
+    package init(_ results: ExperimentResults) {
+        self.results = results
+        headline = HeadlineMetric.choose(for: results.runs)
+        var valuesByPair: [String: [String: Set<String>]] = [:]
+        for run in results.runs {
+            for (axis, value) in run.axes where !["variant", "rank", "seed"].contains(axis) {
+                valuesByPair["\(run.variant)\u{0}\(run.rank)", default: [:]][axis, default: []].insert(value)
+            }
+        }
+        extraAxes = results.axisNames.filter { axis in valuesByPair.values.contains { ($0[axis]?.count ?? 0) > 1 } }
+        var seen = Set<String>()
+        let extra = extraAxes
+        configurations = results.runs.map { Self.configuration(of: $0, extraAxes: extra) }.filter { seen.insert($0).inserted }
+        ranks = Array(Set(results.runs.map(\.rank))).sorted()
+        rankColors = Dictionary(uniqueKeysWithValues: zip(ranks, SVGPlot.Palette.sequential(ranks.count)))
+    }
+
+    package static func configuration(of run: ExperimentResults.Run, extraAxes: [String]) -> String {
+        ([run.variant] + extraAxes.map { "\($0)=\(run.axes[$0] ?? "")" }).joined(separator: ", ")
+    }
+
+    func configuration(of run: ExperimentResults.Run) -> String { Self.configuration(of: run, extraAxes: extraAxes) }
+
+    var completed: [ExperimentResults.Run] { results.runs.filter { $0.status == .completed } }
+    var excludedCount: Int { results.runs.count - completed.count }
+
+    func completedRuns(_ configuration: String, rank: Int) -> [ExperimentResults.Run] {
+        completed.filter { $0.rank == rank && self.configuration(of: $0) == configuration }
+    }
+
+    func configurationColor(_ configuration: String) -> String {
+        SVGPlot.Palette.categorical(configurations.firstIndex(of: configuration) ?? 0)
+    }
+
+    func plots() -> [Plot] {
+        [lossCurves(), metricByRank(), metricByParameters(), adaLoRARanks()].compactMap { $0 }
+    }
+
+    // MARK: - Plots
+
+    /// A value axis for `values`: log10 when they are all positive and span more than a factor
+    /// of 20 (losses that fall by orders of magnitude would otherwise flatten into the floor).
+    private func valueAxis(_ label: String, _ values: [Double]) -> SVGPlot.Axis {
+        let finite = values.filter(\.isFinite)
+        if let low = finite.min(), let high = finite.max(), low > 0, high / low > 20 {
+            return SVGPlot.Axis(label: label + " (log scale)", scale: .log10, covering: finite)
+        }
+        return SVGPlot.Axis(label: label, scale: .linear, covering: finite)
+    }
+
+    /// The mean and min–max over runs at every step any of them logged.
+    private func aggregate(_ runs: [[ExperimentResults.Point]]) -> (points: [(x: Double, y: Double)], spread: [(low: Double, high: Double)]) {
+        var byStep: [Int: [Double]] = [:]
+        for points in runs {
+            for point in points where point.value.isFinite { byStep[point.step, default: []].append(point.value) }
+        }
+        let stats = byStep.keys.sorted().map { (step: $0, spread: Spread(byStep[$0]!)!) }
+        return (stats.map { (Double($0.step), $0.spread.mean) }, stats.map { ($0.spread.min, $0.spread.max) })
+    }
+
+    private var excludedNote: String {
+        excludedCount == 0 ? "" : " \(excludedCount) diverged or failed run\(excludedCount == 1 ? " is" : "s are") left out (see the table)."
+    }
+
+    private var seedsNote: String {
+        let seeds = Set(results.runs.map(\.seed)).count
+        return seeds == 1 ? "one seed" : "\(seeds) seeds"
+    }
+
+    /// (1) Train and eval loss against step: a panel per variant, a colour per rank.
+    func lossCurves() -> Plot {
+        typealias Curve = (rank: Int, split: String, points: [(x: Double, y: Double)], spread: [(low: Double, high: Double)])
+        let curvesByPanel: [[Curve]] = configurations.map { configuration in
+            ranks.flatMap { rank -> [Curve] in
+                let runs = completedRuns(configuration, rank: rank)
+                return ["train", "eval"].compactMap { split in
+                    let key = ExperimentResults.SeriesKey(split: split, metric: "loss")
+                    let (points, spread) = aggregate(runs.compactMap { results.series[$0.runID]?[key] })
+                    return points.isEmpty ? nil : (rank, split, points, spread)
+                }
+            }
+        }
+        let curves = curvesByPanel.flatMap { $0 }
+        let steps = curves.flatMap { $0.points.map(\.x) }
+        let x = SVGPlot.Axis(label: "step", exactly: (steps.min() ?? 0)...(steps.max() ?? 1))
+        let y = valueAxis("loss", curves.flatMap { $0.spread.flatMap { [$0.low, $0.high] } })
+        let panels = zip(configurations, curvesByPanel).map { configuration, curves in
+            SVGPlot.XYPanel(title: configuration, x: x, y: y, series: curves.map { curve in
+                SVGPlot.Series(color: rankColors[curve.rank]!, points: curve.points, spread: curve.spread,
+                       line: curve.split == "train" ? (1.3, false) : (2.2, true))
+            }, emptyNote: "no completed run logged a loss")
+        }
+        let legend = [SVGPlot.LegendEntry.heading("rank")] + ranks.map { SVGPlot.LegendEntry("r = \($0)", color: rankColors[$0]!, mark: .line(dashed: false)) }
+            + [.heading("   split"), SVGPlot.LegendEntry("train", color: "#555555", mark: .line(dashed: false)),
+               SVGPlot.LegendEntry("eval", color: "#555555", mark: .line(dashed: true))]
+        let logNote = y.scale == .log10 ? " The loss axis is logarithmic." : ""
+        return Plot(file: "loss-curves.svg",
+                    figure: SVGPlot.Figure(title: "Loss during training, by variant and rank", panels: panels, columns: 3,
+                                   panelWidth: 420, panelHeight: 300, legend: legend),
+                    caption: "Loss against training step, one panel per variant, coloured by rank (the larger the rank, the darker). "
+                        + "Solid lines are train loss, dashed lines eval loss; each line is the mean over \(seedsNote) and the light band "
+                        + "spans the lowest to the highest seed.\(logNote)\(excludedNote)")
+    }
+
+    /// Mean and min–max of the headline metric per configuration and rank, with `x` for the
+    /// horizontal position; one series per configuration.
+    private func headlineSeries(x: (Int, [ExperimentResults.Run], Int) -> Double) -> [SVGPlot.Series] {
+        configurations.enumerated().map { index, configuration in
+            let stats = ranks.compactMap { rank -> (Double, Spread)? in
+                let runs = completedRuns(configuration, rank: rank)
+                guard let spread = Spread(runs.compactMap { $0.evalMetrics[headline.column] }) else { return nil }
+                return (x(rank, runs, index), spread)
+            }
+            return SVGPlot.Series(color: configurationColor(configuration), points: stats.map { ($0.0, $0.1.mean) },
+                          spread: stats.map { ($0.1.min, $0.1.max) }, spreadStyle: .errorBars, line: (1.6, false), markers: true)
+        }
+    }
+
+    private var configurationLegend: [SVGPlot.LegendEntry] {
+        configurations.map { SVGPlot.LegendEntry($0, color: configurationColor($0), mark: .lineAndMarker) }
+    }
+
+    private func headlineAxis(_ series: [SVGPlot.Series]) -> SVGPlot.Axis {
+        valueAxis("\(headline.title) (\(headline.direction))", series.flatMap { $0.spread.flatMap { [$0.low, $0.high] } })
+    }
+
+    /// (2) The headline metric against rank (log2), one line per variant.
+    func metricByRank() -> Plot {
+        // Variants sit a little apart along x, so that error bars at one rank do not overlap.
+        let count = Double(configurations.count)
+        let shift = min(0.08, 0.4 / count)
+        // A rank-0 baseline (head_only: no adapters) has no place on a log axis; it is drawn as a
+        // dashed line across the adapter ranks instead.
+        let adapterRanks = ranks.filter { $0 > 0 }.map(Double.init)
+        let series = headlineSeries { rank, _, index in Double(rank) * pow(2, (Double(index) - (count - 1) / 2) * shift) }
+            .map { series -> SVGPlot.Series in
+                guard let first = adapterRanks.first, let last = adapterRanks.last, let level = series.points.first?.y,
+                      series.points.allSatisfy({ $0.x == 0 }) else { return series }
+                return SVGPlot.Series(color: series.color, points: [(first, level), (last, level)], line: (1.6, true))
+            }
+            .filter { series in !series.points.contains { $0.x <= 0 } }
+        let x = SVGPlot.Axis(label: "rank r (log₂ scale)", scale: .log2, covering: adapterRanks, ticks: adapterRanks)
+        let panel = SVGPlot.XYPanel(title: "mean over seeds; bars span min to max", x: x, y: headlineAxis(series), series: series,
+                            emptyNote: "no completed run has \(headline.column)")
+        return Plot(file: "metric-by-rank.svg",
+                    figure: SVGPlot.Figure(title: "\(headline.title.capitalizedFirst) against rank", panels: [panel], columns: 1,
+                                   panelWidth: 760, panelHeight: 420, legend: configurationLegend),
+                    caption: "\(headline.title.capitalizedFirst) (\(headline.direction)) against adapter rank on a log₂ axis, one line per variant; a dashed line is a baseline without adapters (rank 0). "
+                        + "Points are means over \(seedsNote), bars span the lowest to the highest seed; variants are shifted slightly "
+                        + "sideways so that their bars do not hide each other.\(excludedNote)")
+    }
+
+    /// (3) The headline metric against trainable parameters (log10), one line per variant.
+    func metricByParameters() -> Plot {
+        let series = headlineSeries { _, runs, _ in runs.map(\.trainableParameters).reduce(0, +) / Double(runs.count) }
+        let x = SVGPlot.Axis(label: "trainable parameters (log₁₀ scale)", scale: .log10, covering: series.flatMap { $0.points.map(\.x) })
+        let panel = SVGPlot.XYPanel(title: "each point is one rank; rank grows to the right", x: x, y: headlineAxis(series), series: series,
+                            emptyNote: "no completed run has \(headline.column)")
+        return Plot(file: "metric-by-parameters.svg",
+                    figure: SVGPlot.Figure(title: "\(headline.title.capitalizedFirst) against trainable parameters", panels: [panel], columns: 1,
+                                   panelWidth: 760, panelHeight: 420, legend: configurationLegend),
+                    caption: "\(headline.title.capitalizedFirst) (\(headline.direction)) against the number of trainable parameters on a "
+                        + "log₁₀ axis: the price of each variant's accuracy. Each point is one variant at one rank (mean over "
+                        + "\(seedsNote), bars span min to max); lines join a variant's ranks.\(excludedNote)")
+    }
+
+    /// (4) AdaLoRA's rank per module over training, for runs that logged `rank/<module>`: a
+    /// heatmap per (variant, target rank), a row per module.
+    func adaLoRARanks() -> Plot? {
+        let prefix = "rank/"
+        func rankSeries(_ run: ExperimentResults.Run) -> [String: [ExperimentResults.Point]] {
+            var modules: [String: [ExperimentResults.Point]] = [:]
+            for (key, points) in results.series[run.runID] ?? [:] where key.metric.hasPrefix(prefix) {
+                modules[String(key.metric.dropFirst(prefix.count))] = points
+            }
+            return modules
+        }
+        typealias Group = (configuration: String, rank: Int, modules: [String: [[ExperimentResults.Point]]])
+        var groups: [Group] = []
+        for configuration in configurations {
+            for rank in ranks {
+                var modules: [String: [[ExperimentResults.Point]]] = [:]
+                for run in completedRuns(configuration, rank: rank) {
+                    for (module, points) in rankSeries(run) { modules[module, default: []].append(points) }
+                }
+                if !modules.isEmpty { groups.append((configuration, rank, modules)) }
+            }
+        }
+        guard !groups.isEmpty else { return nil }
+
+        let steps = groups.flatMap { $0.modules.values.flatMap { $0.flatMap { $0.map(\.step) } } }
+        let distinctSteps = Array(Set(steps)).sorted()
+        // The last logged step gets a cell as wide as the step before it.
+        let lastWidth = distinctSteps.count > 1 ? distinctSteps[distinctSteps.count - 1] - distinctSteps[distinctSteps.count - 2] : 1
+        let x = SVGPlot.Axis(label: "step", exactly: Double(distinctSteps.first ?? 0)...Double((distinctSteps.last ?? 0) + lastWidth))
+        var largestModuleCount = 0
+        let panels: [SVGPlot.HeatmapPanel] = groups.map { group in
+            let names = group.modules.keys.sorted { $0.localizedStandardCompare($1) == .orderedAscending }
+            largestModuleCount = max(largestModuleCount, names.count)
+            let means = names.map { aggregate(group.modules[$0]!).points }
+            let initial = means.flatMap { $0.map(\.y) }.max() ?? 1
+            let labels = shortLabels(names)
+            let rows = zip(labels, means).map { label, points in
+                let cells = points.indices.map { index in
+                    SVGPlot.HeatmapPanel.Cell(start: points[index].x, end: index + 1 < points.count ? points[index + 1].x : points[index].x + Double(lastWidth),
+                                      level: initial > 0 ? points[index].y / initial : 0)
+                }
+                return SVGPlot.HeatmapPanel.Row(label: label, cells: cells, trailing: points.last.map { String(format: "%.3g", $0.y) } ?? "")
+            }
+            return SVGPlot.HeatmapPanel(title: "\(group.configuration) · r = \(group.rank) (r₀ = \(String(format: "%.3g", initial)))",
+                                x: x, rows: rows, trailingHeader: "final")
+        }
+        let groupRanks = Set(groups.map(\.rank)).count
+        return Plot(file: "adalora-ranks.svg",
+                    figure: SVGPlot.Figure(title: "AdaLoRA: rank per module during training", panels: panels, columns: min(groupRanks, 4),
+                                   panelWidth: 340, panelHeight: 84 + Double(max(largestModuleCount, 3)) * 18,
+                                   colorBar: SVGPlot.ColorBar(label: "rank as a share of r₀", ticks: [(0, "0"), (0.5, "½ r₀"), (1, "r₀")])),
+                    caption: "AdaLoRA's rank allocation: one panel per AdaLoRA variant and target rank r, one row per adapted module, "
+                        + "time running left to right. The colour is the module's current rank as a share of r₀, the largest rank in "
+                        + "the panel (the initial rank), averaged over \(seedsNote); the number at the right is the final rank. "
+                        + "Dark rows are modules whose rank budget was pruned away.")
+    }
+
+    /// Module names without the dotted prefix they all share (`encoder.layer.`), so rows stay narrow.
+    private func shortLabels(_ names: [String]) -> [String] {
+        guard names.count > 1 else { return names }
+        var shared = names[0].split(separator: ".", omittingEmptySubsequences: false).dropLast()
+        for name in names.dropFirst() {
+            let parts = name.split(separator: ".", omittingEmptySubsequences: false)
+            while !shared.isEmpty, !(parts.count > shared.count && Array(parts.prefix(shared.count)) == Array(shared)) { shared = shared.dropLast() }
+        }
+        return names.map { name in
+            let short = shared.isEmpty ? name : String(name.dropFirst(shared.joined(separator: ".").count + 1))
+            return short.count > 28 ? "…" + short.suffix(27) : short
+        }
+    }
+
+    // MARK: - Page
+
+    func html(plots: [Plot]) -> String {
+        let e = SVGPlot.SVGWriter.escape
+        let counts = Dictionary(grouping: results.runs, by: \.status).mapValues(\.count)
+        let statusText = [RunOutcome.Status.completed, .diverged, .failed].compactMap { status in counts[status].map { "\($0) \(status.rawValue)" } }.joined(separator: ", ")
+        let seeds = Array(Set(results.runs.map(\.seed))).sorted { $0.localizedStandardCompare($1) == .orderedAscending }
+        let wall = results.runs.compactMap(\.wallSeconds).reduce(0, +)
+        var page = """
+        <!DOCTYPE html>
+        <html lang="en">
+        <head>
+        <meta charset="utf-8">
+        <meta name="viewport" content="width=device-width, initial-scale=1">
+        <title>\(e(results.name)) · LoRABench report</title>
+        <style>
+        body { font-family: Helvetica, Arial, "DejaVu Sans", sans-serif; color: #222; margin: 2rem auto; max-width: 1320px; padding: 0 1.5rem; line-height: 1.45; }
+        h1 { font-size: 1.7rem; margin-bottom: 0.2rem; }
+        h2 { font-size: 1.25rem; margin-top: 2.2rem; border-bottom: 1px solid #ddd; padding-bottom: 0.2rem; }
+        .meta { color: #555; margin-top: 0; }
+        .headline { background: #f3f6fa; border-left: 4px solid #0072B2; padding: 0.5rem 0.8rem; }
+        table { border-collapse: collapse; margin: 0.6rem 0; font-variant-numeric: tabular-nums; }
+        th, td { border: 1px solid #ddd; padding: 0.3rem 0.7rem; text-align: right; vertical-align: top; }
+        th { background: #f5f5f5; }
+        td.name, th.name { text-align: left; }
+        td.reason { text-align: left; max-width: 34rem; }
+        .n { color: #777; font-size: 0.85em; }
+        .excluded { color: #B04000; font-size: 0.85em; }
+        figure { margin: 1.2rem 0 2rem; }
+        figure img { max-width: 100%; height: auto; border: 1px solid #e4e4e4; }
+        figcaption { max-width: 60rem; color: #333; margin-top: 0.4rem; }
+        code { font-size: 0.92em; }
+        </style>
+        </head>
+        <body>
+        <h1>LoRABench report: \(e(results.name))</h1>
+        <p class="meta">\(results.runs.count) run\(results.runs.count == 1 ? "" : "s") (\(e(statusText))) · variants \(e(configurations.joined(separator: ", "))) ·
+        ranks \(ranks.map(String.init).joined(separator: ", ")) · seeds \(e(seeds.joined(separator: ", ")))\(wall > 0 ? String(format: " · %.1f min of training", wall / 60) : "").
+        Made by <code>lorabench report</code> from <a href="summary.csv">summary.csv</a> and <a href="metrics.csv">metrics.csv</a> in this folder.</p>
+        <p class="headline">Headline metric: <strong>\(e(headline.title))</strong>, \(headline.direction)\(headline.name == "loss" ? " (the task reports no accuracy)" : "").</p>
+
+        """
+        if !extraAxes.isEmpty {
+            page += "<p>Runs are grouped by variant and \(e(extraAxes.joined(separator: ", "))), the axes that vary besides rank and seed.</p>\n"
+        }
+        page += summaryTable() + failureTable()
+        page += "<h2>Plots</h2>\n"
+        for (index, plot) in plots.enumerated() {
+            page += """
+            <figure id="\(e(plot.file))">
+            <a href="\(e(plot.file))"><img src="\(e(plot.file))" alt="\(e(plot.figure.title))"></a>
+            <figcaption><strong>Figure \(index + 1).</strong> \(e(plot.caption))</figcaption>
+            </figure>
+
+            """
+        }
+        if !plots.contains(where: { $0.file == "adalora-ranks.svg" }) {
+            page += "<p>No completed run logged <code>rank/&lt;module&gt;</code> series (AdaLoRA's rank per layer), so there is no rank-allocation plot.</p>\n"
+        }
+        return page + "</body>\n</html>\n"
+    }
+
+    /// Variant × rank: mean ± std of the headline metric over completed seeds, the best mean of
+    /// each rank in bold, and how many runs of the cell were left out.
+    private func summaryTable() -> String {
+        let e = SVGPlot.SVGWriter.escape
+        var html = """
+        <h2>\(e(headline.title.capitalizedFirst)) by variant and rank</h2>
+        <p>Mean ± standard deviation over the seeds that completed (n of them); \(headline.direction).
+        Diverged and failed runs are counted in their cell but left out of every mean, band and curve on this page.</p>
+        <table>
+        <tr><th class="name">variant</th>\(ranks.map { "<th>r = \($0)</th>" }.joined())</tr>
+
+        """
+        let spreads = configurations.map { configuration in
+            ranks.map { Spread(completedRuns(configuration, rank: $0).compactMap { $0.evalMetrics[headline.column] }) }
+        }
+        let best = ranks.indices.map { column -> Double? in
+            let means = spreads.compactMap { $0[column]?.mean }
+            guard means.count > 1 else { return nil }
+            return headline.higherIsBetter ? means.max() : means.min()
+        }
+        for (configuration, row) in zip(configurations, spreads) {
+            html += "<tr><td class=\"name\">\(e(configuration))</td>"
+            for (column, rank) in ranks.enumerated() {
+                let left = results.runs.filter { $0.rank == rank && $0.status != .completed && self.configuration(of: $0) == configuration }
+                var cell = "—"
+                if let spread = row[column] {
+                    // Four significant digits of the mean, and the spread to the same decimal place.
+                    let decimals = spread.mean == 0 ? 4 : max(0, 3 - Int(log10(abs(spread.mean)).rounded(.down)))
+                    let value = String(format: "%.\(decimals)f", spread.mean) + (spread.count > 1 ? String(format: " ± %.\(decimals)f", spread.std) : "")
+                    cell = (spread.mean == best[column] ? "<strong>\(value)</strong>" : value) + " <span class=\"n\">n=\(spread.count)</span>"
+                }
+                if !left.isEmpty {
+                    let byStatus = Dictionary(grouping: left, by: \.status).sorted { $0.key.rawValue < $1.key.rawValue }
+                    cell += "<br><span class=\"excluded\">" + byStatus.map { "\($0.value.count) \($0.key.rawValue)" }.joined(separator: ", ") + "</span>"
+                }
+                html += "<td>\(cell)</td>"
+            }
+            html += "</tr>\n"
+        }
+        return html + "</table>\n"
+    }
+
+    /// Every run that did not complete, with its reason.
+    private func failureTable() -> String {
+        let e = SVGPlot.SVGWriter.escape
+        let left = results.runs.filter { $0.status != .completed }
+        guard !left.isEmpty else { return "<p>All \(results.runs.count) runs completed.</p>\n" }
+        var html = """
+        <h2>Runs that did not complete (\(left.count))</h2>
+        <table>
+        <tr><th class="name">run</th><th class="name">variant</th><th>rank</th><th>seed</th><th class="name">status</th><th class="name">reason</th></tr>
+
+        """
+        for run in left {
+            html += "<tr><td class=\"name\"><code>\(e(run.runID))</code></td><td class=\"name\">\(e(configuration(of: run)))</td>"
+                + "<td>\(run.rank)</td><td>\(e(run.seed))</td><td class=\"name\">\(run.status.rawValue)</td>"
+                + "<td class=\"reason\">\(e(run.reason.isEmpty ? "(no reason recorded)" : run.reason))</td></tr>\n"
+        }
+        return html + "</table>\n"
+    }
+}
+
+private extension String {
+    /// "final eval loss" → "Final eval loss", for titles that start a sentence.
+    var capitalizedFirst: String { prefix(1).uppercased() + dropFirst() }
+}

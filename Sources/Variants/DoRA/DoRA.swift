@@ -1,0 +1,152 @@
+import LoRABenchKernels
+import LoRABenchTensorIO
+import LoRABenchAdapters
+import LoRABenchTraining
+
+/// DoRA (Liu et al. 2024, Eq. 5): W' = m · V / ‖V‖ with V = W0 + s·B·A, one norm per output
+/// feature, m a trainable magnitude and B·A a LoRA update of the direction.
+///
+/// As peft: the norm ‖V‖ is recomputed every forward but treated as a constant in backward
+/// (the paper's section 4.3: "we propose to treat ‖V + ΔV‖_c as a constant, thereby detaching it
+/// from the gradient graph"), m starts at ‖W0 + s·B·A‖ per row, the bias is never scaled, and with
+/// dropout only the correction terms see the dropped input (peft PR #1474).
+public final class DoRA: LowRankFactored, DropoutAdapter {
+    public let base: FrozenLinear
+    public let a: Parameter
+    public let b: Parameter
+    /// m [1, out]: peft's `lora_magnitude_vector`.
+    public let magnitude: Parameter
+    public let scaling: Float
+    public private(set) var isMerged = false
+    public let residualInitialization: ResidualInitialization?
+    package var dropout: Dropout
+    /// g = m / ‖V‖ used by the last merge, needed to undo it.
+    private var mergedFactor: [Float] = []
+
+    // Saved by forward for backward.
+    private var droppedInput = Matrix.zeros(0, 0)  // x_d [N, in]
+    private var projected = Matrix.zeros(0, 0)     // z = x_d·Aᵀ [N, r]
+    private var gradProjected = Matrix.zeros(0, 0) // ∂z [N, r]
+    private var scaledWeight = Matrix.zeros(0, 0)  // g ⊙_rows V [out, in]: the merged weight of this step
+    private var direction = Matrix.zeros(0, 0)     // u + s·l = x_d·Vᵀ [N, out]
+    private var norms: [Float] = []                // n = ‖V_i‖ (detached) [out]
+    private var factor: [Float] = []               // g = m / n [out]
+
+    /// m starts at the row norms of W0 + s·B·A, so the layer starts as the base layer.
+    public convenience init(base: FrozenLinear, config: AdapterConfig, seed: UInt64) throws {
+        let (a, b, residual, dropoutSeed) = try initialFactors(base: base, config: config, seed: seed)
+        try self.init(base: base, a: a, b: b, magnitude: Matrix(rows: 1, cols: base.outFeatures),
+                      scaling: config.scaling, dropout: config.dropout, seed: dropoutSeed, residualInitialization: residual)
+        magnitude.value.storage = rowNorms(combinedWeight())
+    }
+
+    /// Builds a DoRA layer from given factors and magnitude (a checkpoint or a parity fixture).
+    public init(base: FrozenLinear, a: Matrix, b: Matrix, magnitude: Matrix, scaling: Float, dropout: Float = 0, seed: UInt64 = 0,
+                residualInitialization: ResidualInitialization? = nil) throws {
+        guard a.cols == base.inFeatures, b.rows == base.outFeatures, a.rows == b.cols else {
+            throw AdapterError.shapeMismatch(what: "lora_A / lora_B", found: [a.rows, a.cols, b.rows, b.cols],
+                                             expected: [a.rows, base.inFeatures, base.outFeatures, a.rows])
+        }
+        guard magnitude.count == base.outFeatures else {
+            throw AdapterError.shapeMismatch(what: "lora_magnitude_vector", found: magnitude.shape, expected: [1, base.outFeatures])
+        }
+        self.base = base
+        self.a = Parameter("lora_A", role: .loraA, value: a)
+        self.b = Parameter("lora_B", role: .loraB, value: b)
+        self.magnitude = Parameter("lora_magnitude_vector", role: .magnitude, value: magnitude.reshaped(1, base.outFeatures))
+        self.scaling = scaling
+        self.dropout = try Dropout(probability: dropout, seed: seed)
+        self.residualInitialization = residualInitialization
+    }
+
+    public var rank: Int { a.value.rows }
+    public var parameters: [Parameter] { [a, b].filter(\.isTrainable) + [magnitude] + (base.biasIsTrainable ? [base.bias] : []) }
+
+    /// V = W0 + s·B·A [out, in].
+    private func combinedWeight() -> Matrix {
+        var v = base.weight
+        gemm(b.value, .n, a.value, .n, into: &v, alpha: scaling, beta: 1)
+        return v
+    }
+
+    public func forward(_ x: Matrix, training: Bool) throws -> Matrix {
+        try checkInput(x)
+        guard !isMerged else {
+            droppedInput = x
+            return base.forward(x)
+        }
+        let combined = combinedWeight()
+        norms = rowNorms(combined)
+        factor = zip(magnitude.value.storage, norms).map { $0 / $1 }
+        droppedInput = dropout.apply(x, training: training)
+        // direction = u + s·l = x_d·Vᵀ: one sgemm with V = W0 + s·B·A. z = x_d·Aᵀ is kept for ∂B.
+        gemm(droppedInput, .n, combined, .t, into: &direction)
+        gemm(droppedInput, .n, a.value, .t, into: &projected)
+        scaledWeight = combined
+        scaleRows(&scaledWeight, by: factor)
+        // y = g ⊙_c direction + b, plus x·W0ᵀ − u when dropout made the base and adapter inputs differ.
+        var y = scaledColumnsPlusRow(direction, factor, base.bias.value)
+        if dropout.isActive {
+            gemm(x, .n, base.weight, .t, into: &y, beta: 1)
+            gemm(droppedInput, .n, base.weight, .t, into: &y, alpha: -1, beta: 1)
+        }
+        return y
+    }
+
+    public func backward(_ g: Matrix) throws -> Matrix {
+        try checkGradient(g, rows: droppedInput.rows)
+        base.accumulateBiasGradient(g)
+        guard !isMerged else { return base.backward(g) }
+        // ∂m_i = Σ_rows G[:, i] · direction[:, i] / n_i (n detached).
+        var gradMagnitude = Matrix(rows: 1, cols: base.outFeatures)
+        addColumnDots(g, direction, to: &gradMagnitude)
+        for i in 0..<base.outFeatures { magnitude.grad.storage[i] += gradMagnitude.storage[i] / norms[i] }
+        // With G_l = s·(g ⊙_c G): ∂B = G_lᵀ·z = s·diag(g)·(Gᵀ·z) and ∂z = G_l·B = s·G·(diag(g)·B),
+        // so the [N, out] matrix g ⊙_c G is never formed; ∂A = ∂zᵀ·x_d.
+        var gradB = matmul(g, .t, projected, .n)
+        scaleRows(&gradB, by: factor)
+        axpy(scaling, gradB, &b.grad)
+        var scaledB = b.value
+        scaleRows(&scaledB, by: factor)
+        gemm(g, .n, scaledB, .n, into: &gradProjected, alpha: scaling)
+        if a.isTrainable { gemm(gradProjected, .t, droppedInput, .n, into: &a.grad, beta: 1) }
+        // Without dropout ∂x = (g ⊙_c G)·W0 + ∂z·A = G·(diag(g)·V); with it
+        // ∂x = G·W0 + D ⊙ [((g − 1) ⊙_c G)·W0 + ∂z·A].
+        guard dropout.isActive else { return matmul(g, .n, scaledWeight, .n) }
+        var correctionWeight = base.weight
+        scaleRows(&correctionWeight, by: factor.map { $0 - 1 })
+        var correction = matmul(g, .n, correctionWeight, .n)
+        gemm(gradProjected, .n, a.value, .n, into: &correction, beta: 1)
+        var gradInput = base.backward(g)
+        axpy(1, dropout.masked(correction), &gradInput)
+        return gradInput
+    }
+
+    /// (m/‖V‖) ⊙_rows V − W0, with V and its norm from the unmerged weights.
+    public func deltaWeight() -> Matrix {
+        var merged = mergedWeight().weight
+        axpy(-1, base.weight, &merged)
+        return merged
+    }
+
+    private func mergedWeight() -> (weight: Matrix, factor: [Float]) {
+        var v = combinedWeight()
+        let factor = zip(magnitude.value.storage, rowNorms(v)).map { $0 / $1 }
+        scaleRows(&v, by: factor)
+        return (v, factor)
+    }
+
+    public func merge() {
+        guard !isMerged else { return }
+        (base.weight, mergedFactor) = mergedWeight()
+        isMerged = true
+    }
+
+    /// W0 = W / g − s·B·A with the g of the merge.
+    public func unmerge() {
+        guard isMerged else { return }
+        scaleRows(&base.weight, by: mergedFactor.map { 1 / $0 })
+        gemm(b.value, .n, a.value, .n, into: &base.weight, alpha: -scaling, beta: 1)
+        isMerged = false
+    }
+}

@@ -1,0 +1,33 @@
+import Testing
+@testable import LoRABenchBench
+@testable import LoRABenchModels
+
+/// The benches' bookkeeping (no timing is checked: the numbers depend on the machine).
+@Suite struct BenchTests {
+    @Test func theLayerBenchTimesTheFrozenLayerAndEveryVariantAskedFor() throws {
+        let bench = LayerBenchmark(features: 16, batch: 8, rank: 2, warmup: 0, repeats: 1, variants: ["lora", "dora", "vera"])
+        let rows = try bench.run()
+        #expect(rows.map(\.name) == ["sgemm 8x16x16", "frozen linear (no adapter)", "lora r=2 forward+backward",
+                                     "dora r=2 forward+backward", "vera r=2 forward+backward"])
+        // Floor: 2·(2·N·d²) for the base, 6·(2·N·r·d) for the adapter's six GEMMs.
+        #expect(bench.flops(adapted: false) == 4 * 8 * 256)
+        #expect(bench.flops(adapted: true) == 4 * 8 * 256 + 12 * 8 * 2 * 16)
+    }
+
+    @Test func anUnknownVariantIsAnErrorNamingTheKnownOnes() {
+        #expect { try LayerBenchmark(features: 8, batch: 2, rank: 2, warmup: 0, repeats: 1, variants: ["lorax"]).run() } throws: {
+            "\($0)".contains("lorax") && "\($0)".contains("dora")
+        }
+    }
+
+    @Test func theModelStepFLOPsCountEveryGEMM() {
+        let config = BertConfig(vocabSize: 10, hiddenSize: 4, layerCount: 2, headCount: 2, intermediateSize: 8, maxPositions: 16,
+                                typeVocabSize: 2, layerNormEpsilon: 1e-12)
+        let base = ModelBenchmark.flops(config: config, batch: 2, sequence: 3, rank: 2, adapted: [])
+        // Per layer: 2·(2·N·C·(4C + 2F)) for the linears' forward and ∂x, 12·N·T·C for attention.
+        let linears: Double = 2 * 6 * 4 * (16 + 16), attention: Double = 12 * 6 * 3 * 4
+        #expect(base == 2 * (2 * linears + attention))
+        let adapter: Double = 4 * 6 * 2 * 12
+        #expect(ModelBenchmark.flops(config: config, batch: 2, sequence: 3, rank: 2, adapted: [(4, 8)]) == base + adapter)
+    }
+}
