@@ -15,6 +15,8 @@ public enum AnalysisError: Error, Equatable, CustomStringConvertible {
     case rankOutOfRange(operation: String, rank: Int, maximum: Int)
     /// An adapter whose update has no down- and up-projection to compare.
     case noFactors(module: String, adapter: String)
+    /// Two adapters to compare that adapt no common module.
+    case nothingShared(first: String, second: String)
 
     public var description: String {
         switch self {
@@ -24,6 +26,8 @@ public enum AnalysisError: Error, Equatable, CustomStringConvertible {
             return "\(operation): the \(shape[0])x\(shape[1]) input is empty; it needs at least one row and one column"
         case let .rankOutOfRange(operation, rank, maximum):
             return "\(operation): rank \(rank) is out of range; it must be between 1 and \(maximum), the smaller dimension"
+        case let .nothingShared(first, second):
+            return "\(first) and \(second) share no adapted module, so there is nothing to compare"
         case let .noFactors(module, adapter):
             return "\(module): a \(adapter) adapter has no down- and up-projection whose subspaces could be compared"
         }

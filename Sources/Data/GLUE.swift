@@ -84,8 +84,9 @@ public enum GLUE {
             guard fields.count == columns.count else {
                 throw GLUEError.badRow(path: path, line: lineNumber, reason: "\(fields.count) fields, expected \(columns.count)")
             }
-            guard let label = Int(fields[fields.count - 1]) else {
-                throw GLUEError.badRow(path: path, line: lineNumber, reason: "label '\(fields[fields.count - 1])' is not an integer")
+            // Both copies are binary (`GLUETask.labelCount`); another label would index past the head's logits.
+            guard let label = Int(fields[fields.count - 1]), (0..<2).contains(label) else {
+                throw GLUEError.badRow(path: path, line: lineNumber, reason: "label '\(fields[fields.count - 1])' is not 0 or 1")
             }
             examples.append(GLUEExample(text: String(fields[0]), textPair: isPair ? String(fields[1]) : nil, label: label))
         }
@@ -102,6 +103,24 @@ public struct TokenBatch: Equatable, Sendable {
     public var labels: [Int]
     public var batchSize: Int
     public var seqLen: Int
+}
+
+extension TokenBatch {
+    /// `sequences` padded to the longest one: ids with `padId`, token types with 0, mask 0.
+    public init(padding sequences: [(inputIds: [Int], tokenTypeIds: [Int], label: Int)], padId: Int) {
+        let seqLen = sequences.map(\.inputIds.count).max() ?? 0
+        self.init(inputIds: [], tokenTypeIds: [], attentionMask: [], labels: [], batchSize: sequences.count, seqLen: seqLen)
+        inputIds.reserveCapacity(sequences.count * seqLen)
+        tokenTypeIds.reserveCapacity(sequences.count * seqLen)
+        attentionMask.reserveCapacity(sequences.count * seqLen)
+        for sequence in sequences {
+            let padding = seqLen - sequence.inputIds.count
+            inputIds += sequence.inputIds + Array(repeating: padId, count: padding)
+            tokenTypeIds += sequence.tokenTypeIds + Array(repeating: 0, count: padding)
+            attentionMask += Array(repeating: 1, count: sequence.inputIds.count) + Array(repeating: 0, count: padding)
+            labels.append(sequence.label)
+        }
+    }
 }
 
 /// Cuts tokenized examples into padded batches.
@@ -180,20 +199,7 @@ public struct Batcher: Sendable {
     }
 
     private func makeBatch(_ members: ArraySlice<Int>) -> TokenBatch {
-        let seqLen = members.map { encoded[$0].inputIds.count }.max() ?? 0
-        var batch = TokenBatch(inputIds: [], tokenTypeIds: [], attentionMask: [], labels: [], batchSize: members.count, seqLen: seqLen)
-        batch.inputIds.reserveCapacity(members.count * seqLen)
-        batch.tokenTypeIds.reserveCapacity(members.count * seqLen)
-        batch.attentionMask.reserveCapacity(members.count * seqLen)
-        for index in members {
-            let example = encoded[index]
-            let padding = seqLen - example.inputIds.count
-            batch.inputIds += example.inputIds + Array(repeating: padId, count: padding)
-            batch.tokenTypeIds += example.tokenTypeIds + Array(repeating: 0, count: padding)
-            batch.attentionMask += Array(repeating: 1, count: example.inputIds.count) + Array(repeating: 0, count: padding)
-            batch.labels.append(example.label)
-        }
-        return batch
+        TokenBatch(padding: members.map { encoded[$0] }, padId: padId)
     }
 
     /// Fisher–Yates with the generator's raw output, written out because the standard library's

@@ -74,7 +74,7 @@ enum Grid {
             }
             let axes = variant.axes
             let alphas: [ScaledValue?] = axes.contains(.alpha) ? sweep.alphas : [nil]
-            let inits: [AdapterInit?] = axes.contains(.initialization) ? sweep.inits : [nil]
+            let inits: [AdapterInit?] = axes.contains(.initialization) ? variant.initialization.map { [$0] } ?? sweep.inits : [nil]
             let dropouts = axes.contains(.dropout) ? sweep.dropouts : [0]
             let rsloraValues: [Bool?] = axes.contains(.rsLoRA) ? sweep.useRSLoRA : [nil]
             for (rank, rankNode) in zip(sweep.ranks, sweep.rankNodes) {

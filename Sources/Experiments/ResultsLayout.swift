@@ -60,4 +60,18 @@ public struct ResultsLayout: Sendable {
     }
 
     private func path(_ name: String) -> String { "\(root)/\(name)" }
+
+    /// A run's adapter folders in step order, for the run folder `…/runs/<id>`: every checkpoint
+    /// (`save_every`), then the final adapter once the run has finished. A run without
+    /// checkpoints is an error saying how to get them.
+    public static func adapterTimeline(ofRun runFolder: String) throws -> [(step: Int, folder: String)] {
+        let folder = URL(fileURLWithPath: runFolder).standardizedFileURL
+        let id = folder.lastPathComponent
+        let layout = ResultsLayout(root: folder.deletingLastPathComponent().deletingLastPathComponent().path)
+        let steps = layout.checkpointSteps(id)
+        guard !steps.isEmpty else { throw ResultsError.noCheckpoints(runFolder: runFolder) }
+        var timeline = steps.map { ($0, layout.checkpointDirectory(id, step: $0)) }
+        if let outcome = try layout.outcome(of: id) { timeline.append((outcome.stepsCompleted, layout.peftAdapterDirectory(id))) }
+        return timeline
+    }
 }

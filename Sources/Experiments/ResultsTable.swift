@@ -13,6 +13,7 @@ import LoRABenchInterop
 public enum ResultsError: Error, CustomStringConvertible, Equatable {
     case missingFile(path: String, producer: String)
     case malformed(path: String, line: Int, message: String)
+    case noCheckpoints(runFolder: String)
 
     public var description: String {
         switch self {
@@ -20,6 +21,8 @@ public enum ResultsError: Error, CustomStringConvertible, Equatable {
             return "\(path) does not exist: it is written by `\(producer)`; run that first, or pass the folder it wrote (e.g. results/quickstart)"
         case let .malformed(path, line, message):
             return "\(path):\(line): \(message)"
+        case let .noCheckpoints(runFolder):
+            return "\(runFolder) has no checkpoints; run its manifest with training.save_every set"
         }
     }
 }

@@ -16,10 +16,12 @@ public struct VariantSpec {
     public let policy: (any OptimizerPolicy)?
     /// Overrides `training.learning_rate` for this variant.
     public var learningRate: Double?
+    /// Overrides the sweep's `init` axis for this variant (`{name: lora, init: olora, label: olora}`).
+    public var initialization: AdapterInit?
     /// Where the entry is, for errors found when a run resolves it.
     package let location: ManifestNode
 
-    static let commonKeys = ["name", "label", "learning_rate"]
+    static let commonKeys = ["name", "label", "learning_rate", "init"]
 
     package init(_ node: ManifestNode) throws {
         let names = VariantRegistry.entryNames
@@ -61,6 +63,13 @@ public struct VariantSpec {
         label = namedPolicy != nil ? name : ([variant.label] + (policy.map { [type(of: $0).name] } ?? [])).joined(separator: "-")
         if let value = block?.optional("learning_rate") {
             learningRate = try value.number(allowed: "a number > 0 (e.g. 1e-3)", where: { $0 > 0 })
+        }
+        if let value = block?.optional("init") {
+            guard variant.axes.contains(.initialization) else {
+                throw value.error(allowed: "no init for \(name): it has its own initialisation", found: value.foundDescription)
+            }
+            let names = VariantRegistry.initializations.map { $0.name }
+            initialization = try AdapterInit(named: try value.choice(names))
         }
         if let value = block?.optional("label") {
             label = try value.string(allowed: "a label of letters, digits, '.', '_' and '-'")
@@ -115,6 +124,7 @@ public struct ResolvedVariant {
         var pairs: [(String, Node)] = [
             ("label", Settings.text(spec.label)),
             ("name", Settings.text(spec.name)),
+            ("adapter", Settings.text(spec.variant.layerKind)),
             ("learning_rate", Settings.number(learningRate)),
         ]
         for (key, value) in (spec.policy?.settings ?? []) + plan.settings { pairs.append((key, Node(value.text))) }

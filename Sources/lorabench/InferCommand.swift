@@ -54,32 +54,17 @@ struct InferCommand: ParsableCommand {
         guard !batch.isEmpty else { throw ValidationError("give at least one --text or a --texts-file") }
         guard maxLength >= 2 else { throw ValidationError("--max-length must be at least 2 ([CLS] and [SEP])") }
         let (adapted, files) = try AdaptedModel.open(adapter, model: model)
-        let tokenizer = try WordPieceTokenizer(vocabularyPath: files.vocabularyPath)
-        let encoded = batch.map { tokenizer.encode($0, maxLength: maxLength) }
-        let length = encoded.map(\.count).max()!
-        let inputIDs = encoded.flatMap { $0 + [Int](repeating: tokenizer.padId, count: length - $0.count) }
-        let attentionMask = encoded.flatMap { [Int](repeating: 1, count: $0.count) + [Int](repeating: 0, count: length - $0.count) }
-
-        let encoder = adapted.encoder
-        let hidden = try encoder.encode(inputIDs: inputIDs, attentionMask: attentionMask, batchSize: batch.count)
-        var tensors: [String: TensorToWrite] = [
-            "input_ids": TensorToWrite(ints: inputIDs, shape: [batch.count, length]),
-            "attention_mask": TensorToWrite(ints: attentionMask, shape: [batch.count, length]),
-            "last_hidden_state": TensorToWrite(hidden, shape: [batch.count, length, hidden.cols]),
-        ]
-        if adapted.hasHead {
-            let logits = try encoder.logits(inputIDs: inputIDs, attentionMask: attentionMask, batchSize: batch.count)
-            tensors["logits"] = TensorToWrite(logits)
-            for (row, text) in batch.enumerated() {
-                let scores = (0..<logits.cols).map { logits[row, $0] }
-                let label = scores.firstIndex(of: scores.max()!)!
-                print("\(label)\t" + scores.map { String(format: "%.4f", $0) }.joined(separator: " ") + "\t\(text)")
+        let inference = try adapted.infer(batch, tokenizer: WordPieceTokenizer(vocabularyPath: files.vocabularyPath), maxLength: maxLength)
+        if let logits = inference.logits {
+            for (row, (text, label)) in zip(batch, inference.predictions).enumerated() {
+                let scores = (0..<logits.cols).map { String(format: "%.4f", logits[row, $0]) }
+                print("\(label.map(String.init) ?? "none")\t" + scores.joined(separator: " ") + "\t\(text)")
             }
         } else {
-            print("\(batch.count) texts × \(length) tokens through \(adapted.adapters.count) adapted modules (no trained head in the adapter)")
+            print("\(batch.count) texts × \(inference.batch.seqLen) tokens through \(adapted.adapters.count) adapted modules (no trained head in the adapter)")
         }
         if let out {
-            try Safetensors.write(tensors, to: out)
+            try Safetensors.write(inference.tensors, to: out)
             print("→ \(out)")
         }
     }

@@ -47,7 +47,7 @@ import Testing
     @Test func idsReadAsTheirAxesAndAreStable() throws {
         let grid = try runs("  variants: [lora, adalora]\n  ranks: [8]")
         // A golden value: if it changes, existing results folders no longer resume.
-        #expect(grid.map(\.id) == ["lora-r8-a16-kaiming-s0-12ac7e", "adalora-peft-r8-a16-s0-b753ed"])
+        #expect(grid.map(\.id) == ["lora-r8-a16-kaiming-s0-ec87cf", "adalora-peft-r8-a16-s0-85ac52"])
     }
 
     @Test func idsDependOnTheRunsSettingsOnly() throws {
@@ -103,6 +103,7 @@ import Testing
         variant:
           label: adalora-svd
           name: adalora
+          adapter: lora
           learning_rate: 0.001
           mode: svd-prune
           interval: 5
@@ -112,7 +113,6 @@ import Testing
           start_step: 20
           stop_step: 70
           optimizer_state: reset
-          dora: false
         rank: 8
         alpha: 16
         alpha_rule: 2r

@@ -49,7 +49,7 @@ import Testing
     @Test func unknownKeyInAVariantSuggestsTheKeyItAbbreviates() {
         let yaml = Self.valid.replacingOccurrences(of: "variants: [lora]", with: "variants: [lora, {name: adalora, mode: svd-prune, energy: 0.9}]")
         #expect(message(yaml) == "m.yaml:6:53: sweep.variants[1].energy: found an unknown key 'energy'; allowed: name, label, "
-            + "learning_rate, mode, init_r, target_r, tinit, tfinal, deltaT, beta1, beta2, orth_reg_weight, interval, energy_threshold, "
+            + "learning_rate, init, mode, init_r, target_r, tinit, tfinal, deltaT, beta1, beta2, orth_reg_weight, interval, energy_threshold, "
             + "min_rank, max_rank, start_step, stop_step, optimizer_state, dora, loraplus, lorafa (did you mean 'energy_threshold'?)")
     }
 

@@ -102,6 +102,13 @@ public struct AdaLoRAVariant: Variant, PeftCodec {
         }
     }
 
+    public var layerKind: String {
+        switch mode {
+        case .peft: return "adalora"
+        case let .svdPrune(svd): return svd.dora ? "dora" : "lora"
+        }
+    }
+
     /// peft mode has its own initialisation (P, Q ~ N(0, 0.02²), Λ = 0) and scaling α/r0.
     public var axes: VariantAxes {
         switch mode {
@@ -207,7 +214,7 @@ public struct AdaLoRAVariant: Variant, PeftCodec {
         var settings: SettingList {
             [("mode", .text("svd-prune")), ("interval", .int(prune.interval)), ("energy_threshold", .float(prune.energy)),
              ("min_rank", .int(prune.minRank)), ("max_rank", .int(prune.maxRank)), ("start_step", .int(prune.startStep)),
-             ("stop_step", .int(prune.stopStep)), ("optimizer_state", .text(prune.optimizerState.rawValue)), ("dora", .bool(dora))]
+             ("stop_step", .int(prune.stopStep)), ("optimizer_state", .text(prune.optimizerState.rawValue))]
         }
 
         func layerBuilder(for modules: [ModuleShape]) throws -> (any LayerBuilder)? {

@@ -19,6 +19,9 @@ public protocol Variant: Sendable {
     var label: String { get }
     /// The sweep axes that change this variant's runs; the others collapse to one run.
     var axes: VariantAxes { get }
+    /// The kind of layer its runs build (`lora`, `dora`, `adalora`, `vera`; `none`), the
+    /// `adapter` setting of settings.yaml.
+    var layerKind: String { get }
     /// The variant at one point of the sweep, checked against the run's rank and length.
     func plan(for run: RunShape) throws -> any AdapterPlan
 }

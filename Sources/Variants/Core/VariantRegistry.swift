@@ -38,6 +38,18 @@ public enum VariantRegistry {
     /// The variant a policy's name stands for when it is the entry's name (`- loraplus`).
     public static let policyBaseVariant: any Variant.Type = LoRAVariant.self
 
+    /// Every entry with its summary and manifest keys, as `lorabench variants` prints it.
+    public static var catalog: String {
+        func keys(_ keys: [String]) -> String { keys.isEmpty ? "" : "\n      keys: " + keys.joined(separator: ", ") }
+        let sections = [
+            ("variants (`- <name>` in sweep.variants)", variants.map { "  \($0.name): \($0.summary)\(keys($0.keys))" }),
+            ("optimizer policies (`- <name>` for LoRA with it, or `<name>: {…}` in another variant)",
+             optimizerPolicies.map { "  \($0.name): \($0.summary)\(keys($0.keys))" }),
+            ("initialisations (sweep.init, or a variant's init)", initializations.map { "  \($0.name): \($0.summary)" }),
+        ]
+        return sections.map { title, lines in ([title] + lines).joined(separator: "\n") }.joined(separator: "\n\n")
+    }
+
     /// The plan of the variant called `name` at its default settings, for one run.
     public static func plan(named name: String, for run: RunShape) throws -> any AdapterPlan {
         guard let variant = variant(named: name) else {

@@ -13,6 +13,7 @@ public struct DoRAVariant: Variant, PeftCodec {
     public init(settings: any SettingsReader) throws {}
 
     public var label: String { Self.name }
+    public var layerKind: String { "dora" }
     public var axes: VariantAxes { .factorAdapter }
 
     public func plan(for run: RunShape) throws -> any AdapterPlan { Plan(run: run) }

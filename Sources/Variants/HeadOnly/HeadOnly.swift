@@ -11,6 +11,7 @@ public struct HeadOnlyVariant: Variant {
     public init(settings: any SettingsReader) throws {}
 
     public var label: String { Self.name }
+    public var layerKind: String { "none" }
     public var axes: VariantAxes { [] }
 
     public func plan(for run: RunShape) throws -> any AdapterPlan { Plan() }

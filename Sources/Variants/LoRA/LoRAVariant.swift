@@ -11,6 +11,7 @@ public struct LoRAVariant: Variant, PeftCodec {
     public init(settings: any SettingsReader) throws {}
 
     public var label: String { Self.name }
+    public var layerKind: String { "lora" }
     public var axes: VariantAxes { .factorAdapter }
 
     public func plan(for run: RunShape) throws -> any AdapterPlan { Plan(run: run) }

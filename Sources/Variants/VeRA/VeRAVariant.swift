@@ -31,6 +31,7 @@ public struct VeRAVariant: Variant, PeftCodec {
     }
 
     public var label: String { Self.name }
+    public var layerKind: String { "vera" }
     public var axes: VariantAxes { [.rank, .targetModules, .dropout] }
 
     public func plan(for run: RunShape) throws -> any AdapterPlan {
