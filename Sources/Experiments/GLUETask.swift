@@ -64,20 +64,7 @@ public struct GLUETaskSettings: TaskSettings {
     }
 
     /// The six Linears of every layer under their peft module names, in model order.
-    public var modules: [ModuleShape] {
-        let width = Self.architecture.hiddenSize, inner = Self.architecture.intermediateSize
-        return (0..<Self.architecture.layerCount).flatMap { index in
-            let layer = "encoder.layer.\(index)."
-            return [
-                ModuleShape(name: layer + "attention.self.query", inFeatures: width, outFeatures: width),
-                ModuleShape(name: layer + "attention.self.key", inFeatures: width, outFeatures: width),
-                ModuleShape(name: layer + "attention.self.value", inFeatures: width, outFeatures: width),
-                ModuleShape(name: layer + "attention.output.dense", inFeatures: width, outFeatures: width),
-                ModuleShape(name: layer + "intermediate.dense", inFeatures: width, outFeatures: inner),
-                ModuleShape(name: layer + "output.dense", inFeatures: inner, outFeatures: width),
-            ]
-        }
-    }
+    public var modules: [ModuleShape] { BertEncoder.modules(of: Self.architecture) }
 
     public var resolved: Node {
         Settings.map([

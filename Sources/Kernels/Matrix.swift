@@ -36,7 +36,7 @@ public struct Matrix: Equatable, Sendable {
         self.init(uninitializedRows: rows, cols: cols)
         row.storage.withUnsafeBufferPointer { source in
             storage.withUnsafeMutableBufferPointer { target in
-                for r in 0..<rows { UnsafeMutableBufferPointer(rebasing: target[(r * cols)..<((r + 1) * cols)]).update(fromContentsOf: source) }
+                for r in 0..<rows { _ = UnsafeMutableBufferPointer(rebasing: target[(r * cols)..<((r + 1) * cols)]).update(fromContentsOf: source) }
             }
         }
     }

@@ -1,17 +1,7 @@
 import Foundation
 @testable import LoRABenchKernels
-@testable import LoRABenchTensorIO
 @testable import LoRABenchAdapters
-@testable import LoRABenchTraining
 @testable import LoRABenchVariants
-@testable import LoRABenchModels
-@testable import LoRABenchData
-@testable import LoRABenchInterop
-@testable import LoRABenchExperiments
-@testable import LoRABenchPlotting
-@testable import LoRABenchReport
-@testable import LoRABenchAnalysis
-@testable import LoRABenchBench
 import LoRABenchTestSupport
 import Testing
 

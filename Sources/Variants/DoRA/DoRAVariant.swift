@@ -16,23 +16,9 @@ public struct DoRAVariant: Variant, PeftCodec {
     public var layerKind: String { "dora" }
     public var axes: VariantAxes { .factorAdapter }
 
-    public func plan(for run: RunShape) throws -> any AdapterPlan { Plan(run: run) }
-
-    struct Plan: AdapterPlan {
-        let run: RunShape
-
-        var adapterRank: Int { run.rank }
-        var scaling: Float { run.adapterConfig().scaling }
-        var settings: SettingList { [] }
-
-        func layerBuilder(for modules: [ModuleShape]) throws -> (any LayerBuilder)? {
-            let config = run.adapterConfig()
-            return ClosureLayerBuilder { _, base, seed in try DoRA(base: base, config: config, seed: seed) }
-        }
-
-        func peftAdapter(layers: [NamedAdapter], method: any AdaptationMethod) throws -> PeftAdapter {
-            try DoRAVariant.peftAdapter(layers: layers, run: run, rank: run.rank)
-        }
+    public func plan(for run: RunShape) throws -> any AdapterPlan {
+        FactorPlan(run: run, makeLayer: { try DoRA(base: $0, config: $1, seed: $2) },
+                   export: { try DoRAVariant.peftAdapter(layers: $0, run: $1, rank: $1.rank) })
     }
 
     /// DoRA layers in peft's layout (also svd-prune's DoRA layers, at their pruned ranks).

@@ -14,23 +14,9 @@ public struct LoRAVariant: Variant, PeftCodec {
     public var layerKind: String { "lora" }
     public var axes: VariantAxes { .factorAdapter }
 
-    public func plan(for run: RunShape) throws -> any AdapterPlan { Plan(run: run) }
-
-    struct Plan: AdapterPlan {
-        let run: RunShape
-
-        var adapterRank: Int { run.rank }
-        var scaling: Float { run.adapterConfig().scaling }
-        var settings: SettingList { [] }
-
-        func layerBuilder(for modules: [ModuleShape]) throws -> (any LayerBuilder)? {
-            let config = run.adapterConfig()
-            return ClosureLayerBuilder { _, base, seed in try LoRA(base: base, config: config, seed: seed) }
-        }
-
-        func peftAdapter(layers: [NamedAdapter], method: any AdaptationMethod) throws -> PeftAdapter {
-            try LoRALayout.adapter(layers: layers, run: run, rank: run.rank, useDoRA: false)
-        }
+    public func plan(for run: RunShape) throws -> any AdapterPlan {
+        FactorPlan(run: run, makeLayer: { try LoRA(base: $0, config: $1, seed: $2) },
+                   export: { try LoRALayout.adapter(layers: $0, run: $1, rank: $1.rank, useDoRA: false) })
     }
 
     // MARK: peft codec
