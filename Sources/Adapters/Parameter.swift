@@ -1,25 +1,29 @@
 import LoRABenchKernels
 
 /// What a trainable tensor is, so that policies (LoRA+ learning-rate groups, weight decay,
-/// AdaLoRA importance) select by type instead of by name substrings.
-public enum ParameterRole: String, Sendable, CaseIterable {
-    /// LoRA's down-projection A [r, in] (AdaLoRA: the right singular vectors Q).
-    case loraA
-    /// LoRA's up-projection B [out, r] (AdaLoRA: the left singular vectors P).
-    case loraB
-    /// AdaLoRA's singular values Λ [r, 1].
-    case singularValues
-    /// DoRA's magnitude m [out].
-    case magnitude
-    /// A bias vector (base-layer bias trained with bias = all | lora_only, or a head's bias).
-    case bias
-    /// A full weight matrix trained outright (a classification head).
-    case weight
-    /// A trained 1-D scaling vector: VeRA's λ_d [r] and λ_b [out].
-    case scaleVector
+/// AdaLoRA importance) select by type instead of by name substrings. The roles every variant
+/// shares are here; a variant declares its own beside its layer (`ParameterRole.magnitude` in
+/// DoRA's folder), so a new one never edits this floor.
+public struct ParameterRole: Hashable, Sendable, CustomStringConvertible {
+    public let name: String
+    /// 1-D in torch terms (peft's `param.ndim == 1`): LoRA+ puts such tensors in B's learning-rate group.
+    public let isVector: Bool
 
-    /// 1-D tensors in torch terms; LoRA+ puts them in B's learning-rate group.
-    public var isVector: Bool { self == .magnitude || self == .bias || self == .scaleVector }
+    public init(_ name: String, isVector: Bool) {
+        self.name = name
+        self.isVector = isVector
+    }
+
+    public var description: String { name }
+
+    /// LoRA's down-projection A [r, in] (AdaLoRA: the right singular vectors Q).
+    public static let loraA = ParameterRole("lora_A", isVector: false)
+    /// LoRA's up-projection B [out, r] (AdaLoRA: the left singular vectors P).
+    public static let loraB = ParameterRole("lora_B", isVector: false)
+    /// A bias vector (base-layer bias trained with bias = all | lora_only, or a head's bias).
+    public static let bias = ParameterRole("bias", isVector: true)
+    /// A full weight matrix trained outright (a classification head).
+    public static let weight = ParameterRole("weight", isVector: false)
 }
 
 /// A trainable tensor and its gradient. A reference type: layers, optimizers and model-level

@@ -24,7 +24,7 @@ struct BenchCommand: ParsableCommand {
 
     struct Layer: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "One adapted linear layer, forward + backward, LoRA vs DoRA (median of repeated runs).")
+            abstract: "One adapted linear layer, forward + backward, per variant (median of repeated runs).")
 
         @Option(help: "Input and output features of the square layer.") var features = 768
         @Option(help: "Token rows per batch.") var batch = 2048
@@ -32,10 +32,12 @@ struct BenchCommand: ParsableCommand {
         @Option(help: "Timed repetitions (after warm-up).") var repeats = 20
         @Option(help: "Untimed warm-up repetitions.") var warmup = 3
         @Option(help: "OpenBLAS threads.") var threads = 2
+        @Option(help: "Variants to time, by manifest name.") var variants: [String] = ["lora", "dora"]
 
         func run() throws {
             BLASThreads.set(threads)
-            let rows = try LayerBenchmark(features: features, batch: batch, rank: rank, warmup: warmup, repeats: repeats).run()
+            let rows = try LayerBenchmark(features: features, batch: batch, rank: rank, warmup: warmup, repeats: repeats,
+                                          variants: variants).run()
             let sgemm = rows[0]
             print("layer \(features)x\(features), batch \(batch), r = \(rank), \(threads) BLAS threads, median of \(repeats) after \(warmup) warm-up")
             print("name".padding(toLength: 34, withPad: " ", startingAt: 0) + "  median ms     GFLOP/s  vs sgemm  vs frozen")

@@ -111,3 +111,8 @@ public final class AdaLoRALayer: LowRankUpdate, DropoutAdapter {
     public func merge() { base.fold(deltaWeight(), merged: &isMerged, merging: true) }
     public func unmerge() { base.fold(deltaWeight(), merged: &isMerged, merging: false) }
 }
+
+extension ParameterRole {
+    /// AdaLoRA's singular values Λ [r, 1] (2-D in peft, so not in LoRA+'s B group).
+    public static let singularValues = ParameterRole("singular_values", isVector: false)
+}

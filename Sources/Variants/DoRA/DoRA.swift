@@ -150,3 +150,8 @@ public final class DoRA: LowRankFactored, DropoutAdapter {
         isMerged = false
     }
 }
+
+extension ParameterRole {
+    /// DoRA's magnitude m [out].
+    public static let magnitude = ParameterRole("magnitude", isVector: true)
+}

@@ -190,3 +190,8 @@ public final class VeRALayer: LowRankUpdate, DropoutAdapter {
     public func merge() { base.fold(deltaWeight(), merged: &isMerged, merging: true) }
     public func unmerge() { base.fold(deltaWeight(), merged: &isMerged, merging: false) }
 }
+
+extension ParameterRole {
+    /// VeRA's trained scaling vectors λ_d [r] and λ_b [out].
+    public static let scaleVector = ParameterRole("scale_vector", isVector: true)
+}
