@@ -52,6 +52,11 @@ let testTargets: [(name: String, extra: [Target.Dependency])] = [
     ("CommandTests", ["lorabench"]),
 ]
 
+/// Release builds keep every check (no -Ounchecked); cross-module optimisation lets the floors
+/// above inline and specialise the kernels' small functions (Matrix subscripts, elementwise
+/// passes), which a module boundary would otherwise turn into calls in the hot loops.
+let releaseSettings: [SwiftSetting] = [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]
+
 let allFloors = floors.map { Target.Dependency(stringLiteral: $0.name) }
 
 let package = Package(
@@ -70,12 +75,13 @@ let package = Package(
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CLAPACKE", pkgConfig: "lapacke", providers: [.apt(["liblapacke-dev"])]),
     ] + floors.map { floor in
-        .target(name: floor.name, dependencies: floor.dependencies, path: floor.path)
+        .target(name: floor.name, dependencies: floor.dependencies, path: floor.path, swiftSettings: releaseSettings)
     } + [
         .executableTarget(
             name: "lorabench",
             dependencies: allFloors + [.product(name: "ArgumentParser", package: "swift-argument-parser")],
-            path: "Sources/lorabench"
+            path: "Sources/lorabench",
+            swiftSettings: releaseSettings
         ),
         .target(name: "LoRABenchTestSupport", dependencies: ["LoRABenchExperiments", "LoRABenchInterop", "LoRABenchVariants", "LoRABenchAdapters", "LoRABenchKernels"],
                 path: "Tests/Support"),

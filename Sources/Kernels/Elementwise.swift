@@ -1,4 +1,7 @@
 /// Element- and row-wise helpers that BLAS has no single call for. Each is one linear pass.
+/// Release builds keep Swift's checks, so the inner loops index with wrapping arithmetic (the
+/// preconditions have already bounded every index): an overflow check per element would keep
+/// them from vectorising.
 
 /// a ⊙ b.
 package func hadamard(_ a: Matrix, _ b: Matrix) -> Matrix {
@@ -19,7 +22,7 @@ package func addRowVector(_ v: Matrix, to y: inout Matrix) {
     v.storage.withUnsafeBufferPointer { pv in
         y.storage.withUnsafeMutableBufferPointer { py in
             for r in 0..<y.rows {
-                for c in 0..<cols { py[r * cols + c] += pv[c] }
+                for c in 0..<cols { py[r &* cols &+ c] += pv[c] }
             }
         }
     }
@@ -32,7 +35,7 @@ package func addColumnSums(of g: Matrix, to acc: inout Matrix) {
     g.storage.withUnsafeBufferPointer { pg in
         acc.storage.withUnsafeMutableBufferPointer { pa in
             for r in 0..<g.rows {
-                for c in 0..<cols { pa[c] += pg[r * cols + c] }
+                for c in 0..<cols { pa[c] += pg[r &* cols &+ c] }
             }
         }
     }
@@ -45,7 +48,7 @@ package func scaleColumns(_ y: inout Matrix, by v: [Float]) {
     v.withUnsafeBufferPointer { pv in
         y.storage.withUnsafeMutableBufferPointer { py in
             for r in 0..<y.rows {
-                for c in 0..<cols { py[r * cols + c] *= pv[c] }
+                for c in 0..<cols { py[r &* cols &+ c] *= pv[c] }
             }
         }
     }
@@ -57,7 +60,8 @@ package func scaleRows(_ w: inout Matrix, by v: [Float]) {
     let cols = w.cols
     w.storage.withUnsafeMutableBufferPointer { pw in
         for r in 0..<w.rows {
-            for c in 0..<cols { pw[r * cols + c] *= v[r] }
+            let factor = v[r]
+            for c in 0..<cols { pw[r &* cols &+ c] *= factor }
         }
     }
 }
@@ -68,7 +72,7 @@ package func rowNorms(_ w: Matrix) -> [Float] {
     return w.storage.withUnsafeBufferPointer { pw in
         (0..<w.rows).map { r in
             var sum: Float = 0
-            for c in 0..<cols { sum += pw[r * cols + c] * pw[r * cols + c] }
+            for c in 0..<cols { sum += pw[r &* cols &+ c] * pw[r &* cols &+ c] }
             return sum.squareRoot()
         }
     }
@@ -82,7 +86,7 @@ package func addColumnDots(_ a: Matrix, _ b: Matrix, to acc: inout Matrix) {
         b.storage.withUnsafeBufferPointer { pb in
             acc.storage.withUnsafeMutableBufferPointer { pacc in
                 for r in 0..<a.rows {
-                    for c in 0..<cols { pacc[c] += pa[r * cols + c] * pb[r * cols + c] }
+                    for c in 0..<cols { pacc[c] += pa[r &* cols &+ c] * pb[r &* cols &+ c] }
                 }
             }
         }
@@ -95,10 +99,15 @@ package func scaledColumnsPlusRow(_ y: Matrix, _ v: [Float], _ b: Matrix?) -> Ma
     var out = Matrix(rows: y.rows, cols: y.cols)
     let cols = y.cols
     let bias = b?.storage ?? [Float](repeating: 0, count: cols)
+    // Unsafe views of v and the bias too: a checked array access in the inner loop keeps it from vectorising.
     y.storage.withUnsafeBufferPointer { py in
         out.storage.withUnsafeMutableBufferPointer { po in
-            for r in 0..<y.rows {
-                for c in 0..<cols { po[r * cols + c] = py[r * cols + c] * v[c] + bias[c] }
+            v.withUnsafeBufferPointer { pv in
+                bias.withUnsafeBufferPointer { pb in
+                    for r in 0..<y.rows {
+                        for c in 0..<cols { po[r &* cols &+ c] = py[r &* cols &+ c] * pv[c] + pb[c] }
+                    }
+                }
             }
         }
     }
