@@ -83,7 +83,9 @@ let package = Package(
             path: "Sources/lorabench",
             swiftSettings: releaseSettings
         ),
-        .target(name: "LoRABenchTestSupport", dependencies: ["LoRABenchExperiments", "LoRABenchInterop", "LoRABenchVariants", "LoRABenchAdapters", "LoRABenchKernels"],
+        .target(name: "LoRABenchTestSupport",
+                dependencies: ["LoRABenchExperiments", "LoRABenchInterop", "LoRABenchModels", "LoRABenchVariants", "LoRABenchAdapters",
+                               "LoRABenchTensorIO", "LoRABenchKernels"],
                 path: "Tests/Support"),
     ] + testTargets.map { test in
         .testTarget(name: test.name, dependencies: allFloors + ["LoRABenchTestSupport"] + test.extra,

@@ -1,17 +1,6 @@
 import Foundation
-import LoRABenchKernels
 import LoRABenchTensorIO
-import LoRABenchAdapters
-import LoRABenchTraining
-import LoRABenchVariants
-import LoRABenchModels
-import LoRABenchData
-import LoRABenchInterop
 import LoRABenchExperiments
-import LoRABenchPlotting
-import LoRABenchReport
-import LoRABenchAnalysis
-import LoRABenchBench
 
 /// Small manifests and results folders shared by the experiment tests.
 package enum ExperimentSupport {
