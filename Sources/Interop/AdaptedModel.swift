@@ -23,18 +23,27 @@ public final class AdaptedModel {
     package static let headPrefix = PeftCheckpoint.keyPrefix + "classifier."
 
     /// Attaches `checkpoint` to the base described by `config` and `weights`. `baseModelSHA256`
-    /// is the sha256 of the base weights file, checked against the one the adapter recorded.
-    public init(checkpoint: PeftCheckpoint.Loaded, config: BertConfig, weights: BertWeights, baseModelSHA256: String?) throws {
+    /// is the sha256 of the base weights file, checked against the one the adapter recorded. NaN
+    /// or infinite adapter or head values are an error naming the tensor unless `allowNonFinite`.
+    public init(checkpoint: PeftCheckpoint.Loaded, config: BertConfig, weights: BertWeights, baseModelSHA256: String?,
+                allowNonFinite: Bool = false) throws {
         let prefix = weights.shapes["bert.embeddings.word_embeddings.weight"] != nil ? "bert." : ""
         let attached = try checkpoint.attach(to: { module in
             // Only a Linear (a 2-D weight) can carry an adapter; a LayerNorm's weight is 1-D.
             guard weights.shapes[prefix + module + ".weight"]?.count == 2 else { return nil }
             return try? FrozenLinear(weight: weights.matrix(prefix + module + ".weight"), bias: weights.matrix(prefix + module + ".bias"))
-        }, baseModelSHA256: baseModelSHA256)
+        }, baseModelSHA256: baseModelSHA256, allowNonFinite: allowNonFinite)
         let byName = Dictionary(uniqueKeysWithValues: attached.map { ($0.name, $0.adapter) })
         let file = checkpoint.file
         hasHead = file.tensors[Self.headPrefix + "weight"] != nil && file.tensors[Self.headPrefix + "bias"] != nil
-        let headWeight = hasHead ? try file.matrix(Self.headPrefix + "weight") : nil
+        func head(_ name: String) throws -> Matrix {
+            let value = try file.matrix(Self.headPrefix + name)
+            guard allowNonFinite || value.isFinite else {
+                throw CheckpointError.nonFiniteTensor(path: checkpoint.weightsPath, name: Self.headPrefix + name)
+            }
+            return value
+        }
+        let headWeight = hasHead ? try head("weight") : nil
         guard headWeight == nil || headWeight!.cols == config.hiddenSize else {
             throw CheckpointError.wrongShape(path: checkpoint.weightsPath, name: Self.headPrefix + "weight", found: headWeight!.shape,
                                              expected: [headWeight!.rows, config.hiddenSize], expectedModel: checkpoint.modelName)
@@ -42,7 +51,7 @@ public final class AdaptedModel {
         let encoder = try BertEncoder(config: config, weights: weights, labelCount: headWeight?.rows ?? 2, seed: 0) { name, _, _ in byName[name] }
         if let headWeight {
             encoder.head.weight.value = headWeight
-            encoder.head.bias.value = try file.matrix(Self.headPrefix + "bias").reshaped(1, headWeight.rows)
+            encoder.head.bias.value = try head("bias").reshaped(1, headWeight.rows)
         }
         self.checkpoint = checkpoint
         self.config = config
@@ -52,8 +61,8 @@ public final class AdaptedModel {
 
     /// The checkpoint in `directory` on its base model: `model` when given, else the one its
     /// `base_model_name_or_path` names, which must be in the cache (the error names the fetch command).
-    public static func open(_ directory: String, model: PretrainedModel? = nil,
-                            store: ModelStore = .default) throws -> (adapted: AdaptedModel, base: ModelFiles) {
+    public static func open(_ directory: String, model: PretrainedModel? = nil, store: ModelStore = .default,
+                            allowNonFinite: Bool = false) throws -> (adapted: AdaptedModel, base: ModelFiles) {
         let checkpoint = try PeftCheckpoint.load(directory)
         let named = checkpoint.config.baseModelNameOrPath
         guard let model = model ?? PretrainedModel.allCases.first(where: { [$0.hubName, $0.directoryName, $0.rawValue].contains(named) }) else {
@@ -62,7 +71,8 @@ public final class AdaptedModel {
         }
         let files = try store.locate(model)
         let adapted = try AdaptedModel(checkpoint: checkpoint, config: BertConfig(contentsOf: URL(fileURLWithPath: files.configPath)),
-                                       weights: BertWeights(SafetensorsFile(path: files.weightsPath)), baseModelSHA256: files.recordedWeightsSHA256)
+                                       weights: BertWeights(SafetensorsFile(path: files.weightsPath)), baseModelSHA256: files.recordedWeightsSHA256,
+                                       allowNonFinite: allowNonFinite)
         return (adapted, files)
     }
 

@@ -61,11 +61,13 @@ public enum PeftCheckpoint {
 
         /// Builds every adapter onto the frozen base layers that `baseLayer` returns by module name.
         /// Every tensor must be used and fit, and the base must be the one the adapter was trained on.
-        public func attach(to baseLayer: (String) -> FrozenLinear?, baseModelSHA256 given: String?) throws -> [NamedAdapter] {
+        /// NaN or infinite values are refused, naming the tensor, unless `allowNonFinite` (forensics of a diverged run).
+        public func attach(to baseLayer: (String) -> FrozenLinear?, baseModelSHA256 given: String?,
+                           allowNonFinite: Bool = false) throws -> [NamedAdapter] {
             if let expected = baseModelSHA256, let given, expected != given {
                 throw CheckpointError.wrongBaseModel(path: weightsPath, expectedSHA256: expected, foundSHA256: given, expectedModel: modelName)
             }
-            let tensors = PeftTensors(config: config, file: file, path: weightsPath)
+            let tensors = PeftTensors(config: config, file: file, path: weightsPath, allowsNonFinite: allowNonFinite)
             var adapters: [NamedAdapter] = []
             for module in modules {
                 guard let base = baseLayer(module) else {

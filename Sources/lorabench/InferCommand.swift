@@ -39,11 +39,17 @@ struct InferCommand: ParsableCommand {
     @Option(help: "Truncate each text to this many tokens ([CLS] and [SEP] included).")
     var maxLength = 128
 
-    @Option(help: "Write the tensors to this safetensors file.")
+    @Option(help: "Write the tensors to this safetensors file (never over the adapter or the texts file).")
     var out: String?
+
+    @Flag(help: "Overwrite --out when it exists.")
+    var force = false
 
     @Option(help: "The base model, when the adapter's base_model_name_or_path is not one LoRABench knows.")
     var model: PretrainedModel?
+
+    @Flag(help: "Load an adapter holding NaN or infinite values (a diverged run's), for inspection; refused otherwise.")
+    var allowNonFinite = false
 
     func run() throws {
         var batch = texts
@@ -53,7 +59,8 @@ struct InferCommand: ParsableCommand {
         }
         guard !batch.isEmpty else { throw ValidationError("give at least one --text or a --texts-file") }
         guard maxLength >= 2 else { throw ValidationError("--max-length must be at least 2 ([CLS] and [SEP])") }
-        let (adapted, files) = try AdaptedModel.open(adapter, model: model)
+        if let out { try OutputFile.check(out, inputs: [adapter] + (textsFile.map { [$0] } ?? []), overwrite: force) }
+        let (adapted, files) = try AdaptedModel.open(adapter, model: model, allowNonFinite: allowNonFinite)
         let inference = try adapted.infer(batch, tokenizer: WordPieceTokenizer(vocabularyPath: files.vocabularyPath), maxLength: maxLength)
         if let logits = inference.logits {
             for (row, (text, label)) in zip(batch, inference.predictions).enumerated() {

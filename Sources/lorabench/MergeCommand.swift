@@ -36,12 +36,15 @@ struct MergeCommand: ParsableCommand {
     @Option(help: "The base model, when the adapter's base_model_name_or_path is not one LoRABench knows.")
     var model: PretrainedModel?
 
+    @Flag(help: "Load an adapter holding NaN or infinite values (a diverged run's), for inspection; refused otherwise.")
+    var allowNonFinite = false
+
     func run() throws {
         let fileManager = FileManager.default
         if let existing = try? fileManager.contentsOfDirectory(atPath: out), !existing.isEmpty {
             throw CommandError("\(out) already holds files; choose an empty or new --out folder")
         }
-        let (adapted, files) = try AdaptedModel.open(adapter, model: model)
+        let (adapted, files) = try AdaptedModel.open(adapter, model: model, allowNonFinite: allowNonFinite)
         try fileManager.createDirectory(atPath: out, withIntermediateDirectories: true)
         let merged = try adapted.mergedTensors(base: SafetensorsFile(path: files.weightsPath))
         try Safetensors.write(merged, to: "\(out)/model.safetensors")

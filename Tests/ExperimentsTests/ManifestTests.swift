@@ -43,6 +43,11 @@ import Testing
             + "min_rank, max_rank, start_step, stop_step, optimizer_state, dora, loraplus, lorafa (did you mean 'energy_threshold'?)")
     }
 
+    @Test func aLabelThatWouldNameAParentFolderIsRefused() {
+        let yaml = Self.valid.replacingOccurrences(of: "variants: [lora]", with: "variants: [{name: lora, label: ..}]")
+        #expect(message(yaml).contains("sweep.variants[0].label: found '..'; allowed: a label of letters, digits"))
+    }
+
     @Test func aKeyOfTheOtherAdaLoRAModeIsRefusedWithTheReason() {
         let yaml = Self.valid.replacingOccurrences(of: "variants: [lora]", with: "variants: [{name: adalora, mode: svd-prune, init_r: 12}]")
         #expect(message(yaml) == "m.yaml:6:55: sweep.variants[0].init_r: found 'init_r'; allowed: not 'init_r' here: it is a key of mode peft")

@@ -167,4 +167,19 @@ import Testing
             #expect("\(error)" == "\(path): module 'encoder.layer.0.attention.self.query' does not exist in this base model; the adapter was trained on test-base")
         }
     }
+
+    /// A diverged run's adapter (NaN or inf in a tensor) is refused, naming the tensor, unless asked for.
+    @Test func nonFiniteTensorsAreRefusedUnlessAllowed() throws {
+        let directory = Self.temporaryDirectory()
+        let (plan, layers) = try Self.trained("dora", on: Self.bases())
+        (layers[1].adapter as! DoRA).b.value[2, 1] = .infinity
+        try Self.save(plan, layers, to: directory)
+        let loaded = try PeftCheckpoint.load(directory)
+        let fresh = try Self.bases()
+        #expect { try loaded.attach(to: { fresh[$0] }, baseModelSHA256: nil) } throws: {
+            "\($0)" == "\(directory)/adapter_model.safetensors: tensor 'base_model.model.encoder.layer.0.output.dense.lora_B.weight' holds NaN or infinite values (a diverged run's adapter?); pass --allow-non-finite to load it anyway for inspection"
+        }
+        let forensic = try loaded.attach(to: { fresh[$0] }, baseModelSHA256: nil, allowNonFinite: true)
+        #expect(!(forensic[1].adapter as! DoRA).b.value.isFinite)
+    }
 }

@@ -70,3 +70,34 @@ struct CSVTests {
         #expect(CSV.line(["a", "b,c", "say \"hi\"", "x\ny"]) == "a,\"b,c\",\"say \"\"hi\"\"\",\"x\ny\"\n")
     }
 }
+
+@Suite("output files")
+struct OutputFileTests {
+    @Test("an output is never one of the inputs, even through a link or with overwrite; an existing one needs overwrite")
+    func checks() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let adapter = directory + "/adapter", texts = directory + "/texts.txt"
+        try FileManager.default.createDirectory(atPath: adapter, withIntermediateDirectories: true)
+        try AtomicFile.write("w", to: adapter + "/adapter_model.safetensors")
+        try AtomicFile.write("hi\n", to: texts)
+        try FileManager.default.createSymbolicLink(atPath: directory + "/link.safetensors", withDestinationPath: adapter + "/adapter_model.safetensors")
+        let inputs = [adapter, texts]
+        #expect(throws: OutputFileError.isInput(path: adapter + "/adapter_model.safetensors", input: adapter)) {
+            try OutputFile.check(adapter + "/adapter_model.safetensors", inputs: inputs, overwrite: true)
+        }
+        #expect(throws: OutputFileError.isInput(path: directory + "/link.safetensors", input: adapter)) {
+            try OutputFile.check(directory + "/link.safetensors", inputs: inputs, overwrite: true)
+        }
+        #expect(throws: OutputFileError.isInput(path: directory + "/./texts.txt", input: texts)) {
+            try OutputFile.check(directory + "/./texts.txt", inputs: inputs, overwrite: true)
+        }
+        try AtomicFile.write("old", to: directory + "/out.safetensors")
+        #expect(throws: OutputFileError.exists(path: directory + "/out.safetensors")) {
+            try OutputFile.check(directory + "/out.safetensors", inputs: inputs, overwrite: false)
+        }
+        try OutputFile.check(directory + "/out.safetensors", inputs: inputs, overwrite: true)
+        try OutputFile.check(directory + "/new.safetensors", inputs: inputs, overwrite: false)
+        #expect("\(OutputFileError.exists(path: "o.st"))" == "o.st: the file exists; pass --force to overwrite it, or choose another path")
+    }
+}

@@ -4,6 +4,7 @@ public enum CheckpointError: Error, CustomStringConvertible {
     case invalidConfig(path: String, key: String, reason: String)
     case unknownPeftType(path: String, found: String, known: [String])
     case missingTensor(path: String, name: String)
+    case nonFiniteTensor(path: String, name: String)
     case unexpectedTensors(path: String, names: [String])
     case noSuchModule(path: String, module: String, expectedModel: String)
     case wrongShape(path: String, name: String, found: [Int], expected: [Int], expectedModel: String)
@@ -17,6 +18,8 @@ public enum CheckpointError: Error, CustomStringConvertible {
         case let .unknownPeftType(path, found, known):
             return "\(path): \(found) is not an adapter type LoRABench can load; known: \(known.joined(separator: ", "))"
         case let .missingTensor(path, name): return "\(path): the checkpoint has no tensor '\(name)' (peft would silently keep its init; LoRABench refuses)"
+        case let .nonFiniteTensor(path, name):
+            return "\(path): tensor '\(name)' holds NaN or infinite values (a diverged run's adapter?); pass --allow-non-finite to load it anyway for inspection"
         case let .unexpectedTensors(path, names):
             return "\(path): tensors that match no adapted module: \(names.prefix(5).joined(separator: ", "))\(names.count > 5 ? ", …" : "")"
         case let .noSuchModule(path, module, expected):

@@ -42,11 +42,21 @@ public final class PeftTensors {
     /// The weights file, for errors.
     public let path: String
     public private(set) var used = Set<String>()
+    /// Whether NaN or infinite values are accepted (forensics of a diverged run); refused otherwise.
+    public let allowsNonFinite: Bool
 
-    public init(config: PeftConfig, file: SafetensorsFile, path: String) {
+    public init(config: PeftConfig, file: SafetensorsFile, path: String, allowsNonFinite: Bool = false) {
         self.config = config
         self.file = file
         self.path = path
+        self.allowsNonFinite = allowsNonFinite
+    }
+
+    /// Records `name` as read and refuses non-finite values unless allowed.
+    private func accept(_ matrix: Matrix, _ name: String) throws -> Matrix {
+        guard allowsNonFinite || matrix.isFinite else { throw CheckpointError.nonFiniteTensor(path: path, name: name) }
+        used.insert(name)
+        return matrix
     }
 
     public func contains(_ name: String) -> Bool { file.tensors[name] != nil }
@@ -59,15 +69,13 @@ public final class PeftTensors {
         guard matrix.shape == expected, info.shape.reduce(1, *) == shape.reduce(1, *) else {
             throw CheckpointError.wrongShape(path: path, name: name, found: info.shape, expected: shape, expectedModel: config.modelName)
         }
-        used.insert(name)
-        return matrix
+        return try accept(matrix, name)
     }
 
     /// The tensor `name` (full key) with the shape the file gives it; the caller checks it.
     public func storedTensor(_ name: String) throws -> Matrix {
         guard file.tensors[name] != nil else { throw CheckpointError.missingTensor(path: path, name: name) }
-        used.insert(name)
-        return try file.matrix(name)
+        return try accept(try file.matrix(name), name)
     }
 
     /// One module's tensor, `<prefix><module>.<suffix>`.
