@@ -33,7 +33,7 @@ public enum BiasMode: String, CaseIterable, Sendable {
 
 /// One adapted linear layer: a frozen base `y = x·W0ᵀ + b` plus a trainable low-rank update.
 ///
-/// Every variant (LoRA, DoRA, AdaLoRA) implements the same hooks, so a model, an optimizer or
+/// Every variant implements the same hooks, so a model, an optimizer or
 /// the experiment runner never needs to know which one it holds. Shapes: x is [N, in] (N token
 /// rows), y and the upstream gradient are [N, out].
 public protocol Adapter: AnyObject {

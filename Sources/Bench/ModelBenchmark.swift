@@ -54,14 +54,10 @@ public struct ModelBenchmark {
     /// Times the variant called `variant` (a registry name, at its default settings, as a manifest's
     /// `- <name>` gets it) with rank-r adapters (α = 2r) on all six module types.
     public func run(_ variant: String, files: ModelFiles) throws -> Row {
-        let config = try BertConfig(contentsOf: URL(fileURLWithPath: files.configPath))
         let steps = warmup + repeats
-        let targets = BertEncoder.allLinearTargets
         let plan = try VariantRegistry.plan(named: variant, for: RunShape(rank: rank, alpha: Double(2 * rank), steps: steps + 1,
-                                                                           targetModules: targets))
-        let encoder = try BertEncoder(config: config, weights: SafetensorsFile(path: files.weightsPath), labelCount: 2, seed: 0,
-                                      adapters: try plan.layerBuilder(for: BertEncoder.targeted(targets, of: config)),
-                                      targetModules: targets)
+                                                                           targetModules: BertEncoder.allLinearTargets))
+        let encoder = try BertEncoder(files: files, labelCount: 2, seed: 0, plan: plan)
         let layers = encoder.adapters.map { NamedAdapter(name: $0.name, adapter: $0.adapter) }
         let timedMethod = TimedMethod(try plan.makeMethod(layers: layers))
         let optimizer = AdamW(groups: [ParameterGroup(name: "all", parameters: encoder.trainableParameters, learningRate: 1e-4)])

@@ -138,8 +138,6 @@ struct ManifestSettings: SettingsReader {
     let block: ManifestMapping?
     let entry: ManifestNode
 
-    func contains(_ key: String) -> Bool { block?.optional(key) != nil }
-
     func int(_ key: String, allowed: String, in range: ClosedRange<Int>) throws -> Int? {
         try block?.optional(key)?.int(allowed: allowed, in: range)
     }
@@ -172,9 +170,5 @@ struct ManifestSettings: SettingsReader {
                 throw value.error(allowed: "not '\(key)' here: \(why)", found: "'\(key)'")
             }
         }
-    }
-
-    func error(at key: String?, allowed: String, found: String) -> any Error {
-        (key.flatMap { block?.optional($0) } ?? entry).error(allowed: allowed, found: found)
     }
 }

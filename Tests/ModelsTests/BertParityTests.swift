@@ -122,8 +122,8 @@ import Testing
     @Test(arguments: adapterVariantNames)
     func everyVariantTrainsThroughTheEncoder(_ variant: String) throws {
         let model = try minilmFilesOrSkip()
-        let encoder = try BertEncoder(files: model, labelCount: 2, seed: 7, variant: variant, run: RunShape(rank: 4, alpha: 8, steps: 100),
-                                      bias: .loraOnly)
+        let plan = try VariantRegistry.plan(named: variant, for: RunShape(rank: 4, alpha: 8, steps: 100))
+        let encoder = try BertEncoder(files: model, labelCount: 2, seed: 7, plan: plan, bias: .loraOnly)
         #expect(encoder.adapters.count == 36)
         #expect(encoder.adapters.first?.name == "encoder.layer.0.attention.self.query")
         #expect(encoder.trainableParameters.count == encoder.adapters.reduce(2) { $0 + $1.adapter.parameters.count })

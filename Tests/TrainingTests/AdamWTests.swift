@@ -50,7 +50,7 @@ import Testing
         let optimizer = AdamW(groups: [ParameterGroup(name: "t", parameters: [transformed], learningRate: 0.1, gradientTransform: Doubling()),
                                        ParameterGroup(name: "p", parameters: [plain], learningRate: 0.1)])
         transformed.grad = Matrix(rows: 1, cols: 1, storage: [1])
-        plain.grad = Matrix(rows: 1, cols: 2 / 2, storage: [2])
+        plain.grad = Matrix(rows: 1, cols: 1, storage: [2])
         optimizer.step()
         // Adam's first step moves by lr·sign(g) whatever g's size, so both move alike; the moments show the transform.
         #expect(optimizer.state(of: transformed)?.m.storage == optimizer.state(of: plain)?.m.storage)

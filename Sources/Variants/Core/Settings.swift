@@ -1,11 +1,7 @@
-import LoRABenchAdapters
-
 /// A variant's manifest entry as the variant reads it: typed look-ups that validate a value and
 /// throw an error naming the file, line and key when it does not fit. The experiments floor
 /// implements it over YAML; a variant never sees the YAML itself.
 public protocol SettingsReader {
-    /// Whether the entry has `key`.
-    func contains(_ key: String) -> Bool
     func int(_ key: String, allowed: String, in range: ClosedRange<Int>) throws -> Int?
     func number(_ key: String, allowed: String, where isValid: (Double) -> Bool) throws -> Double?
     func bool(_ key: String) throws -> Bool?
@@ -17,9 +13,6 @@ public protocol SettingsReader {
     func block(_ key: String, keys: [String]) throws -> (any SettingsReader)?
     /// Refuses `keys` in this entry, for a combination a variant rules out (`why` says which).
     func reject(_ keys: [String], because why: String) throws
-    /// An error located at `key` (or at the entry itself when nil) for a value that only fails
-    /// once the run is known (a rank that does not fit, a schedule longer than the run).
-    func error(at key: String?, allowed: String, found: String) -> any Error
 }
 
 /// A setting written as a number (`16`) or as a multiple of the run's rank (`2r`, `r`, `1.5r`),
@@ -93,7 +86,6 @@ public func formatMetric(_ value: Double) -> String {
 /// `VariantRegistry.plan(named:for:)`).
 public struct DefaultSettings: SettingsReader {
     public init() {}
-    public func contains(_ key: String) -> Bool { false }
     public func int(_ key: String, allowed: String, in range: ClosedRange<Int>) throws -> Int? { nil }
     public func number(_ key: String, allowed: String, where isValid: (Double) -> Bool) throws -> Double? { nil }
     public func bool(_ key: String) throws -> Bool? { nil }
@@ -101,7 +93,4 @@ public struct DefaultSettings: SettingsReader {
     public func scaledValue(_ key: String, allowed: String, where isValid: (Double) -> Bool) throws -> ScaledValue? { nil }
     public func block(_ key: String, keys: [String]) throws -> (any SettingsReader)? { nil }
     public func reject(_ keys: [String], because why: String) throws {}
-    public func error(at key: String?, allowed: String, found: String) -> any Error {
-        AdapterError.invalidSetting(name: key ?? "variant", value: found, allowed: allowed)
-    }
 }

@@ -42,6 +42,8 @@ public final class PeftTensors {
     /// The weights file, for errors.
     public let path: String
     public private(set) var used = Set<String>()
+    /// Tensors read with `storedTensor`, decoded once: shared tensors (VeRA's projections) are read for every module.
+    private var decoded: [String: Matrix] = [:]
     /// Whether NaN or infinite values are accepted (forensics of a diverged run); refused otherwise.
     public let allowsNonFinite: Bool
 
@@ -74,8 +76,11 @@ public final class PeftTensors {
 
     /// The tensor `name` (full key) with the shape the file gives it; the caller checks it.
     public func storedTensor(_ name: String) throws -> Matrix {
+        if let matrix = decoded[name] { return matrix }
         guard file.tensors[name] != nil else { throw CheckpointError.missingTensor(path: path, name: name) }
-        return try accept(try file.matrix(name), name)
+        let matrix = try accept(try file.matrix(name), name)
+        decoded[name] = matrix
+        return matrix
     }
 
     /// One module's tensor, `<prefix><module>.<suffix>`.

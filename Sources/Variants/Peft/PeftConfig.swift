@@ -55,14 +55,6 @@ public struct PeftConfig: Sendable, Equatable {
     /// The model a checkpoint was trained on, for errors.
     public var modelName: String { baseModelNameOrPath ?? "an unnamed base model" }
 
-    public func bias() throws -> BiasMode {
-        guard let name = try string("bias") else { return .none }
-        guard let mode = BiasMode(rawValue: name) else {
-            throw invalid("bias", "\(name); allowed: \(BiasMode.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        return mode
-    }
-
     // MARK: Typed look-ups (nil when absent or null)
 
     public func string(_ key: String) throws -> String? {
