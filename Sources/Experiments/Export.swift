@@ -45,6 +45,13 @@ public enum MetricsExport {
     /// Axes that can spread into columns.
     public static let wideAxes = Array(RunSpec.axisColumns.dropFirst())
 
+    /// The files of `results` that an export reads or that the runner maintains: an export's
+    /// output may never be one of them.
+    public static func inputs(results: String) -> [String] {
+        let layout = ResultsLayout(root: results)
+        return [layout.metricsFile, layout.summaryFile, layout.manifestCopy, layout.runsDirectory]
+    }
+
     public static func table(results: String, metric: String, split: String? = nil, wideBy axis: String? = nil) throws -> ExportedTable {
         let table = try CSVTable(contentsOf: ResultsLayout(root: results).metricsFile, producer: ExperimentResults.producer)
         let metricColumn = try table.column("metric"), splitColumn = try table.column("split")

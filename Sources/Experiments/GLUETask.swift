@@ -245,7 +245,7 @@ package final class GLUEClassifier: PeftExportable {
     }
 
     package var baseModelName: String { PretrainedModel.minilm.hubName }
-    package var baseModelSHA256: String? { experiment.files.recordedWeightsSHA256 }
+    package var baseModelSHA256: String? { experiment.files.weightsSHA256 }
 
     package var savedModules: (names: [String], tensors: [String: TensorToWrite]) {
         let head = encoder.head

@@ -14,6 +14,8 @@ import LoRABenchInterop
 /// with an error naming the file, line and key. The schema is documented in Experiments/README.md.
 public struct Manifest {
     public static let keys = ["experiment", "description", "task", "model", "training", "sweep"]
+    public static let requiredKeys = ["task", "training", "sweep"]
+    private static let nameAllowed = "a name of letters, digits, '.', '_' and '-' (it names the results directory)"
 
     /// The path the manifest was read from (as given), used in error messages.
     public let file: String
@@ -43,15 +45,19 @@ public struct Manifest {
         let root = ManifestNode(node: try Self.compose(yaml, file: file), keyPath: "", file: file)
         let block = try root.mapping(keys: Self.keys)
 
-        let stem = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
-        let nameAllowed = "a name of letters, digits, '.', '_' and '-' (it names the results directory)"
-        experiment = try block.optional("experiment").map { node in
-            let name = try node.string(allowed: nameAllowed)
-            guard name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }), !name.hasPrefix(".") else {
-                throw node.error(allowed: nameAllowed)
+        if let node = block.optional("experiment") {
+            let name = try node.string(allowed: Self.nameAllowed)
+            guard Self.isValidName(name) else { throw node.error(allowed: Self.nameAllowed) }
+            experiment = name
+        } else {
+            let stem = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
+            guard Self.isValidName(stem) else {
+                throw ManifestError(file: file, line: nil, column: nil, keyPath: "experiment",
+                                    found: "no key, and the file name gives '\(stem)'",
+                                    allowed: Self.nameAllowed + "; set `experiment:` or rename the file")
             }
-            return name
-        } ?? stem
+            experiment = stem
+        }
         description = try block.optional("description").map { try $0.string(allowed: "text") } ?? ""
 
         task = try TaskCatalog.parse(block.required("task", allowed: "a task: " + TaskCatalog.available.joined(separator: ", ")))
@@ -60,6 +66,10 @@ public struct Manifest {
         sweep = try SweepAxes(block.required("sweep", allowed: "a mapping with keys " + SweepAxes.keys.joined(separator: ", ")),
                               modules: task.modules)
         runs = try Grid.expand(experiment: experiment, task: task, model: model, training: training, sweep: sweep)
+    }
+
+    private static func isValidName(_ name: String) -> Bool {
+        !name.isEmpty && !name.hasPrefix(".") && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }
     }
 
     /// `model: synthetic` or `model: {name: synthetic}`; defaults to the task's first model.

@@ -50,6 +50,10 @@ public struct CSVTable {
         var records = try Self.parse([UInt8](data), path: path)
         guard !records.isEmpty else { throw ResultsError.malformed(path: path, line: 1, message: "the file is empty (expected a header row)") }
         header = records.removeFirst().fields
+        // A repeated name would make every lookup by name see only its first column.
+        for (index, name) in header.enumerated() where header[..<index].contains(name) {
+            throw ResultsError.malformed(path: path, line: 1, message: "column '\(name)' appears twice in the header (columns \(header.firstIndex(of: name)! + 1) and \(index + 1))")
+        }
         for record in records where record.fields.count != header.count {
             throw ResultsError.malformed(path: path, line: record.line, message: "\(record.fields.count) fields, but the header has \(header.count)")
         }
@@ -199,15 +203,18 @@ public struct ExperimentResults {
         let parametersColumn = try table.column("trainable_parameters")
         let wallColumn = table.header.firstIndex(of: "wall_seconds")
         let evalColumns = table.header.indices.filter { table.header[$0].hasPrefix("final_eval_") || table.header[$0].hasPrefix("best_eval_") }
+        // Every column after `reason` is a measurement: a number, or empty when it does not apply.
+        let measurementColumns = (reasonColumn + 1)..<table.header.count
 
         let runs = try table.records.map { line, fields -> Run in
             func number(_ column: Int) throws -> Double? {
                 if fields[column].isEmpty { return nil }
                 guard let value = Double(fields[column]) else {
-                    throw ResultsError.malformed(path: table.path, line: line, message: "\(table.header[column]) is '\(fields[column])', not a number")
+                    throw ResultsError.malformed(path: table.path, line: line, message: "column \(table.header[column]) is '\(fields[column])', not a number")
                 }
                 return value
             }
+            for column in measurementColumns { _ = try number(column) }
             let axes = Dictionary(uniqueKeysWithValues: axisNames.map { ($0, fields[table.header.firstIndex(of: $0)!]) })
             guard let rank = Int(axes["rank"]!) else {
                 throw ResultsError.malformed(path: table.path, line: line, message: "rank is '\(axes["rank"]!)', not an integer")
@@ -237,10 +244,10 @@ public struct ExperimentResults {
         var series: [String: [SeriesKey: [Point]]] = [:]
         for (line, fields) in table.records {
             guard let step = Int(fields[stepColumn]) else {
-                throw ResultsError.malformed(path: table.path, line: line, message: "step is '\(fields[stepColumn])', not an integer")
+                throw ResultsError.malformed(path: table.path, line: line, message: "column step is '\(fields[stepColumn])', not an integer")
             }
             guard let value = Double(fields[valueColumn]) else {
-                throw ResultsError.malformed(path: table.path, line: line, message: "value is '\(fields[valueColumn])', not a number")
+                throw ResultsError.malformed(path: table.path, line: line, message: "column value is '\(fields[valueColumn])', not a number")
             }
             series[fields[runColumn], default: [:]][SeriesKey(split: fields[splitColumn], metric: fields[metricColumn]), default: []]
                 .append(Point(step: step, value: value))

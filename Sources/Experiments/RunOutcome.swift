@@ -13,7 +13,8 @@ import LoRABenchInterop
 public struct RunOutcome: Codable, Equatable, Sendable {
     public enum Status: String, Codable, CaseIterable, Sendable {
         case completed
-        /// The loss (or an eval metric) became NaN or infinite; `reason` names the step.
+        /// The loss, the gradient norm or an eval metric became NaN or infinite, or a parameter
+        /// exploded; `reason` names what and the step.
         case diverged
         /// An error stopped the run; `reason` says which.
         case failed

@@ -64,7 +64,8 @@ package struct TrainedRun {
 
 /// Trains one run: builds its model, optimizer groups and adaptation method, steps through
 /// `trainingStep` (which fixes the order forward/backward → regulariser → optimizer step →
-/// allocation → zero grads), logs metrics on a fixed cadence and stops on a non-finite loss.
+/// allocation → zero grads), logs metrics on a fixed cadence and stops when the run diverges
+/// (`Divergence`: the loss, the gradients or the parameters).
 ///
 /// Metrics (split `train` unless noted): `loss` (mean over the logging interval),
 /// `learning_rate` (the base group's), `gradient_norm`, `regularizer` (AdaLoRA peft mode),
@@ -121,9 +122,7 @@ package final class RunTrainer {
                 let step = t + 1
                 optimizer.learningRateFactor = schedule.factor(at: t)
                 let report = try trainingStep(t, optimizer: optimizer, method: adaptation) { try built.trainOnNextBatch() }
-                guard report.loss.isFinite, report.regularizer.isFinite else {
-                    throw Divergence(step: step, what: report.loss.isFinite ? "the regularizer is \(report.regularizer)" : "the train loss is \(report.loss)")
-                }
+                if let divergence = Divergence(report, step: step) { throw divergence }
                 log.stepsCompleted = step
                 log.lossSum += Double(report.loss)
                 log.lossCount += 1
@@ -186,8 +185,36 @@ package final class RunTrainer {
 }
 
 private struct Divergence: Error {
-    package var step: Int
-    package var what: String
+    /// Beyond any adapter, head or DoRA magnitude a working run reaches (they stay within a few
+    /// units); a parameter this large has exploded even while the loss still reads finite.
+    static let parameterBound: Float = 1e6
+
+    var step: Int
+    var what: String
+
+    init(step: Int, what: String) {
+        self.step = step
+        self.what = what
+    }
+
+    /// The step's divergence, if any: a non-finite loss, regulariser or gradient norm, or a
+    /// parameter that is non-finite or past `parameterBound`, for every variant alike.
+    init?(_ report: StepReport, step: Int) {
+        let (name, magnitude) = report.largestParameter
+        if !report.loss.isFinite {
+            self.init(step: step, what: "the train loss is \(report.loss)")
+        } else if !report.regularizer.isFinite {
+            self.init(step: step, what: "the regularizer is \(report.regularizer)")
+        } else if !report.gradientNorm.isFinite {
+            self.init(step: step, what: "the gradient norm is \(report.gradientNorm)")
+        } else if !magnitude.isFinite {
+            self.init(step: step, what: "parameter \(name) holds \(magnitude)")
+        } else if magnitude > Self.parameterBound {
+            self.init(step: step, what: "parameter \(name) reached |x| = \(magnitude) (past \(Self.parameterBound))")
+        } else {
+            return nil
+        }
+    }
 }
 
 /// What a run has logged so far: its rows, the running bests, and the open logging interval.

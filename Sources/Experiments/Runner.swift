@@ -11,6 +11,7 @@ import LoRABenchInterop
 /// A sweep that cannot start or continue as asked.
 public enum SweepError: Error, Equatable, CustomStringConvertible {
     case existingResults(directory: String, runs: Int)
+    case notResultsFolder(directory: String, reason: String)
     case unknownRun(id: String, manifest: String)
     case workersNeedExecutable
 
@@ -18,6 +19,8 @@ public enum SweepError: Error, Equatable, CustomStringConvertible {
         switch self {
         case let .existingResults(directory, runs):
             return "\(directory) already holds \(runs) run folder(s); pass --resume to continue that sweep, or --out to write elsewhere"
+        case let .notResultsFolder(directory, reason):
+            return "\(directory): \(reason); lorabench writes results only into a new or empty folder, or its own results of the same experiment: choose another --out"
         case let .unknownRun(id, manifest):
             return "no run '\(id)' in \(manifest); `lorabench run \(manifest) --dry-run` lists the run ids"
         case .workersNeedExecutable:
@@ -84,11 +87,17 @@ public final class ExperimentRunner {
     }
 
     /// Runs every unfinished run and returns the outcome of every finished one, in grid order.
+    /// Holds the results folder's lock throughout: a second sweep on the same folder stops at
+    /// once with an error naming this process, instead of racing it for the same runs.
     public func run(options: SweepOptions, progress sink: ProgressSink) throws -> [RunOutcome] {
+        try layout.checkHoldsResults(of: manifest.experiment)
+        let folderLock = try FolderLock(folder: layout.root, holder: "lorabench run \(manifest.file)")
+        defer { withExtendedLifetime(folderLock) {} }
         let folders = layout.runFolders
         if !options.resume, !folders.isEmpty { throw SweepError.existingResults(directory: layout.root, runs: folders.count) }
         try AtomicFile.write(manifest.text, to: layout.manifestCopy)
-        let pending = try manifest.runs.filter { try layout.outcome(of: $0.id) == nil }
+        // A failed run is an error to fix, not a result: resuming redoes it, as it does an unfinished one.
+        let pending = try manifest.runs.filter { try layout.outcome(of: $0.id).map { $0.status == .failed } ?? true }
         let report = { (event: ProgressEvent) in self.lock.withLock { sink.handle(event) } }
         _ = report(.sweepStarted(runs: manifest.runs.count, finished: manifest.runs.count - pending.count,
                                  stepsPerRun: manifest.training.steps))
@@ -125,12 +134,13 @@ public final class ExperimentRunner {
         // Before the task is built: generating its data runs sgemm too.
         BLASThreads.set(manifest.training.blasThreads)
         let id = run.id
-        let fileManager = FileManager.default
         let resume = try lastCheckpoint(of: run)
         if resume == nil {
-            if fileManager.fileExists(atPath: layout.runDirectory(id)) { try fileManager.removeItem(atPath: layout.runDirectory(id)) }
-            try fileManager.createDirectory(atPath: layout.runDirectory(id), withIntermediateDirectories: true)
+            try FileSystem.remove(layout.runDirectory(id))
+            try FileSystem.createDirectory(layout.runDirectory(id))
             try AtomicFile.write(run.settingsYAML, to: layout.settingsFile(id))
+        } else {
+            try FileSystem.remove(layout.outcomeFile(id))  // a failed attempt's, until this one ends
         }
         _ = progress(.runStarted(id: id))
         if let resume { _ = progress(.runResumed(id: id, step: resume.step)) }
@@ -160,14 +170,13 @@ public final class ExperimentRunner {
     /// Writes the checkpoint into `.step-<n>.partial/`, then renames it to `step-<n>/`, so a
     /// `step-<n>` folder is always complete.
     private func write(_ checkpoint: RunCheckpoint, of id: String, metadata: [String: String]) throws {
-        let fileManager = FileManager.default
         let directory = layout.checkpointDirectory(id, step: checkpoint.step)
         let partial = "\(layout.checkpointsDirectory(id))/.step-\(checkpoint.step).partial"
-        for stale in [partial, directory] where fileManager.fileExists(atPath: stale) { try fileManager.removeItem(atPath: stale) }
-        try fileManager.createDirectory(atPath: partial, withIntermediateDirectories: true)
+        for stale in [partial, directory] { try FileSystem.remove(stale) }
+        try FileSystem.createDirectory(partial)
         try checkpoint.adapter.save(directory: partial, file: "\(partial)/adapter.safetensors", metadata: metadata)
         try checkpoint.state.write(to: "\(partial)/\(TrainingState.fileName)")
-        try fileManager.moveItem(atPath: partial, toPath: directory)
+        try FileSystem.rename(partial, to: directory)
     }
 
     /// Rewrites the experiment's metrics.csv and summary.csv from every finished run, in grid order.
@@ -176,17 +185,20 @@ public final class ExperimentRunner {
         var summary = CSV.line(SummaryCSV.columns(evalMetrics: manifest.task.evalMetrics))
         for run in manifest.runs {
             guard let outcome = try layout.outcome(of: run.id) else { continue }
-            if rowCache[run.id] == nil {
+            if let rows = rowCache[run.id] {
+                metrics += rows
+            } else {
                 let file = layout.runMetricsFile(run.id)
+                var rows = ""
                 if let data = FileManager.default.contents(atPath: file) {
-                    rowCache[run.id] = try MetricsCSV.experimentRows(run: run, runFile: data, path: file).map(CSV.line).joined()
-                } else if outcome.status == .failed {
-                    rowCache[run.id] = ""  // a worker that died before writing any metrics
-                } else {
+                    rows = try MetricsCSV.experimentRows(run: run, runFile: data, path: file).map(CSV.line).joined()
+                } else if outcome.status != .failed {  // a failed worker may have died before writing any
                     throw ResultsError.missingFile(path: file, producer: "lorabench run (the run's folder is incomplete)")
                 }
+                // A failed run is redone by --resume, so its rows are read afresh each time.
+                if outcome.status != .failed { rowCache[run.id] = rows }
+                metrics += rows
             }
-            metrics += rowCache[run.id]!
             summary += CSV.line(SummaryCSV.row(run: run, outcome: outcome, evalMetrics: manifest.task.evalMetrics))
         }
         try AtomicFile.write(metrics, to: layout.metricsFile)

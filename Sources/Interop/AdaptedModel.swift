@@ -71,7 +71,7 @@ public final class AdaptedModel {
         }
         let files = try store.locate(model)
         let adapted = try AdaptedModel(checkpoint: checkpoint, config: BertConfig(contentsOf: URL(fileURLWithPath: files.configPath)),
-                                       weights: BertWeights(SafetensorsFile(path: files.weightsPath)), baseModelSHA256: files.recordedWeightsSHA256,
+                                       weights: BertWeights(SafetensorsFile(path: files.weightsPath)), baseModelSHA256: files.weightsSHA256,
                                        allowNonFinite: allowNonFinite)
         return (adapted, files)
     }

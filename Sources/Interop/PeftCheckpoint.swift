@@ -68,6 +68,14 @@ public enum PeftCheckpoint {
                 throw CheckpointError.wrongBaseModel(path: weightsPath, expectedSHA256: expected, foundSHA256: given, expectedModel: modelName)
             }
             let tensors = PeftTensors(config: config, file: file, path: weightsPath, allowsNonFinite: allowNonFinite)
+            let modules = modules
+            // peft matches a target to a module whose name is it or ends in ".<target>"; a target
+            // matching nothing in the file means the config and the tensors disagree.
+            for target in config.targetModules where !modules.contains(where: { $0 == target || $0.hasSuffix("." + target) }) {
+                throw CheckpointError.invalidConfig(
+                    path: "\(directory)/\(PeftCheckpoint.configFile)", key: "target_modules",
+                    reason: "'\(target)' names no module with adapter tensors in \(weightsPath) (modules there: \(modules.isEmpty ? "none" : modules.joined(separator: ", ")))")
+            }
             var adapters: [NamedAdapter] = []
             for module in modules {
                 guard let base = baseLayer(module) else {

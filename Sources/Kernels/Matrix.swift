@@ -140,6 +140,16 @@ public struct Matrix: Equatable, Sendable {
     }
 
     public var isFinite: Bool { storage.allSatisfy { $0.isFinite } }
+
+    /// max |x| over the elements; NaN when any element is NaN (0 for an empty matrix).
+    public var largestMagnitude: Float {
+        var largest: Float = 0
+        for value in storage {
+            if value.isNaN { return .nan }
+            largest = max(largest, abs(value))
+        }
+        return largest
+    }
 }
 
 extension Matrix: CustomStringConvertible {

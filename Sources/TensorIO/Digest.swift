@@ -29,21 +29,6 @@ public enum SHA256Digest {
     }
 }
 
-/// A file operation that failed: names the operation and the path, so a user can act on it.
-public struct FileOperationError: Error, CustomStringConvertible {
-    public var operation: String
-    public var path: String
-    public var reason: String
-
-    public init(operation: String, path: String, underlying: any Error) {
-        self.operation = operation
-        self.path = path
-        self.reason = (underlying as NSError).localizedDescription
-    }
-
-    public var description: String { "\(path): cannot \(operation): \(reason)" }
-}
-
 extension String {
     fileprivate func leftPadded(to width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
 }

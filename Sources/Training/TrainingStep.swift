@@ -9,6 +9,10 @@ public struct StepReport: Sendable {
     public var regularizer: Float
     /// ‖∇‖₂ over every trainable parameter, regulariser included.
     public var gradientNorm: Float
+    /// The trainable parameter with the largest |value| after the update, and that value (NaN
+    /// when any value is NaN): a run can diverge in its parameters while its loss stays finite
+    /// (DoRA's normalised direction hides an exploding B).
+    public var largestParameter: (name: String, magnitude: Float)
 }
 
 /// One optimizer step in the order peft's examples and our fixtures use:
@@ -22,5 +26,11 @@ public func trainingStep(_ step: Int, optimizer: AdamW, method: any AdaptationMe
     optimizer.step()
     try method.afterOptimizerStep(step, optimizer: optimizer)
     optimizer.zeroGradients()
-    return StepReport(loss: loss, regularizer: regularizer, gradientNorm: gradientNorm)
+    var largest = (name: "", magnitude: Float(0))
+    for parameter in optimizer.parameters {
+        let magnitude = parameter.value.largestMagnitude
+        if !(magnitude <= largest.magnitude) { largest = (parameter.name, magnitude) }
+        if magnitude.isNaN { break }
+    }
+    return StepReport(loss: loss, regularizer: regularizer, gradientNorm: gradientNorm, largestParameter: largest)
 }

@@ -33,10 +33,14 @@ struct ExportCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Spread this axis into columns.", valueName: MetricsExport.wideAxes.joined(separator: "|")))
     var wideBy: String?
 
-    @Option(help: "Write here instead of standard output.")
+    @Option(help: "Write here instead of standard output (never over the results' own files).")
     var out: String?
 
+    @Flag(help: "Overwrite --out if it exists.")
+    var force = false
+
     func run() throws {
+        if let out { try OutputFile.check(out, inputs: MetricsExport.inputs(results: results), overwrite: force) }
         let table = try MetricsExport.table(results: results, metric: metric, split: split, wideBy: wideBy)
         if let out {
             try AtomicFile.write(table.text, to: out)

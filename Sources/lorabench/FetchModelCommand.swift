@@ -55,6 +55,6 @@ struct FetchModelCommand: ParsableCommand {
         for path in [files.weightsPath, files.vocabularyPath, files.configPath] {
             print("  \(path)")
         }
-        print("model.safetensors sha256 \(files.recordedWeightsSHA256 ?? "not recorded")")
+        print("model.safetensors sha256 \(files.weightsSHA256) (checked)")
     }
 }

@@ -71,6 +71,11 @@ struct RunCommand: ParsableCommand {
         let counts = RunOutcome.Status.allCases.map { status in "\(outcomes.filter { $0.status == status }.count) \(status.rawValue)" }
         print("\(outcomes.count) runs finished (\(counts.joined(separator: ", "))); results in \(runner.layout.root)/")
         print("  \(runner.layout.summaryFile)\n  \(runner.layout.metricsFile)")
+        let failed = outcomes.filter { $0.status == .failed }
+        guard failed.isEmpty else {
+            throw CommandError("\(failed.count) run(s) failed:\n" + failed.map { "  \($0.runID): \($0.reason)" }.joined(separator: "\n")
+                               + "\nfix the cause and redo them with: lorabench run \(manifest) --resume" + (out.map { " --out \($0)" } ?? ""))
+        }
     }
 
     /// This executable, for worker processes: /proc/self/exe where there is one.

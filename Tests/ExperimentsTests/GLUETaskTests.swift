@@ -35,7 +35,7 @@ import Testing
     /// A fresh encoder carrying the adapter and head saved in `directory`.
     static func reloaded(_ directory: String, experiment: GLUEExperiment) throws -> BertEncoder {
         try AdaptedModel(checkpoint: PeftCheckpoint.load(directory), config: experiment.config, weights: experiment.weights,
-                         baseModelSHA256: experiment.files.recordedWeightsSHA256).encoder
+                         baseModelSHA256: experiment.files.weightsSHA256).encoder
     }
 
     @Test func aTinySweepWritesAccuracyAndAdaptersThatLoadBack() throws {
@@ -73,7 +73,7 @@ import Testing
             let config = try PeftConfig(contentsOf: "\(adapterDirectory)/\(PeftCheckpoint.configFile)")
             #expect(config.modulesToSave == ["classifier"])
             #expect(config.baseModelNameOrPath == "sentence-transformers/all-MiniLM-L6-v2")
-            #expect(try PeftCheckpoint.load(adapterDirectory).baseModelSHA256 == files.recordedWeightsSHA256)
+            #expect(try PeftCheckpoint.load(adapterDirectory).baseModelSHA256 == files.weightsSHA256)
             #expect(!FileManager.default.fileExists(atPath: layout.adapterFile(run.id)))
             // The step-1 checkpoint is in peft's layout too, with the state to resume from.
             let checkpoint = layout.checkpointDirectory(run.id, step: 1)

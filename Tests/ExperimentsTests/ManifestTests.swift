@@ -43,6 +43,19 @@ import Testing
             + "min_rank, max_rank, start_step, stop_step, optimizer_state, dora, loraplus, lorafa (did you mean 'energy_threshold'?)")
     }
 
+    @Test func anExperimentNameFromTheFileNameObeysTheKeysRule() throws {
+        let yaml = "task: synthetic\ntraining: {learning_rate: 1e-3, steps: 10}\nsweep: {variants: [lora], ranks: [4]}\n"
+        #expect(try Manifest(yaml: yaml, file: "dir/rank-sweep_2.yaml").experiment == "rank-sweep_2")
+        do {
+            _ = try Manifest(yaml: yaml, file: "dir/my sweep (copy).yaml")
+            Issue.record("a file name with spaces and parentheses named the experiment")
+        } catch {
+            #expect("\(error)" == "dir/my sweep (copy).yaml: experiment: found no key, and the file name gives 'my sweep (copy)'; "
+                + "allowed: a name of letters, digits, '.', '_' and '-' (it names the results directory); set `experiment:` or rename the file")
+        }
+        #expect(try Manifest(yaml: "experiment: fine\n" + yaml, file: "dir/my sweep (copy).yaml").experiment == "fine")
+    }
+
     @Test func aLabelThatWouldNameAParentFolderIsRefused() {
         let yaml = Self.valid.replacingOccurrences(of: "variants: [lora]", with: "variants: [{name: lora, label: ..}]")
         #expect(message(yaml).contains("sweep.variants[0].label: found '..'; allowed: a label of letters, digits"))

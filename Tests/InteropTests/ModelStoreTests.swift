@@ -36,7 +36,12 @@ struct ModelStoreTests {
             let weights = directory + "/model.safetensors"
             let valid = Safetensors.encode(["w": TensorToWrite(floats: [1, 2, 3, 4], shape: [2, 2])])
             try AtomicFile.write(valid, to: weights)
-            #expect(try store.locate(.minilm).weightsPath == weights)
+            #expect {
+                try store.locate(.minilm)
+            } throws: { error in
+                "\(error)" == "\(weights): sha256 is \(SHA256Digest.hex(of: valid)), expected \(PretrainedModel.minilm.weightsSHA256): "
+                    + "the cached weights are damaged or were replaced; fetch them again with: lorabench fetch-model minilm"
+            }
 
             for damaged in [valid.prefix(valid.count - 3), valid.prefix(5), Data("not a safetensors file at all".utf8)] {
                 try AtomicFile.write(Data(damaged), to: weights)
@@ -45,6 +50,35 @@ struct ModelStoreTests {
                 } throws: { error in
                     let message = String(describing: error)
                     return message.contains(weights) && message.contains("lorabench fetch-model minilm")
+                }
+            }
+        }
+    }
+
+    /// A byte changed in place keeps the file's size and its safetensors header: only hashing its
+    /// bytes finds it, whether or not the `.sha256` record beside it survived.
+    @Test("a cached model altered in place (same size) is refused, with or without its sha256 record")
+    func alteredWeights() throws {
+        let real = try minilmFilesOrSkip()
+        try withTemporaryDirectory { cache in
+            let store = ModelStore(cacheDirectory: cache)
+            let directory = store.directory(for: .minilm)
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            for name in ModelFiles.fileNames + [ModelFiles.checksumFileName] {
+                try FileManager.default.copyItem(atPath: real.directory + "/" + name, toPath: directory + "/" + name)
+            }
+            #expect(try store.locate(.minilm).weightsSHA256 == PretrainedModel.minilm.weightsSHA256)
+
+            let weights = directory + "/model.safetensors"
+            var bytes = try Data(contentsOf: URL(fileURLWithPath: weights))
+            bytes[bytes.count / 2] ^= 0x40
+            try bytes.write(to: URL(fileURLWithPath: weights))
+            for recordKept in [true, false] {
+                if !recordKept { try FileManager.default.removeItem(atPath: directory + "/" + ModelFiles.checksumFileName) }
+                #expect {
+                    try store.locate(.minilm)
+                } throws: { error in
+                    "\(error)".hasPrefix("\(weights): sha256 is ") && "\(error)".contains("fetch them again with: lorabench fetch-model minilm")
                 }
             }
         }

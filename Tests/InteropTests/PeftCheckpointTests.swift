@@ -182,4 +182,20 @@ import Testing
         let forensic = try loaded.attach(to: { fresh[$0] }, baseModelSHA256: nil, allowNonFinite: true)
         #expect(!(forensic[1].adapter as! DoRA).b.value.isFinite)
     }
+
+    @Test func aTargetModuleWithNoTensorsInTheFileIsAnError() throws {
+        let directory = Self.temporaryDirectory()
+        let (plan, layers) = try Self.trained("lora", on: Self.bases())
+        try Self.save(plan, layers, to: directory)
+        let configPath = "\(directory)/\(PeftCheckpoint.configFile)"
+        let config = try String(contentsOfFile: configPath, encoding: .utf8)
+        #expect(config.contains("\"query\""))
+        try config.replacingOccurrences(of: "\"query\"", with: "\"query\", \"value\"").write(toFile: configPath, atomically: true, encoding: .utf8)
+        let loaded = try PeftCheckpoint.load(directory)
+        let fresh = try Self.bases()
+        #expect { try loaded.attach(to: { fresh[$0] }, baseModelSHA256: nil) } throws: {
+            "\($0)" == "\(configPath): invalid adapter_config.json key 'target_modules': 'value' names no module with adapter tensors in "
+                + "\(directory)/adapter_model.safetensors (modules there: encoder.layer.0.attention.self.query, encoder.layer.0.output.dense)"
+        }
+    }
 }

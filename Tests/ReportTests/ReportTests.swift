@@ -169,6 +169,29 @@ struct ReportTests {
         }
         #expect(!FileManager.default.fileExists(atPath: results + "/index.html"))
     }
+
+    @Test("a damaged metrics.csv (a repeated column) or summary.csv (a measurement that is not a number) names file:line and the column")
+    func damagedFiles() throws {
+        let results = try writeResults()
+        let metrics = results + "/metrics.csv", summary = results + "/summary.csv"
+        let goodMetrics = try text(metrics)
+        try AtomicFile.write(goodMetrics.replacingOccurrences(of: ",split,metric,", with: ",split,split,"), to: metrics)
+        #expect(throws: ResultsError.malformed(path: metrics, line: 1, message: "column 'split' appears twice in the header (columns 11 and 12)")) {
+            try Report.write(resultsDirectory: results)
+        }
+        try AtomicFile.write(goodMetrics, to: metrics)
+
+        var lines = try text(summary).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let header = lines[0].split(separator: ",").map(String.init)
+        var fields = lines[2].split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        fields[header.firstIndex(of: "steps_completed")!] = "sixty"
+        lines[2] = fields.joined(separator: ",")
+        try AtomicFile.write(lines.joined(separator: "\n"), to: summary)
+        #expect(throws: ResultsError.malformed(path: summary, line: 3, message: "column steps_completed is 'sixty', not a number")) {
+            try Report.write(resultsDirectory: results)
+        }
+        #expect(!FileManager.default.fileExists(atPath: results + "/index.html"))
+    }
 }
 
 @Suite("CSV reading")

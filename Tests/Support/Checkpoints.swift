@@ -10,7 +10,7 @@ package let minilmBaseWeights = Result { try BertWeights(SafetensorsFile(path: M
 /// The peft checkpoint in `folder` attached to all-MiniLM-L6-v2.
 package func adaptedModel(_ folder: URL, files: ModelFiles) throws -> AdaptedModel {
     try AdaptedModel(checkpoint: PeftCheckpoint.load(folder.path), config: BertConfig(contentsOf: URL(fileURLWithPath: files.configPath)),
-                     weights: minilmBaseWeights.get(), baseModelSHA256: files.recordedWeightsSHA256)
+                     weights: minilmBaseWeights.get(), baseModelSHA256: files.weightsSHA256)
 }
 
 /// One named case of the project's own copy of the peft checkpoints (never the discovery

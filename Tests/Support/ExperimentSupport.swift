@@ -74,5 +74,6 @@ package enum ExperimentSupport {
 
 /// A progress sink that shows nothing.
 package final class Silent: ProgressSink {
+    package init() {}
     package func handle(_ event: ProgressEvent) -> ProgressAnswer { .more }
 }
