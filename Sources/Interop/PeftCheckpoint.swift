@@ -25,11 +25,7 @@ public enum PeftCheckpoint {
         for (name, tensor) in extraTensors { tensors[keyPrefix + name] = tensor }
         var metadata = ["format": "pt"]
         if let baseModelSHA256 { metadata[baseSHA256Key] = baseModelSHA256 }
-        do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        } catch {
-            throw FileOperationError(operation: "create the adapter folder", path: directory, underlying: error)
-        }
+        try FileSystem.createDirectory(directory)
         try Safetensors.write(tensors, to: "\(directory)/\(weightsFile)", metadata: metadata)
         try adapter.config.write(to: "\(directory)/\(configFile)")
     }

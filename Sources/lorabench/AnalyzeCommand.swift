@@ -32,7 +32,7 @@ struct AnalyzeCommand: ParsableCommand {
         var model: PretrainedModel?
 
         func prepare() throws {
-            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+            try FileSystem.createDirectory(out)
         }
 
         func write(_ files: [AnalysisReports.File]) throws {

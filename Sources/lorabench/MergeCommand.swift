@@ -45,7 +45,7 @@ struct MergeCommand: ParsableCommand {
             throw CommandError("\(out) already holds files; choose an empty or new --out folder")
         }
         let (adapted, files) = try AdaptedModel.open(adapter, model: model, allowNonFinite: allowNonFinite)
-        try fileManager.createDirectory(atPath: out, withIntermediateDirectories: true)
+        try FileSystem.createDirectory(out)
         let merged = try adapted.mergedTensors(base: SafetensorsFile(path: files.weightsPath))
         try Safetensors.write(merged, to: "\(out)/model.safetensors")
         for name in ["config.json", "vocab.txt"] {
