@@ -31,15 +31,17 @@ public struct Manifest {
     /// The expanded grid, in run order.
     public let runs: [RunSpec]
 
-    public static func load(path: String) throws -> Manifest {
+    /// `defaultBLASThreads` is `blas_threads` when the manifest does not set it (a Slurm
+    /// submission makes it the task's CPUs).
+    public static func load(path: String, defaultBLASThreads: Int = 1) throws -> Manifest {
         guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
             throw ManifestError(file: path, line: nil, column: nil, keyPath: "", found: "no readable UTF-8 file",
                                 allowed: "a path to a YAML manifest")
         }
-        return try Manifest(yaml: text, file: path)
+        return try Manifest(yaml: text, file: path, defaultBLASThreads: defaultBLASThreads)
     }
 
-    public init(yaml: String, file: String) throws {
+    public init(yaml: String, file: String, defaultBLASThreads: Int = 1) throws {
         self.file = file
         self.text = yaml
         let root = ManifestNode(node: try Self.compose(yaml, file: file), keyPath: "", file: file)
@@ -62,7 +64,8 @@ public struct Manifest {
 
         task = try TaskCatalog.parse(block.required("task", allowed: "a task: " + TaskCatalog.available.joined(separator: ", ")))
         model = try Self.parseModel(block.optional("model"), task: task)
-        training = try TrainingSettings(block.required("training", allowed: "a mapping with keys " + TrainingSettings.keys.joined(separator: ", ")))
+        training = try TrainingSettings(block.required("training", allowed: "a mapping with keys " + TrainingSettings.keys.joined(separator: ", ")),
+                                        defaultBLASThreads: defaultBLASThreads)
         sweep = try SweepAxes(block.required("sweep", allowed: "a mapping with keys " + SweepAxes.keys.joined(separator: ", ")),
                               modules: task.modules)
         runs = try Grid.expand(experiment: experiment, task: task, model: model, training: training, sweep: sweep)

@@ -24,6 +24,9 @@ public enum ProgressEvent: Sendable {
 /// A sink's answer to an event: go on, or stop the current run (it is then left unfinished).
 public enum ProgressAnswer: Sendable {
     case more, stop
+    /// Stop after saving a checkpoint at the current step, so that the run continues from it
+    /// (a cluster's warning before its time limit or a preemption).
+    case checkpointAndStop
 }
 
 public protocol ProgressSink: AnyObject {

@@ -133,14 +133,21 @@ package final class RunTrainer {
                                     gradientNorm: report.gradientNorm, regularizer: regularizer, ranks: ranks, elapsed: elapsed())
                 }
                 if step % training.evalInterval == 0 || step == training.steps { try evaluate(built, step: step, into: &log) }
-                if training.saveEvery > 0, step % training.saveEvery == 0, step < training.steps {
+                func saveCheckpoint() throws {
                     log.elapsedSeconds = elapsed()
                     try checkpoint(RunCheckpoint(
                         step: step, state: TrainingState(model: built, optimizer: optimizer, method: adaptation, log: log),
                         adapter: try SavedAdapter(plan: plan, model: built, method: adaptation)))
                 }
-                if progress(.step(id: run.id, step: step, steps: training.steps, loss: report.loss)) == .stop {
+                let onSchedule = training.saveEvery > 0 && step % training.saveEvery == 0
+                if onSchedule, step < training.steps { try saveCheckpoint() }
+                switch progress(.step(id: run.id, step: step, steps: training.steps, loss: report.loss)) {
+                case .more: break
+                case .stop: throw RunInterrupted()
+                case .checkpointAndStop where step < training.steps:
+                    if !onSchedule { try saveCheckpoint() }
                     throw RunInterrupted()
+                case .checkpointAndStop: break  // the last step: finishing is quicker than a checkpoint
                 }
             }
             log.status = .completed

@@ -12,6 +12,7 @@ import LoRABenchInterop
 public enum SweepError: Error, Equatable, CustomStringConvertible {
     case existingResults(directory: String, runs: Int)
     case notResultsFolder(directory: String, reason: String)
+    case conflictingResubmission(reason: String)
     case unknownRun(id: String, manifest: String)
     case workersNeedExecutable
 
@@ -21,6 +22,8 @@ public enum SweepError: Error, Equatable, CustomStringConvertible {
             return "\(directory) already holds \(runs) run folder(s); pass --resume to continue that sweep, or --out to write elsewhere"
         case let .notResultsFolder(directory, reason):
             return "\(directory): \(reason); lorabench writes results only into a new or empty folder, or its own results of the same experiment: choose another --out"
+        case let .conflictingResubmission(reason):
+            return reason
         case let .unknownRun(id, manifest):
             return "no run '\(id)' in \(manifest); `lorabench run \(manifest) --dry-run` lists the run ids"
         case .workersNeedExecutable:

@@ -32,8 +32,11 @@ public struct TrainingSettings: Equatable {
     /// with another thread count: fixing it is what makes a manifest's numbers reproducible bit
     /// for bit, whatever `--jobs` is.
     public var blasThreads = 1
+    /// Whether the manifest sets `blas_threads` (a cluster submission may choose it otherwise).
+    public var fixesBLASThreads = false
 
-    package init(_ node: ManifestNode) throws {
+    /// `defaultBLASThreads` applies when the manifest has no `blas_threads` key.
+    package init(_ node: ManifestNode, defaultBLASThreads: Int = 1) throws {
         let block = try node.mapping(keys: Self.keys)
         learningRate = try block.required("learning_rate", allowed: "a number > 0 (e.g. 1e-3)")
             .number(allowed: "a number > 0 (e.g. 1e-3)", where: { $0 > 0 })
@@ -52,7 +55,11 @@ public struct TrainingSettings: Equatable {
         if let value = block.optional("save_every") {
             saveEvery = try value.int(allowed: "an integer ≥ 0 (steps; 0 saves only the final adapter)", in: 0...Int.max)
         }
-        if let value = block.optional("blas_threads") { blasThreads = try value.int(allowed: "an integer ≥ 1", in: 1...Int.max) }
+        blasThreads = defaultBLASThreads
+        if let value = block.optional("blas_threads") {
+            blasThreads = try value.int(allowed: "an integer ≥ 1", in: 1...Int.max)
+            fixesBLASThreads = true
+        }
     }
 
     public var learningRateSchedule: LearningRateSchedule {

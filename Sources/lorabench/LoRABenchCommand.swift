@@ -20,7 +20,7 @@ struct LoRABenchCommand: ParsableCommand {
         abstract: "A workbench for low-rank adaptation on OpenBLAS: " + VariantRegistry.entryNames.joined(separator: ", ") + ".",
         subcommands: [
             RunCommand.self, ValidateCommand.self, ReportCommand.self, ExportCommand.self, MergeCommand.self, InferCommand.self, AnalyzeCommand.self,
-            BenchCommand.self, FetchModelCommand.self, VariantsCommand.self,
+            StatusCommand.self, CollectCommand.self, BenchCommand.self, FetchModelCommand.self, VariantsCommand.self,
         ]
     )
 }

@@ -37,19 +37,40 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Runs trained at once, each in its own worker process (at most cores / the manifest's blas_threads).")
     var jobs = 1
 
-    @Flag(help: "List the runs (and which have finished) without training.")
+    @Flag(help: "List the runs (and which have finished) without training; with --slurm, print the job script and submit nothing.")
     var dryRun = false
 
-    /// A worker's job: train this one run in this process (used by --jobs).
+    @OptionGroup(title: "On a Slurm cluster")
+    var slurm: SlurmArguments
+
+    /// A worker's job: train this one run in this process (used by --jobs and by Slurm's array tasks).
     @Option(help: .hidden)
     var only: String?
 
+    /// The worker is a Slurm array task: it checkpoints and exits 75 on SIGUSR1.
+    @Flag(help: .hidden)
+    var slurmTask = false
+
+    /// `blas_threads` when the manifest does not set it (a Slurm task's CPUs).
+    @Option(help: .hidden)
+    var defaultBlasThreads = 1
+
     func validate() throws {
         guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
+        try slurm.validate()
+        if slurm.slurm, jobs != 1 { throw ValidationError("--jobs is for this machine; with --slurm, --max-parallel caps the tasks running at once") }
     }
 
     func run() throws {
-        let runner = ExperimentRunner(manifest: try Manifest.load(path: manifest), outputDirectory: out)
+        if slurm.slurm {
+            try submitToSlurm()
+            return
+        }
+        let runner = ExperimentRunner(manifest: try Manifest.load(path: manifest, defaultBLASThreads: defaultBlasThreads), outputDirectory: out)
+        if let only, slurmTask {
+            try runSlurmTask(only, runner: runner)
+            return
+        }
         if let only {
             _ = try runner.execute(runID: only, progress: WorkerReporter().handle)
             return
@@ -78,6 +99,34 @@ struct RunCommand: ParsableCommand {
         }
     }
 
+    private func submitToSlurm() throws {
+        let submission = try SlurmSweep.submit(manifestPath: manifest, outputDirectory: out, request: slurm.request, resume: resume,
+                                               dryRun: dryRun, executable: Self.executablePath ?? "lorabench", cluster: SlurmCluster())
+        if dryRun {
+            print(submission.script, terminator: "")
+            return
+        }
+        let root = URL(fileURLWithPath: submission.scriptFile).deletingLastPathComponent().deletingLastPathComponent().path
+        guard let jobID = submission.jobID else {
+            print("nothing to submit: every run of \(root) has finished or is in the queue (lorabench status \(root))")
+            return
+        }
+        print("submitted job \(jobID): \(submission.runs.count) array task(s), script \(submission.scriptFile)")
+        print("follow it with: lorabench status \(root); when it is done: lorabench collect \(root)")
+    }
+
+    /// One array task: its run, checkpointing and exiting 75 on Slurm's warning signal.
+    private func runSlurmTask(_ id: String, runner: ExperimentRunner) throws {
+        let sink = CheckpointOnSignal(wrapping: PlainProgress(write: { print($0) }))
+        do {
+            let outcome = try runner.execute(runID: id, progress: sink.handle)
+            print("\(id): \(outcome.status.rawValue)" + (outcome.reason.isEmpty ? "" : ": \(outcome.reason)"))
+        } catch is RunInterrupted {
+            print("\(id): checkpointed on the warning signal; the requeued task continues it")
+            throw ExitCode(SlurmScript.checkpointedStatus)
+        }
+    }
+
     /// This executable, for worker processes: /proc/self/exe where there is one.
     static var executablePath: String? {
         if let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") { return path }
@@ -87,4 +136,39 @@ struct RunCommand: ParsableCommand {
 
 func standardError(_ text: String) {
     FileHandle.standardError.write(Data(text.utf8))
+}
+
+/// `run --slurm` and what it asks Slurm for.
+struct SlurmArguments: ParsableArguments {
+    @Flag(help: "Submit the sweep as a Slurm job array (one task per run) instead of training here.")
+    var slurm = false
+
+    @Option(help: "The partition to submit to.")
+    var partition: String?
+
+    @Option(help: "Each task's time limit, as sbatch takes it (e.g. 2:00:00).")
+    var time: String?
+
+    @Option(help: "CPUs per task; also each run's BLAS threads unless the manifest sets blas_threads.")
+    var cpusPerTask: Int?
+
+    @Option(help: "Memory per task, as sbatch takes it (e.g. 4G).")
+    var mem: String?
+
+    @Option(help: "At most this many tasks at once (--array=...%K).")
+    var maxParallel: Int?
+
+    @Option(help: ArgumentHelp("A further sbatch option, repeatable; write it with '=' (--sbatch-arg=--qos=low).", valueName: "arg"))
+    var sbatchArg: [String] = []
+
+    func validate() throws {
+        let given = [partition, time, cpusPerTask.map(String.init), mem, maxParallel.map(String.init)].contains { $0 != nil } || !sbatchArg.isEmpty
+        if given, !slurm { throw ValidationError("--partition, --time, --cpus-per-task, --mem, --max-parallel and --sbatch-arg need --slurm") }
+        if let cpusPerTask, cpusPerTask < 1 { throw ValidationError("--cpus-per-task must be at least 1") }
+        if let maxParallel, maxParallel < 1 { throw ValidationError("--max-parallel must be at least 1") }
+    }
+
+    var request: SlurmRequest {
+        SlurmRequest(partition: partition, time: time, cpusPerTask: cpusPerTask, memory: mem, maxParallel: maxParallel, extraArguments: sbatchArg)
+    }
 }

@@ -31,7 +31,7 @@ import Glibc
 
         let sweep = try LorabenchProcess.start(["run", manifest, "--out", killed])
         let layout = ResultsLayout(root: killed)
-        let landed = LorabenchProcess.waitUntil(timeout: 60) {
+        let landed = waitUntil(timeout: 60) {
             let folders = layout.runFolders
             let finished = folders.filter { FileManager.default.fileExists(atPath: layout.outcomeFile($0)) }
             let started = folders.filter { FileManager.default.fileExists(atPath: layout.settingsFile($0)) }
@@ -120,16 +120,6 @@ enum LorabenchProcess {
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
-
-    /// Polls `condition` every 5 ms; false if it never held within `timeout` seconds.
-    static func waitUntil(timeout: Double, _ condition: () -> Bool) -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if condition() { return true }
-            usleep(5_000)
-        }
-        return false
     }
 
     static func output(_ arguments: [String]) throws -> String {

@@ -30,7 +30,7 @@ import Glibc
 
         let first = try LorabenchProcess.start(["run", manifest, "--out", results])
         defer { if first.isRunning { kill(first.processIdentifier, SIGKILL) } }
-        let holding = LorabenchProcess.waitUntil(timeout: 60) {
+        let holding = waitUntil(timeout: 60) {
             (try? String(contentsOfFile: lockFile, encoding: .utf8))?.hasPrefix("pid \(first.processIdentifier):") ?? false
         }
         #expect(holding, "the first run never took the lock")
@@ -60,7 +60,7 @@ import Glibc
         let sweep = try LorabenchProcess.start(["run", manifest, "--out", results, "--jobs", "2"], errors: errors)
         defer { if sweep.isRunning { kill(sweep.processIdentifier, SIGKILL) } }
         var worker: pid_t?
-        let started = LorabenchProcess.waitUntil(timeout: 60) {
+        let started = waitUntil(timeout: 60) {
             worker = Self.children(of: sweep.processIdentifier).first
             return worker != nil
         }

@@ -1,0 +1,31 @@
+import Foundation
+import Synchronization
+
+/// Set by the SIGUSR1 handler; an atomic store is all a signal handler may safely do.
+private let warningReceived = Atomic<Bool>(false)
+
+/// Passes events to `inner` and, once the process has received SIGUSR1 (the warning Slurm sends
+/// before a time limit, `--signal=B:USR1@…`), answers `.checkpointAndStop` at the next step:
+/// the run saves its state and stops, and its requeued task continues from there.
+///
+/// A handler, not SIG_IGN: an ignored signal stays ignored in every program this process starts,
+/// and a shell cannot trap a signal it was started ignoring.
+public final class CheckpointOnSignal: ProgressSink {
+    private let inner: ProgressSink
+
+    public init(wrapping inner: ProgressSink) {
+        self.inner = inner
+        warningReceived.store(false, ordering: .sequentiallyConsistent)
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = { _ in warningReceived.store(true, ordering: .sequentiallyConsistent) }
+        sigemptyset(&action.sa_mask)
+        action.sa_flags = SA_RESTART
+        sigaction(SIGUSR1, &action, nil)
+    }
+
+    public func handle(_ event: ProgressEvent) -> ProgressAnswer {
+        let answer = inner.handle(event)
+        guard answer == .more, warningReceived.load(ordering: .sequentiallyConsistent) else { return answer }
+        return .checkpointAndStop
+    }
+}

@@ -1,0 +1,101 @@
+import Foundation
+import LoRABenchTensorIO
+
+/// A Slurm command that could not do what was asked; each names the command and what it said.
+public enum SlurmError: Error, Equatable, CustomStringConvertible {
+    case commandMissing(String)
+    case commandFailed(command: String, status: Int32, output: String)
+    case unexpectedOutput(command: String, output: String)
+
+    public var description: String {
+        switch self {
+        case let .commandMissing(command):
+            return "\(command) is not on PATH: run this on a Slurm login node (or try a local Slurm: scripts/slurm-local start)"
+        case let .commandFailed(command, status, output):
+            return "\(command) exited with status \(status): \(output.trimmingCharacters(in: .whitespacesAndNewlines))"
+        case let .unexpectedOutput(command, output):
+            return "\(command) printed '\(output.trimmingCharacters(in: .whitespacesAndNewlines))', not what LoRABench expected"
+        }
+    }
+}
+
+/// An array task as `squeue` lists it.
+public struct QueuedTask: Equatable, Sendable {
+    public var jobID: String
+    public var taskIndex: Int
+    /// Slurm's state name: PENDING, RUNNING, COMPLETING, REQUEUED, …
+    public var state: String
+
+    public init(jobID: String, taskIndex: Int, state: String) {
+        self.jobID = jobID
+        self.taskIndex = taskIndex
+        self.state = state
+    }
+}
+
+/// The Slurm client commands LoRABench uses: `sbatch` to submit, `squeue` to see what is queued.
+/// They read the cluster from their environment (`SLURM_CONF` for a local Slurm).
+public struct SlurmCluster: Sendable {
+    public var environment: [String: String]
+
+    public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
+        self.environment = environment
+    }
+
+    /// `sbatch --parsable SCRIPT`: the job id (the part before a `;cluster` suffix).
+    public func submit(script: String) throws -> String {
+        let output = try run("sbatch", ["--parsable", script])
+        let jobID = output.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) } ?? ""
+        guard !jobID.isEmpty, jobID.allSatisfy(\.isNumber) else { throw SlurmError.unexpectedOutput(command: "sbatch --parsable", output: output) }
+        return jobID
+    }
+
+    /// The array tasks of `jobIDs` still in the queue (pending, running, requeued), one per task.
+    /// Each job is asked for on its own: squeue fails a whole query for one id it has forgotten.
+    public func queuedTasks(of jobIDs: [String]) throws -> [QueuedTask] {
+        try jobIDs.flatMap { jobID in
+            // --array lists each pending task on its own line; %F is the array's job id, %K the task index.
+            let output = try run("squeue", ["--noheader", "--array", "--jobs", jobID, "--format", "%F %K %T"],
+                                 acceptingStatus: { $0 == 0 || $0 == 1 })
+            return output.split(separator: "\n").compactMap { line -> QueuedTask? in
+                let fields = line.split(separator: " ")
+                guard fields.count == 3, let index = Int(fields[1]) else { return nil }
+                return QueuedTask(jobID: String(fields[0]), taskIndex: index, state: String(fields[2]))
+            }
+        }
+    }
+
+    /// Whether `sbatch` can be found on PATH.
+    public var isAvailable: Bool {
+        (environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":").contains {
+            FileManager.default.isExecutableFile(atPath: "\($0)/sbatch")
+        }
+    }
+
+    /// Runs `command` with its output captured in files (a pipe could fill and block it).
+    /// squeue exits 1 for job ids it no longer knows, which `acceptingStatus` may allow.
+    private func run(_ command: String, _ arguments: [String], acceptingStatus: (Int32) -> Bool = { $0 == 0 }) throws -> String {
+        let capture = FileManager.default.temporaryDirectory.appendingPathComponent("lorabench-\(command)-\(UUID().uuidString)")
+        try FileSystem.createDirectory(capture.path)
+        defer { try? FileSystem.remove(capture.path) }
+        let out = capture.appendingPathComponent("out"), err = capture.appendingPathComponent("err")
+        try AtomicFile.write(Data(), to: out.path)
+        try AtomicFile.write(Data(), to: err.path)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [command] + arguments
+        process.environment = environment
+        process.standardOutput = try FileHandle(forWritingTo: out)
+        process.standardError = try FileHandle(forWritingTo: err)
+        try process.run()
+        process.waitUntilExit()
+        let output = (try? String(contentsOf: out, encoding: .utf8)) ?? ""
+        let errors = (try? String(contentsOf: err, encoding: .utf8)) ?? ""
+        if process.terminationStatus == 127 { throw SlurmError.commandMissing(command) }
+        guard acceptingStatus(process.terminationStatus) else {
+            throw SlurmError.commandFailed(command: ([command] + arguments).joined(separator: " "), status: process.terminationStatus,
+                                           output: errors.isEmpty ? output : errors)
+        }
+        return output
+    }
+}
