@@ -1,4 +1,5 @@
 import Foundation
+import LoRABenchKernels
 import LoRABenchInterop
 import LoRABenchTensorIO
 
