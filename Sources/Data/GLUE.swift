@@ -177,6 +177,12 @@ public struct Batcher: Sendable {
 
     /// The batches of one epoch: the same `seed` and `epoch` give the same batches.
     public func batches(epoch: Int = 0) -> [TokenBatch] {
+        batchMembers(epoch: epoch).map(makeBatch)
+    }
+
+    /// Which examples (by their index in `examples`) make up each batch of `batches(epoch:)`,
+    /// in the same order: what lets an evaluation report each prediction against its example.
+    public func batchMembers(epoch: Int = 0) -> [[Int]] {
         var rng = SplitMix64(seed: seed).derived("batcher epoch \(epoch)")
         var order = Array(encoded.indices)
         if shuffle { Self.shuffle(&order, using: &rng) }
@@ -195,10 +201,10 @@ public struct Batcher: Sendable {
         } else {
             groups = stride(from: 0, to: order.count, by: batchSize).map { order[$0..<min($0 + batchSize, order.count)] }
         }
-        return groups.map(makeBatch)
+        return groups.map(Array.init)
     }
 
-    private func makeBatch(_ members: ArraySlice<Int>) -> TokenBatch {
+    private func makeBatch(_ members: [Int]) -> TokenBatch {
         TokenBatch(padding: members.map { encoded[$0] }, padId: padId)
     }
 

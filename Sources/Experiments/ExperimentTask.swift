@@ -22,6 +22,41 @@ public struct EvalMetric: Equatable, Sendable {
     }
 }
 
+/// The held-out sets a run is evaluated on, by their `split` in metrics.csv: `eval` is the task's
+/// own held-out set (GLUE's dev set, which serves as the test set here), `validation` the
+/// examples `task.validation_examples` holds out of the training set, on which settings are chosen.
+public enum EvalSplit: String, CaseIterable, Sendable {
+    case eval, validation
+}
+
+/// A classifier's answer on one held-out example, as `predictions.csv` stores it.
+public struct Prediction: Equatable, Sendable {
+    /// The example's position in its split as loaded (dev.tsv's order).
+    public var index: Int
+    public var label: Int
+    public var predicted: Int
+    /// The softmax probability of `predicted`.
+    public var probability: Double
+
+    public init(index: Int, label: Int, predicted: Int, probability: Double) {
+        self.index = index
+        self.label = label
+        self.predicted = predicted
+        self.probability = probability
+    }
+}
+
+/// One evaluation: every metric of `TaskSettings.evalMetrics`, and for a classification task
+/// the prediction on every example, in index order (nil for regression).
+public struct Evaluation {
+    public var metrics: [String: Double]
+    public var predictions: [Prediction]?
+
+    public init(metrics: [String: Double], predictions: [Prediction]? = nil) {
+        self.metrics = metrics
+        self.predictions = predictions
+    }
+}
 
 /// What a manifest's `task:` block parses to: resolved settings (defaults filled in) that are
 /// enough to validate a sweep before any work and to build the task.
@@ -36,6 +71,8 @@ public protocol TaskSettings {
     /// Whether the model has a head that trains with the adapters, so `head_only` runs have
     /// something to train.
     var hasHead: Bool { get }
+    /// Training examples held out as the `validation` split (`task.validation_examples`); nil: none.
+    var validationExamples: Int? { get }
     /// The resolved block as written to each run's settings.yaml (and hashed into its id).
     var resolved: Node { get }
     /// Builds the data and the frozen base model: deterministic in the settings, shared by runs.
@@ -59,13 +96,26 @@ public protocol TaskModel: AnyObject {
     var parameterReport: ParameterReport { get }
     /// Forward and backward on the next training batch: accumulates gradients, returns the loss.
     func trainOnNextBatch() throws -> Float
-    /// Every metric of `TaskSettings.evalMetrics` on the held-out set.
-    func evaluate() throws -> [String: Double]
+    /// Every metric of `TaskSettings.evalMetrics` on one held-out split (and, for a
+    /// classifier, its predictions). `.validation` needs `validation_examples`.
+    func evaluate(_ split: EvalSplit) throws -> Evaluation
     /// Where training is in the data (epoch, position, shuffle state): a checkpoint saves it so
     /// that a resumed run sees the batches it would have seen.
     var dataPosition: [UInt64] { get }
     /// Continues from a saved `dataPosition`.
     func restore(dataPosition: [UInt64]) throws
+}
+
+extension TaskModel {
+    /// The metrics on the task's own held-out set (`eval`).
+    public func evaluate() throws -> [String: Double] { try evaluate(.eval).metrics }
+}
+
+/// An evaluation on a split the task does not hold (`validation` without `validation_examples`).
+public struct HeldOutSplitError: Error, CustomStringConvertible {
+    public var split: EvalSplit
+
+    public var description: String { "the task holds no \(split.rawValue) split; set task.validation_examples to hold one out" }
 }
 
 /// A saved data position that does not fit the run's data.

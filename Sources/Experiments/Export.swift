@@ -13,6 +13,7 @@ public enum ExportError: Error, Equatable, CustomStringConvertible {
     case unknownSplit(String, available: [String])
     case unknownAxis(String, allowed: [String])
     case clash(key: String, column: String)
+    case noSelection(path: String)
 
     public var description: String {
         switch self {
@@ -25,6 +26,8 @@ public enum ExportError: Error, Equatable, CustomStringConvertible {
             return "cannot widen by '\(axis)'; allowed: \(allowed.joined(separator: ", "))"
         case let .clash(key, column):
             return "two values for the same cell (\(key); \(column)); filter with --split, or widen by another axis"
+        case let .noSelection(path):
+            return "\(path) does not exist: --selected needs a sweep whose manifest has a `selection:` block (see Experiments/README.md)"
         }
     }
 }
@@ -40,19 +43,22 @@ public struct ExportedTable: Equatable {
 /// One metric of an experiment as a CSV ready for plotting: long (the experiment's rows for that
 /// metric, all columns kept) or wide (one column per value of an axis, e.g. `rank=4, rank=8, …`,
 /// one row per combination of the other axes, step and split; `run_id` is dropped because it
-/// differs between the widened columns).
+/// differs between the widened columns). `selectedOnly` keeps the runs of the learning rates
+/// that selection.csv chose. `cells` is cells.csv: statistics over seeds per cell.
 public enum MetricsExport {
-    /// Axes that can spread into columns.
+    /// Axes that can spread into columns (and `learning_rate`, where it is an axis).
     public static let wideAxes = Array(RunSpec.axisColumns.dropFirst())
 
     /// The files of `results` that an export reads or that the runner maintains: an export's
     /// output may never be one of them.
     public static func inputs(results: String) -> [String] {
         let layout = ResultsLayout(root: results)
-        return [layout.metricsFile, layout.summaryFile, layout.manifestCopy, layout.runsDirectory]
+        return [layout.metricsFile, layout.summaryFile, layout.manifestCopy, layout.runsDirectory, layout.cellsFile, layout.selectionFile,
+                layout.compareFile]
     }
 
-    public static func table(results: String, metric: String, split: String? = nil, wideBy axis: String? = nil) throws -> ExportedTable {
+    public static func table(results: String, metric: String, split: String? = nil, wideBy axis: String? = nil,
+                             selectedOnly: Bool = false) throws -> ExportedTable {
         let table = try CSVTable(contentsOf: ResultsLayout(root: results).metricsFile, producer: ExperimentResults.producer)
         let metricColumn = try table.column("metric"), splitColumn = try table.column("split")
         var rows = table.records.map(\.fields).filter { $0[metricColumn] == metric }
@@ -62,9 +68,24 @@ public enum MetricsExport {
             rows = rows.filter { $0[splitColumn] == split }
             guard !rows.isEmpty else { throw ExportError.unknownSplit(split, available: available) }
         }
+        if selectedOnly {
+            guard let selection = try SelectedSettings.load(resultsDirectory: results) else {
+                throw ExportError.noSelection(path: ResultsLayout(root: results).selectionFile)
+            }
+            let cellColumns = try selection.cellAxes.map(table.column), rateColumn = try table.column("learning_rate")
+            rows = rows.filter { row in selection.chosen[cellColumns.map { row[$0] }] == row[rateColumn] }
+        }
         guard let axis else { return ExportedTable(header: table.header, rows: rows) }
-        guard wideAxes.contains(axis) else { throw ExportError.unknownAxis(axis, allowed: wideAxes) }
+        let axes = Array(table.header[..<(try table.column("step"))].filter { $0 != "run_id" })
+        guard axes.contains(axis) else { throw ExportError.unknownAxis(axis, allowed: axes) }
         return try widen(header: table.header, rows: rows, by: axis, in: table)
+    }
+
+    /// cells.csv as `lorabench export --cells` writes it: computed from summary.csv (and
+    /// selection.csv), so it exists for results written before cells.csv did.
+    public static func cells(results: String) throws -> ExportedTable {
+        let cells = try CellTable.load(resultsDirectory: results)
+        return ExportedTable(header: cells.header, rows: cells.rows)
     }
 
     private static func widen(header: [String], rows: [[String]], by axis: String, in table: CSVTable) throws -> ExportedTable {

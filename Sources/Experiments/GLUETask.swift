@@ -14,7 +14,8 @@ import LoRABenchInterop
 /// head, trained with cross-entropy on dynamically padded batches and evaluated by dev-set
 /// accuracy. The data are the copies under `data_dir` (`Data/<task>/{train,dev}.tsv`).
 public struct GLUETaskSettings: TaskSettings {
-    public static let keys = ["name", "data_dir", "max_train_examples", "max_length", "length_bucketing", "eval_examples"]
+    public static let keys = ["name", "data_dir", "max_train_examples", "max_length", "length_bucketing", "eval_examples",
+                              "validation_examples"]
 
     public let task: GLUETask
     /// The folder holding `<task>/train.tsv` and `<task>/dev.tsv`, relative to the working directory.
@@ -27,6 +28,9 @@ public struct GLUETaskSettings: TaskSettings {
     public var lengthBucketing = false
     /// Evaluate on the first this many dev examples (nil: all).
     public var evalExamples: Int?
+    /// Hold this many examples of train.tsv out as the `validation` split (nil: none): drawn
+    /// from the whole file by a fixed shuffle, so they are the same for every run and manifest.
+    public var validationExamples: Int?
     /// Where the model is looked up; tests point it at another cache.
     public var store = ModelStore.default
 
@@ -61,6 +65,9 @@ public struct GLUETaskSettings: TaskSettings {
         if let value = block.optional("eval_examples") {
             evalExamples = try value.int(allowed: "an integer ≥ 1 (the first examples of dev.tsv)", in: 1...Int.max)
         }
+        if let value = block.optional("validation_examples") {
+            validationExamples = try value.int(allowed: "an integer ≥ 1 (examples of train.tsv held out, never trained on)", in: 1...Int.max)
+        }
     }
 
     /// The six Linears of every layer under their peft module names, in model order.
@@ -74,7 +81,7 @@ public struct GLUETaskSettings: TaskSettings {
             ("max_length", Settings.int(maxLength)),
             ("length_bucketing", Settings.bool(lengthBucketing)),
             ("eval_examples", evalExamples.map(Settings.int) ?? Settings.text("all")),
-        ])
+        ] + (validationExamples.map { [("validation_examples", Settings.int($0))] } ?? []))
     }
 
     /// Locates the model (failing with the command that fetches it), checks its architecture,
@@ -97,13 +104,33 @@ public struct GLUETaskSettings: TaskSettings {
 public enum GLUETaskError: Error, CustomStringConvertible {
     case unexpectedArchitecture(path: String, found: String, expected: String)
     case noExamples(path: String)
+    case validationTooLarge(path: String, examples: Int, validation: Int)
 
     public var description: String {
         switch self {
         case let .unexpectedArchitecture(path, found, expected):
             return "\(path): the model has \(found); the task's modules were resolved for \(expected)"
         case let .noExamples(path): return "\(path): no examples"
+        case let .validationTooLarge(path, examples, validation):
+            return "\(path) has \(examples) examples: task.validation_examples (\(validation)) must leave some to train on"
         }
+    }
+}
+
+/// A held-out split, tokenized once and cut into batches sorted by length (no shuffling is
+/// needed to evaluate, and sorted batches carry almost no padding).
+package struct HeldOutSet {
+    package let batches: [TokenBatch]
+    /// Each batch's examples by their index in the split.
+    package let members: [[Int]]
+    package let count: Int
+
+    init(_ examples: [GLUEExample], tokenizer: WordPieceTokenizer, maxLength: Int, batchSize: Int) {
+        let batcher = Batcher(examples: examples, tokenizer: tokenizer, batchSize: batchSize, maxLength: maxLength, shuffle: false,
+                              bucketByLength: true, bucketBatches: (examples.count + batchSize - 1) / batchSize)
+        members = batcher.batchMembers()
+        batches = batcher.batches()
+        count = examples.count
     }
 }
 
@@ -118,10 +145,10 @@ package final class GLUEExperiment: ExperimentTask {
     package let weights: BertWeights
     /// The training examples, tokenized once; each run re-cuts them with its batch size and seed.
     package let trainBatcher: Batcher
-    /// The dev set in length order: no shuffling is needed to evaluate, and sorted batches carry
-    /// almost no padding.
-    package let evalBatches: [TokenBatch]
-    package let evalCount: Int
+    /// The dev set (`eval`) and, with `validation_examples`, the held-out training examples.
+    package let heldOut: [EvalSplit: HeldOutSet]
+    package var evalBatches: [TokenBatch] { heldOut[.eval]!.batches }
+    package var evalCount: Int { heldOut[.eval]!.count }
     /// Parameters of the encoder itself (embeddings and layers, not the unused pooler).
     package let encoderParameterCount: Int
 
@@ -132,21 +159,48 @@ package final class GLUEExperiment: ExperimentTask {
         weights = try Self.sharedWeights(files.weightsPath)
         let tokenizer = try WordPieceTokenizer(vocabularyPath: files.vocabularyPath)
         let directory = settings.dataDirectory
-        let train = try GLUE.load(settings.task, split: .train, from: directory, maxExamples: settings.maxTrainExamples)
+        let trainPath = GLUE.path(settings.task, split: .train, in: directory)
+        var train: [GLUEExample]
+        var validation: [GLUEExample]?
+        if let held = settings.validationExamples {
+            let all = try GLUE.load(settings.task, split: .train, from: directory)
+            guard held < all.count else { throw GLUETaskError.validationTooLarge(path: trainPath, examples: all.count, validation: held) }
+            let heldIndices = Self.validationIndices(count: held, of: all.count)
+            validation = heldIndices.map { all[$0] }
+            let heldSet = Set(heldIndices)
+            train = all.indices.filter { !heldSet.contains($0) }.map { all[$0] }
+            if let limit = settings.maxTrainExamples { train = Array(train.prefix(limit)) }
+        } else {
+            train = try GLUE.load(settings.task, split: .train, from: directory, maxExamples: settings.maxTrainExamples)
+        }
         let dev = try GLUE.load(settings.task, split: .dev, from: directory, maxExamples: settings.evalExamples)
         for (examples, split) in [(train, GLUESplit.train), (dev, .dev)] where examples.isEmpty {
             throw GLUETaskError.noExamples(path: GLUE.path(settings.task, split: split, in: directory))
         }
         trainBatcher = Batcher(examples: train, tokenizer: tokenizer, batchSize: 1, maxLength: settings.maxLength,
                                shuffle: true, bucketByLength: settings.lengthBucketing)
-        let evalBatchCount = (dev.count + Self.evalBatchSize - 1) / Self.evalBatchSize
-        evalBatches = Batcher(examples: dev, tokenizer: tokenizer, batchSize: Self.evalBatchSize, maxLength: settings.maxLength,
-                              shuffle: false, bucketByLength: true, bucketBatches: evalBatchCount).batches()
-        evalCount = dev.count
+        var heldOut = [EvalSplit.eval: HeldOutSet(dev, tokenizer: tokenizer, maxLength: settings.maxLength, batchSize: Self.evalBatchSize)]
+        if let validation {
+            heldOut[.validation] = HeldOutSet(validation, tokenizer: tokenizer, maxLength: settings.maxLength, batchSize: Self.evalBatchSize)
+        }
+        self.heldOut = heldOut
         let (c, f) = (config.hiddenSize, config.intermediateSize)
         let embeddings = (config.vocabSize + config.maxPositions + config.typeVocabSize) * c + 2 * c
         let layer = 4 * (c * c + c) + (c * f + f) + (f * c + c) + 2 * 2 * c
         encoderParameterCount = embeddings + config.layerCount * layer
+    }
+
+    /// `count` distinct positions of a training file of `total` examples, ascending: the first
+    /// `count` of a Fisher–Yates shuffle from a fixed seed, so the split depends on the file
+    /// alone (not on the run, the manifest or `max_train_examples`), and a random sample rather
+    /// than a block of the file (CoLA's train.tsv, for one, is grouped by source).
+    package static func validationIndices(count: Int, of total: Int) -> [Int] {
+        var rng = SplitMix64(seed: 0).derived("validation examples")
+        var order = Array(0..<total)
+        for i in 0..<count {
+            order.swapAt(i, i + Int(rng.next() % UInt64(total - i)))
+        }
+        return order.prefix(count).sorted()
     }
 
     private static let cacheLock = NSLock()
@@ -226,11 +280,14 @@ package final class GLUEClassifier: PeftExportable {
         (self.epoch, self.batches, self.cursor) = (epoch, batches, cursor)
     }
 
-    /// Mean cross-entropy and accuracy (argmax, ties to the lower label) over the dev examples,
-    /// summed in Double.
-    package func evaluate() throws -> [String: Double] {
+    /// Mean cross-entropy and accuracy (argmax, ties to the lower label) over a held-out
+    /// split, summed in Double, with every example's prediction and its softmax probability.
+    package func evaluate(_ split: EvalSplit) throws -> Evaluation {
+        guard let set = experiment.heldOut[split] else { throw HeldOutSplitError(split: split) }
         var lossSum = 0.0, correct = 0
-        for batch in experiment.evalBatches {
+        var predictions: [Prediction] = []
+        predictions.reserveCapacity(set.count)
+        for (batch, members) in zip(set.batches, set.members) {
             let logits = try encoder.logits(inputIDs: batch.inputIds, attentionMask: batch.attentionMask,
                                             tokenTypeIDs: batch.tokenTypeIds, batchSize: batch.batchSize)
             lossSum += Double(crossEntropy(logits: logits, labels: batch.labels).loss) * Double(batch.batchSize)
@@ -238,10 +295,15 @@ package final class GLUEClassifier: PeftExportable {
                 var best = 0
                 for c in 1..<logits.cols where logits[row, c] > logits[row, best] { best = c }
                 if best == label { correct += 1 }
+                // softmax(best) = 1 / Σ_c exp(l_c − l_best), in Double.
+                var partition = 0.0
+                for c in 0..<logits.cols { partition += exp(Double(logits[row, c]) - Double(logits[row, best])) }
+                predictions.append(Prediction(index: members[row], label: label, predicted: best, probability: 1 / partition))
             }
         }
-        let count = Double(experiment.evalCount)
-        return ["loss": lossSum / count, "accuracy": Double(correct) / count]
+        predictions.sort { $0.index < $1.index }
+        let count = Double(set.count)
+        return Evaluation(metrics: ["loss": lossSum / count, "accuracy": Double(correct) / count], predictions: predictions)
     }
 
     package var baseModelName: String { PretrainedModel.minilm.hubName }

@@ -6,8 +6,15 @@ import Yams
 
 /// One run of a sweep: a point of the axes' Cartesian product with every rule resolved.
 public struct RunSpec {
-    /// The axis columns of the experiment's metrics.csv and summary.csv, in order.
+    /// The axis columns of the experiment's metrics.csv and summary.csv, in order, when the
+    /// learning rate is not an axis.
     public static let axisColumns = ["run_id", "variant", "rank", "alpha", "seed", "init", "target_modules", "dropout", "use_rslora"]
+
+    /// The axis columns; `learning_rate` comes last, and only where it is an axis, so that the
+    /// results of a manifest with one learning rate keep their columns.
+    public static func axisColumns(learningRateAxis: Bool) -> [String] {
+        axisColumns + (learningRateAxis ? ["learning_rate"] : [])
+    }
 
     /// `<variant>-r<rank>-a<alpha>-<init>-s<seed>-<hash>` (the axes that apply): the readable
     /// axes, then six hex digits of SHA-256 over every other resolved setting (task, training,
@@ -27,6 +34,8 @@ public struct RunSpec {
     public let useRSLoRA: Bool?
     /// settings.yaml: every resolved setting of the run.
     public let settingsYAML: String
+    /// Whether the manifest sweeps learning rates, so that the run has a `learning_rate` column.
+    public let learningRateIsAxis: Bool
 
     /// The names of the modules the targets select.
     public var modules: [String] { moduleShapes.map(\.name) }
@@ -35,12 +44,17 @@ public struct RunSpec {
     public var alpha: Double { shape.alpha }
     public var dropout: Double { shape.dropout }
     public var targetModules: [String] { shape.targetModules }
+    public var learningRate: Double { variant.learningRate }
 
-    /// The run's values for `axisColumns`. An axis that does not apply to the variant is `n/a`.
+    /// The run's values for `axisColumns(learningRateAxis:)`. An axis that does not apply to the
+    /// variant is `n/a`.
     public var axisValues: [String] {
-        guard variant.spec.hasAdapters else { return [id, variant.label, String(rank), "n/a", String(seed), "n/a", "n/a", "n/a", "n/a"] }
+        let learningRate = learningRateIsAxis ? [formatNumber(variant.learningRate)] : []
+        guard variant.spec.hasAdapters else {
+            return [id, variant.label, String(rank), "n/a", String(seed), "n/a", "n/a", "n/a", "n/a"] + learningRate
+        }
         return [id, variant.label, String(rank), alphaRule?.text ?? "n/a", String(seed), initialization?.name ?? "n/a",
-                targetModules.joined(separator: "+"), formatNumber(dropout), useRSLoRA.map { String($0) } ?? "n/a"]
+                targetModules.joined(separator: "+"), formatNumber(dropout), useRSLoRA.map { String($0) } ?? "n/a"] + learningRate
     }
 
     /// The factor on the low-rank product, as the adapter computes it (0 without an adapter).
@@ -49,8 +63,14 @@ public struct RunSpec {
 
 /// Expands a manifest's axes into runs, validating each against the task's modules.
 enum Grid {
-    /// Variants outermost and seeds innermost, so one configuration's seeds run back to back.
-    /// An axis a variant ignores collapses to one value instead of repeating identical runs.
+    /// Whether some variant trains at more than one learning rate.
+    static func hasLearningRateAxis(training: TrainingSettings, sweep: SweepAxes) -> Bool {
+        sweep.variants.contains { ($0.learningRates ?? training.learningRates).count > 1 }
+    }
+
+    /// Variants outermost and seeds innermost, so one configuration's seeds run back to back
+    /// (its learning rates just outside them). An axis a variant ignores collapses to one value
+    /// instead of repeating identical runs.
     static func expand(experiment: String, task: any TaskSettings, model: String, training: TrainingSettings,
                        sweep: SweepAxes) throws -> [RunSpec] {
         var runs: [RunSpec] = []
@@ -58,17 +78,24 @@ enum Grid {
         func add(_ run: RunSpec) {
             if ids.insert(run.id).inserted { runs.append(run) }
         }
+        let context = RunContext(experiment: experiment, task: task, model: model, training: training,
+                                 learningRateAxis: hasLearningRateAxis(training: training, sweep: sweep))
         for variant in sweep.variants {
+            // A rate of the training block is part of that block in settings.yaml; a variant's own is not.
+            let learningRates: [(rate: Double, fromTraining: Double?)] = variant.learningRates.map { $0.map { ($0, nil) } }
+                ?? training.learningRates.map { ($0, $0) }
             guard variant.hasAdapters else {
                 guard task.hasHead else {
                     throw variant.location.error(allowed: "a variant with adapters: task \(task.name) has no trainable head",
                                                  found: variant.name)
                 }
-                for seed in sweep.seeds {
-                    let shape = RunShape(rank: 0, alpha: 0, steps: training.steps, seed: seed)
-                    add(try makeRun(experiment: experiment, task: task, model: model, training: training,
-                                    variant: variant.resolve(shape, training: training), shape: shape, alphaRule: nil,
-                                    initialization: nil, modules: [], useRSLoRA: nil))
+                for learningRate in learningRates {
+                    for seed in sweep.seeds {
+                        let shape = RunShape(rank: 0, alpha: 0, steps: training.steps, seed: seed)
+                        add(try makeRun(context, variant: variant.resolve(shape, learningRate: learningRate.rate),
+                                        trainingLearningRate: learningRate.fromTraining, shape: shape, alphaRule: nil,
+                                        initialization: nil, modules: [], useRSLoRA: nil))
+                    }
                 }
                 continue
             }
@@ -76,23 +103,26 @@ enum Grid {
             let alphas: [ScaledValue?] = axes.contains(.alpha) ? sweep.alphas : [nil]
             let inits: [AdapterInit?] = axes.contains(.initialization) ? variant.initialization.map { [$0] } ?? sweep.inits : [nil]
             let dropouts = axes.contains(.dropout) ? sweep.dropouts : [0]
-            let rsloraValues: [Bool?] = axes.contains(.rsLoRA) ? sweep.useRSLoRA : [nil]
-            for (rank, rankNode) in zip(sweep.ranks, sweep.rankNodes) {
+            let rsloraValues: [Bool?] = axes.contains(.rsLoRA) ? variant.useRSLoRA ?? sweep.useRSLoRA : [nil]
+            let ranks = variant.ranks.map { zip($0, variant.rankNodes).map { ($0, $1) } } ?? zip(sweep.ranks, sweep.rankNodes).map { ($0, $1) }
+            for (rank, rankNode) in ranks {
                 for alphaRule in alphas {
                     for initialization in inits {
                         for targets in sweep.targetModules {
                             let modules = task.modules.filter { module in targets.contains(where: module.matches) }
                             for dropout in dropouts {
                                 for useRSLoRA in rsloraValues {
-                                    for seed in sweep.seeds {
-                                        let shape = RunShape(rank: rank, alpha: alphaRule?.value(rank: rank) ?? 0, steps: training.steps,
-                                                             seed: seed, initialization: initialization ?? .kaiming,
-                                                             useRSLoRA: useRSLoRA ?? false, dropout: dropout, targetModules: targets)
-                                        let resolved = try variant.resolve(shape, training: training)
-                                        try check(resolved, rank: rank, fits: modules, at: rankNode)
-                                        add(try makeRun(experiment: experiment, task: task, model: model, training: training,
-                                                        variant: resolved, shape: shape, alphaRule: alphaRule, initialization: initialization,
-                                                        modules: modules, useRSLoRA: useRSLoRA))
+                                    for learningRate in learningRates {
+                                        for seed in sweep.seeds {
+                                            let shape = RunShape(rank: rank, alpha: alphaRule?.value(rank: rank) ?? 0, steps: training.steps,
+                                                                 seed: seed, initialization: initialization ?? .kaiming,
+                                                                 useRSLoRA: useRSLoRA ?? false, dropout: dropout, targetModules: targets)
+                                            let resolved = try variant.resolve(shape, learningRate: learningRate.rate)
+                                            try check(resolved, rank: rank, fits: modules, at: rankNode)
+                                            add(try makeRun(context, variant: resolved, trainingLearningRate: learningRate.fromTraining,
+                                                            shape: shape, alphaRule: alphaRule, initialization: initialization,
+                                                            modules: modules, useRSLoRA: useRSLoRA))
+                                        }
                                     }
                                 }
                             }
@@ -102,6 +132,15 @@ enum Grid {
             }
         }
         return runs
+    }
+
+    /// What every run of a manifest shares.
+    private struct RunContext {
+        var experiment: String
+        var task: any TaskSettings
+        var model: String
+        var training: TrainingSettings
+        var learningRateAxis: Bool
     }
 
     private static func check(_ variant: ResolvedVariant, rank: Int, fits modules: [ModuleShape], at node: ManifestNode) throws {
@@ -116,13 +155,14 @@ enum Grid {
         }
     }
 
-    private static func makeRun(experiment: String, task: any TaskSettings, model: String, training: TrainingSettings,
-                                variant: ResolvedVariant, shape: RunShape, alphaRule: ScaledValue?, initialization: AdapterInit?,
-                                modules: [ModuleShape], useRSLoRA: Bool?) throws -> RunSpec {
+    /// `trainingLearningRate` is the run's rate when it comes from the training block.
+    private static func makeRun(_ context: RunContext, variant: ResolvedVariant, trainingLearningRate: Double?, shape: RunShape,
+                                alphaRule: ScaledValue?, initialization: AdapterInit?, modules: [ModuleShape],
+                                useRSLoRA: Bool?) throws -> RunSpec {
         var body: [(String, Node)] = [
-            ("task", task.resolved),
-            ("model", Settings.text(model)),
-            ("training", training.resolved),
+            ("task", context.task.resolved),
+            ("model", Settings.text(context.model)),
+            ("training", context.training.resolved(runLearningRate: trainingLearningRate)),
             ("variant", variant.resolved),
             ("rank", Settings.int(shape.rank)),
         ]
@@ -143,8 +183,9 @@ enum Grid {
         let hash = String(SHA256Digest.hex(of: Data(try Settings.yaml(Settings.map(body)).utf8)).prefix(6))
         readable += ["s\(shape.seed)", hash]
         let id = readable.compactMap { $0 }.joined(separator: "-")
-        let settings = Settings.map([("run_id", Settings.text(id)), ("experiment", Settings.text(experiment))] + body)
+        let settings = Settings.map([("run_id", Settings.text(id)), ("experiment", Settings.text(context.experiment))] + body)
         return RunSpec(id: id, variant: variant, shape: shape, alphaRule: alphaRule, initialization: initialization,
-                       moduleShapes: modules, useRSLoRA: useRSLoRA, settingsYAML: try Settings.yaml(settings))
+                       moduleShapes: modules, useRSLoRA: useRSLoRA, settingsYAML: try Settings.yaml(settings),
+                       learningRateIsAxis: context.learningRateAxis)
     }
 }

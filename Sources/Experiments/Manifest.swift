@@ -13,7 +13,7 @@ import LoRABenchInterop
 /// validated — every run resolved — before any work, so a bad manifest fails in milliseconds
 /// with an error naming the file, line and key. The schema is documented in Experiments/README.md.
 public struct Manifest {
-    public static let keys = ["experiment", "description", "task", "model", "training", "sweep"]
+    public static let keys = ["experiment", "description", "task", "model", "training", "sweep", "selection"]
     public static let requiredKeys = ["task", "training", "sweep"]
     private static let nameAllowed = "a name of letters, digits, '.', '_' and '-' (it names the results directory)"
 
@@ -28,6 +28,10 @@ public struct Manifest {
     public let model: String
     public let training: TrainingSettings
     public let sweep: SweepAxes
+    /// How a setting is chosen per cell (`selection:`); nil: every setting is reported.
+    public let selection: SelectionSettings?
+    /// Whether some variant trains at more than one learning rate (a `learning_rate` column).
+    public let hasLearningRateAxis: Bool
     /// The expanded grid, in run order.
     public let runs: [RunSpec]
 
@@ -68,8 +72,15 @@ public struct Manifest {
                                         defaultBLASThreads: defaultBLASThreads)
         sweep = try SweepAxes(block.required("sweep", allowed: "a mapping with keys " + SweepAxes.keys.joined(separator: ", ")),
                               modules: task.modules)
+        let learningRateAxis = Grid.hasLearningRateAxis(training: training, sweep: sweep)
+        hasLearningRateAxis = learningRateAxis
+        let task = self.task
+        selection = try block.optional("selection").map { try SelectionSettings($0, task: task, learningRateAxis: learningRateAxis) }
         runs = try Grid.expand(experiment: experiment, task: task, model: model, training: training, sweep: sweep)
     }
+
+    /// The axis columns of metrics.csv and summary.csv (with `learning_rate` when it is an axis).
+    public var axisColumns: [String] { RunSpec.axisColumns(learningRateAxis: hasLearningRateAxis) }
 
     private static func isValidName(_ name: String) -> Bool {
         !name.isEmpty && !name.hasPrefix(".") && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }

@@ -13,8 +13,12 @@ import Yams
 ///
 ///     <root>/manifest.yaml                the manifest as run
 ///     <root>/metrics.csv, summary.csv     every finished run, rebuilt from the run folders
+///     <root>/cells.csv                    mean, sd and 95 % interval over seeds per cell, rebuilt with them
+///     <root>/selection.csv                with a `selection:` block: the learning rate chosen per cell
+///     <root>/compare.csv                  written by `lorabench compare`: paired tests against a baseline
 ///     <root>/runs/<run-id>/settings.yaml  written first
 ///     <root>/runs/<run-id>/metrics.csv, adapter.safetensors (or adapter/ in peft's layout)
+///     <root>/runs/<run-id>/predictions.csv  classification tasks: the eval split's predictions at the last step
 ///     <root>/runs/<run-id>/checkpoints/step-<n>/   every save_every steps: the adapter as above
 ///                               and training_state.safetensors (written whole, then renamed)
 ///     <root>/runs/<run-id>/outcome.json   written last: the run's completion marker
@@ -30,11 +34,15 @@ public struct ResultsLayout: Sendable {
     public var metricsFile: String { path("metrics.csv") }
     public var summaryFile: String { path("summary.csv") }
     public var runsDirectory: String { path("runs") }
+    public var cellsFile: String { path("cells.csv") }
+    public var selectionFile: String { path("selection.csv") }
+    public var compareFile: String { path("compare.csv") }
 
     public func runDirectory(_ id: String) -> String { "\(runsDirectory)/\(id)" }
     public func settingsFile(_ id: String) -> String { "\(runDirectory(id))/settings.yaml" }
     public func runMetricsFile(_ id: String) -> String { "\(runDirectory(id))/metrics.csv" }
     public func adapterFile(_ id: String) -> String { "\(runDirectory(id))/adapter.safetensors" }
+    public func predictionsFile(_ id: String) -> String { "\(runDirectory(id))/predictions.csv" }
     /// The adapter in peft's layout (adapter_model.safetensors + adapter_config.json), for tasks
     /// on a pretrained model.
     public func peftAdapterDirectory(_ id: String) -> String { "\(runDirectory(id))/adapter" }

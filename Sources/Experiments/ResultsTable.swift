@@ -150,7 +150,8 @@ public struct ExperimentResults {
         public var seed: String
         public var status: RunOutcome.Status
         public var reason: String
-        /// The `final_eval_*` and `best_eval_*` columns that have a value.
+        /// The `final_eval_*` and `best_eval_*` columns that have a value, and the
+        /// `final_validation_*` and `best_validation_*` ones when the task holds a validation split.
         public var evalMetrics: [String: Double]
         public var trainableParameters: Double
         public var wallSeconds: Double?
@@ -176,6 +177,8 @@ public struct ExperimentResults {
     public var name: String
     /// summary.csv's axis columns in file order, without `run_id`.
     public var axisNames: [String]
+    /// summary.csv's `final_eval_<m>` and `final_validation_<m>` columns in file order.
+    public var finalMetricColumns: [String]
     public var runs: [Run]
     /// Every run's series by run id, each sorted by step.
     public var series: [String: [SeriesKey: [Point]]]
@@ -186,11 +189,17 @@ public struct ExperimentResults {
         let metrics = try CSVTable(contentsOf: layout.metricsFile, producer: producer)
         let (axisNames, runs) = try readSummary(summary)
         return ExperimentResults(name: URL(fileURLWithPath: directory).standardizedFileURL.lastPathComponent,
-                                 axisNames: axisNames, runs: runs, series: try readMetrics(metrics))
+                                 axisNames: axisNames, finalMetricColumns: finalMetricColumns(summary), runs: runs,
+                                 series: try readMetrics(metrics))
+    }
+
+    /// The `final_eval_<m>` and `final_validation_<m>` columns of a summary.csv.
+    package static func finalMetricColumns(_ table: CSVTable) -> [String] {
+        table.header.filter { $0.hasPrefix("final_eval_") || $0.hasPrefix("final_validation_") }
     }
 
     /// summary.csv: `run_id`, the axis columns, `status`, `reason`, then measurements.
-    private static func readSummary(_ table: CSVTable) throws -> ([String], [Run]) {
+    package static func readSummary(_ table: CSVTable) throws -> ([String], [Run]) {
         let runIDColumn = try table.column("run_id"), statusColumn = try table.column("status")
         guard runIDColumn < statusColumn else {
             throw ResultsError.malformed(path: table.path, line: 1, message: "expected run_id, then the axis columns, then status")
@@ -202,7 +211,8 @@ public struct ExperimentResults {
         let reasonColumn = try table.column("reason")
         let parametersColumn = try table.column("trainable_parameters")
         let wallColumn = table.header.firstIndex(of: "wall_seconds")
-        let evalColumns = table.header.indices.filter { table.header[$0].hasPrefix("final_eval_") || table.header[$0].hasPrefix("best_eval_") }
+        let prefixes = ["final_eval_", "best_eval_", "final_validation_", "best_validation_"]
+        let evalColumns = table.header.indices.filter { column in prefixes.contains { table.header[column].hasPrefix($0) } }
         // Every column after `reason` is a measurement: a number, or empty when it does not apply.
         let measurementColumns = (reasonColumn + 1)..<table.header.count
 
@@ -256,5 +266,13 @@ public struct ExperimentResults {
             for key in series[run]!.keys { series[run]![key]!.sort { $0.step < $1.step } }
         }
         return series
+    }
+}
+
+extension ExperimentResults {
+    /// A summary.csv alone (no series): what cells, selection and comparisons are computed from.
+    package init(name: String, summary: CSVTable) throws {
+        let (axisNames, runs) = try Self.readSummary(summary)
+        self.init(name: name, axisNames: axisNames, finalMetricColumns: Self.finalMetricColumns(summary), runs: runs, series: [:])
     }
 }

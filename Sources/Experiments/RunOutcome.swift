@@ -29,6 +29,9 @@ public struct RunOutcome: Codable, Equatable, Sendable {
     public var finalEval: [String: Double]
     /// The best value of each eval metric over the run (for loss: the lowest).
     public var bestEval: [String: Double]
+    /// The same two on the validation split; nil (and absent from the JSON) without one.
+    public var finalValidation: [String: Double]? = nil
+    public var bestValidation: [String: Double]? = nil
     /// The mean train loss of the last logging interval.
     public var finalTrainLoss: Double?
     /// Each adapted module's rank at the end (AdaLoRA: after pruning).
@@ -42,7 +45,8 @@ public struct RunOutcome: Codable, Equatable, Sendable {
 
     package enum CodingKeys: String, CodingKey {
         case runID = "run_id", status, reason, stepsCompleted = "steps_completed", finalEval = "final_eval"
-        case bestEval = "best_eval", finalTrainLoss = "final_train_loss", finalRanks = "final_ranks"
+        case bestEval = "best_eval", finalValidation = "final_validation", bestValidation = "best_validation"
+        case finalTrainLoss = "final_train_loss", finalRanks = "final_ranks"
         case trainableParameters = "trainable_parameters", totalParameters = "total_parameters"
         case wallSeconds = "wall_seconds", stepsPerSecond = "steps_per_second", blasThreads = "blas_threads"
     }

@@ -54,12 +54,14 @@ package struct RunCheckpoint {
     package var adapter: SavedAdapter
 }
 
-/// What training one run produced: its metric rows, how it ended, and the adapter (nil when
-/// the run failed before its model was built).
+/// What training one run produced: its metric rows, how it ended, the adapter (nil when the
+/// run failed before its model was built) and, for a classifier that completed, its predictions
+/// on the eval split at the final evaluation.
 package struct TrainedRun {
     package var rows: [MetricRow]
     package var outcome: RunOutcome
     package var adapter: SavedAdapter?
+    package var predictions: [Prediction]?
 }
 
 /// Trains one run: builds its model, optimizer groups and adaptation method, steps through
@@ -71,16 +73,20 @@ package struct TrainedRun {
 /// `learning_rate` (the base group's), `gradient_norm`, `regularizer` (AdaLoRA peft mode),
 /// `rank/<module>` (adaptive variants), `elapsed_seconds`; at every evaluation (step 0, every
 /// `eval_interval`, the last step) the task's eval metrics (split `eval`) and `delta_w_norm`,
-/// `delta_w_norm/<module>` (‖ΔW‖_F; the unlabelled one over all modules together).
+/// `delta_w_norm/<module>` (‖ΔW‖_F; the unlabelled one over all modules together), and with
+/// `validation_examples` the same metrics on the validation split (split `validation`).
 package final class RunTrainer {
     package let run: RunSpec
     package let training: TrainingSettings
     package let evalMetrics: [EvalMetric]
+    /// Whether the task holds a validation split to evaluate on as well.
+    package let evaluatesValidation: Bool
 
-    package init(run: RunSpec, training: TrainingSettings, evalMetrics: [EvalMetric]) {
+    package init(run: RunSpec, training: TrainingSettings, evalMetrics: [EvalMetric], evaluatesValidation: Bool = false) {
         self.run = run
         self.training = training
         self.evalMetrics = evalMetrics
+        self.evaluatesValidation = evaluatesValidation
     }
 
     /// Never throws for a failing run (that is a `failed` outcome); only `RunInterrupted`.
@@ -95,6 +101,7 @@ package final class RunTrainer {
             return previousSeconds + Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
         }
         var log = RunLog()
+        var finalPredictions: [Prediction]?
         var model: (any TaskModel)?
         var method: (any AdaptationMethod)?
         do {
@@ -116,7 +123,7 @@ package final class RunTrainer {
                 log = try resume.restore(model: built, optimizer: optimizer, method: adaptation)
                 previousSeconds = log.elapsedSeconds
             } else {
-                try evaluate(built, step: 0, into: &log)
+                _ = try evaluate(built, step: 0, into: &log)
             }
             for t in log.stepsCompleted..<training.steps {
                 let step = t + 1
@@ -132,7 +139,10 @@ package final class RunTrainer {
                     log.recordTrain(step: step, learningRate: Double(Float(run.variant.learningRate) * optimizer.learningRateFactor),
                                     gradientNorm: report.gradientNorm, regularizer: regularizer, ranks: ranks, elapsed: elapsed())
                 }
-                if step % training.evalInterval == 0 || step == training.steps { try evaluate(built, step: step, into: &log) }
+                if step % training.evalInterval == 0 || step == training.steps {
+                    let predictions = try evaluate(built, step: step, into: &log)
+                    if step == training.steps { finalPredictions = predictions }
+                }
                 func saveCheckpoint() throws {
                     log.elapsedSeconds = elapsed()
                     try checkpoint(RunCheckpoint(
@@ -165,6 +175,7 @@ package final class RunTrainer {
         var outcome = RunOutcome(
             runID: run.id, status: log.status, reason: log.reason, stepsCompleted: log.stepsCompleted,
             finalEval: log.status == .completed ? log.lastEval : [:], bestEval: log.bestEval,
+            finalValidation: log.lastValidation.map { log.status == .completed ? $0 : [:] }, bestValidation: log.bestValidation,
             finalTrainLoss: log.lastTrainLoss, finalRanks: method?.ranks ?? [:],
             trainableParameters: report?.trainable ?? 0, totalParameters: report?.total ?? 0,
             wallSeconds: seconds, stepsPerSecond: seconds > 0 ? Double(log.stepsCompleted) / seconds : 0,
@@ -178,16 +189,26 @@ package final class RunTrainer {
                 outcome.reason = "its adapter cannot be saved: \(error)"
             }
         }
-        return TrainedRun(rows: log.rows, outcome: outcome, adapter: adapter)
+        return TrainedRun(rows: log.rows, outcome: outcome, adapter: adapter,
+                          predictions: outcome.status == .completed ? finalPredictions : nil)
     }
 
-    private func evaluate(_ model: any TaskModel, step: Int, into log: inout RunLog) throws {
-        let metrics = try model.evaluate()
-        if let bad = evalMetrics.first(where: { !(metrics[$0.name]?.isFinite ?? false) }) {
-            throw Divergence(step: step, what: "eval \(bad.name) is \(metrics[bad.name].map { "\($0)" } ?? "missing")")
+    /// Evaluates on the eval split (and the validation split), logs both, and returns the eval
+    /// split's predictions (nil for a regression task).
+    private func evaluate(_ model: any TaskModel, step: Int, into log: inout RunLog) throws -> [Prediction]? {
+        func checked(_ split: EvalSplit) throws -> Evaluation {
+            let evaluation = try model.evaluate(split)
+            let metrics = evaluation.metrics
+            if let bad = evalMetrics.first(where: { !(metrics[$0.name]?.isFinite ?? false) }) {
+                throw Divergence(step: step, what: "\(split.rawValue) \(bad.name) is \(metrics[bad.name].map { "\($0)" } ?? "missing")")
+            }
+            return evaluation
         }
+        let evaluation = try checked(.eval)
+        let validation = evaluatesValidation ? try checked(.validation).metrics : nil
         let norms = model.adapters.map { ($0.name, frobeniusNorm($0.adapter.deltaWeight())) }
-        log.recordEval(step: step, metrics: metrics, evalMetrics: evalMetrics, deltaNorms: norms)
+        log.recordEval(step: step, metrics: evaluation.metrics, validation: validation, evalMetrics: evalMetrics, deltaNorms: norms)
+        return evaluation.predictions
     }
 }
 
@@ -233,6 +254,9 @@ package struct RunLog: Codable {
     package var stepsCompleted = 0
     package var lastEval: [String: Double] = [:]
     package var bestEval: [String: Double] = [:]
+    /// The same on the validation split; nil without one (and in checkpoints written before it existed).
+    package var lastValidation: [String: Double]?
+    package var bestValidation: [String: Double]?
     package var lastTrainLoss: Double?
     /// The train losses summed since the last `recordTrain`.
     package var lossSum = 0.0
@@ -256,14 +280,27 @@ package struct RunLog: Codable {
         add(step, "train", "elapsed_seconds", (elapsed * 1000).rounded() / 1000)
     }
 
-    package mutating func recordEval(step: Int, metrics: [String: Double], evalMetrics: [EvalMetric], deltaNorms: [(String, Float)]) {
-        for metric in evalMetrics {
-            let value = metrics[metric.name]!
-            add(step, "eval", metric.name, value)
-            let best = bestEval[metric.name]
-            if best == nil || (metric.higherIsBetter ? value > best! : value < best!) { bestEval[metric.name] = value }
+    /// Logs one evaluation: the eval split's metrics, then the validation split's (if any), then
+    /// ‖ΔW‖, keeping each split's last and best values.
+    package mutating func recordEval(step: Int, metrics: [String: Double], validation: [String: Double]? = nil, evalMetrics: [EvalMetric],
+                                     deltaNorms: [(String, Float)]) {
+        func record(_ split: EvalSplit, _ metrics: [String: Double], best: inout [String: Double]) -> [String: Double] {
+            for metric in evalMetrics {
+                let value = metrics[metric.name]!
+                add(step, split.rawValue, metric.name, value)
+                let previous = best[metric.name]
+                if previous == nil || (metric.higherIsBetter ? value > previous! : value < previous!) { best[metric.name] = value }
+            }
+            return metrics.filter { name, _ in evalMetrics.contains { $0.name == name } }
         }
-        lastEval = metrics.filter { name, _ in evalMetrics.contains { $0.name == name } }
+        var bestEval = self.bestEval
+        lastEval = record(.eval, metrics, best: &bestEval)
+        self.bestEval = bestEval
+        if let validation {
+            var best = bestValidation ?? [:]
+            lastValidation = record(.validation, validation, best: &best)
+            bestValidation = best
+        }
         let total = deltaNorms.reduce(0.0) { $0 + Double($1.1) * Double($1.1) }.squareRoot()
         add(step, "train", "delta_w_norm", Double(Float(total)))
         for (module, norm) in deltaNorms { add(step, "train", "delta_w_norm/\(module)", Double(norm)) }

@@ -78,7 +78,7 @@ public final class ExperimentRunner {
     public func planTable() throws -> String {
         let plan = try plan()
         let finished = plan.filter { $0.outcome != nil }.count
-        let header = RunSpec.axisColumns + ["status"]
+        let header = manifest.axisColumns + ["status"]
         let rows = plan.map { $0.run.axisValues + [$0.outcome?.status.rawValue ?? "pending"] }
         let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max()! }
         func line(_ fields: [String]) -> String {
@@ -151,12 +151,14 @@ public final class ExperimentRunner {
         let task = try builtTask ?? manifest.task.makeTask()
         builtTask = task
         let metadata = ["format": "pt", "run_id": id, "variant": run.variant.label, "scaling": "\(run.scaling)"]
-        let trainer = RunTrainer(run: run, training: manifest.training, evalMetrics: manifest.task.evalMetrics)
+        let trainer = RunTrainer(run: run, training: manifest.training, evalMetrics: manifest.task.evalMetrics,
+                                 evaluatesValidation: manifest.task.validationExamples != nil)
         let trained = try trainer.train(task: task, resume: resume, progress: progress) { checkpoint in
             try write(checkpoint, of: id, metadata: metadata)
         }
         try AtomicFile.write(MetricsCSV.runFile(runID: id, rows: trained.rows), to: layout.runMetricsFile(id))
         try trained.adapter?.save(directory: layout.peftAdapterDirectory(id), file: layout.adapterFile(id), metadata: metadata)
+        if let predictions = trained.predictions { try AtomicFile.write(PredictionsCSV.text(predictions), to: layout.predictionsFile(id)) }
         try AtomicFile.write(trained.outcome.encoded(), to: layout.outcomeFile(id))
         return trained.outcome
     }
@@ -182,10 +184,13 @@ public final class ExperimentRunner {
         try FileSystem.rename(partial, to: directory)
     }
 
-    /// Rewrites the experiment's metrics.csv and summary.csv from every finished run, in grid order.
+    /// Rewrites the experiment's metrics.csv and summary.csv from every finished run, in grid
+    /// order, then from summary.csv the learning rates chosen (selection.csv, with a
+    /// `selection:` block) and the statistics over seeds per cell (cells.csv).
     package func rebuildAggregates() throws {
-        var metrics = CSV.line(MetricsCSV.experimentColumns)
-        var summary = CSV.line(SummaryCSV.columns(evalMetrics: manifest.task.evalMetrics))
+        let evalMetrics = manifest.task.evalMetrics, validation = manifest.task.validationExamples != nil
+        var metrics = CSV.line(MetricsCSV.experimentColumns(axisColumns: manifest.axisColumns))
+        var summary = CSV.line(SummaryCSV.columns(evalMetrics: evalMetrics, validation: validation, axisColumns: manifest.axisColumns))
         for run in manifest.runs {
             guard let outcome = try layout.outcome(of: run.id) else { continue }
             if let rows = rowCache[run.id] {
@@ -202,9 +207,21 @@ public final class ExperimentRunner {
                 if outcome.status != .failed { rowCache[run.id] = rows }
                 metrics += rows
             }
-            summary += CSV.line(SummaryCSV.row(run: run, outcome: outcome, evalMetrics: manifest.task.evalMetrics))
+            summary += CSV.line(SummaryCSV.row(run: run, outcome: outcome, evalMetrics: evalMetrics, validation: validation))
         }
         try AtomicFile.write(metrics, to: layout.metricsFile)
         try AtomicFile.write(summary, to: layout.summaryFile)
+
+        let results = try ExperimentResults(name: manifest.experiment, summary: CSVTable(data: Data(summary.utf8), path: layout.summaryFile))
+        var selected: SelectedSettings?
+        if let selection = manifest.selection {
+            let cellAxes = Selection.cellAxes(results.axisNames, over: selection.over)
+            let choices = Selection.choose(Selection.validationResults(results.runs, cellAxes: cellAxes, column: selection.column),
+                                           higherIsBetter: selection.metric.higherIsBetter)
+            let settings = SelectedSettings(choices: choices, cellAxes: cellAxes, settings: selection)
+            try AtomicFile.write(settings.text, to: layout.selectionFile)
+            selected = settings
+        }
+        try AtomicFile.write(CellTable(results: results, selection: selected).text, to: layout.cellsFile)
     }
 }

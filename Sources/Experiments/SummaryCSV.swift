@@ -8,18 +8,23 @@ import LoRABenchData
 import LoRABenchInterop
 
 /// summary.csv: one row per finished run — its axis values, how it ended, its eval metrics
-/// (final and best), its size and its speed.
+/// (final and best; with a validation split, the same on it), its size and its speed.
 public enum SummaryCSV {
-    public static func columns(evalMetrics: [EvalMetric]) -> [String] {
+    public static func columns(evalMetrics: [EvalMetric], validation: Bool = false,
+                               axisColumns: [String] = RunSpec.axisColumns) -> [String] {
         let eval: [String] = evalMetrics.flatMap { ["final_eval_\($0.name)", "best_eval_\($0.name)"] }
+        let held: [String] = validation ? evalMetrics.flatMap { ["final_validation_\($0.name)", "best_validation_\($0.name)"] } : []
         let measures: [String] = ["final_train_loss", "steps_completed", "mean_final_rank", "trainable_parameters",
                                   "trainable_share", "wall_seconds", "steps_per_second"]
-        return RunSpec.axisColumns + ["status", "reason"] + eval + measures
+        return axisColumns + ["status", "reason"] + eval + held + measures
     }
 
-    package static func row(run: RunSpec, outcome: RunOutcome, evalMetrics: [EvalMetric]) -> [String] {
+    package static func row(run: RunSpec, outcome: RunOutcome, evalMetrics: [EvalMetric], validation: Bool = false) -> [String] {
         func number(_ value: Double?) -> String { value.map(formatMetric) ?? "" }
-        let eval: [String] = evalMetrics.flatMap { [number(outcome.finalEval[$0.name]), number(outcome.bestEval[$0.name])] }
+        var eval: [String] = evalMetrics.flatMap { [number(outcome.finalEval[$0.name]), number(outcome.bestEval[$0.name])] }
+        if validation {
+            eval += evalMetrics.flatMap { [number(outcome.finalValidation?[$0.name]), number(outcome.bestValidation?[$0.name])] }
+        }
         let wallSeconds: Double = (outcome.wallSeconds * 1000).rounded() / 1000
         let stepsPerSecond: Double = (outcome.stepsPerSecond * 10).rounded() / 10
         let measures: [String] = [number(outcome.finalTrainLoss), String(outcome.stepsCompleted), number(outcome.meanFinalRank),

@@ -38,10 +38,8 @@ public struct SweepAxes {
             labels[variant.label] = index
         }
 
-        let rankAllowed = "a list of integers ≥ 1, e.g. [4, 8, 16, 64]"
-        rankNodes = try block.required("ranks", allowed: rankAllowed).axis(allowed: rankAllowed)
-        ranks = try rankNodes.map { try $0.int(allowed: "an integer ≥ 1", in: 1...Int.max) }
-        try Self.rejectRepeats(ranks, at: rankNodes, what: "rank")
+        rankNodes = try block.required("ranks", allowed: Self.rankAllowed).axis(allowed: Self.rankAllowed)
+        ranks = try Self.parseRanks(rankNodes)
         targetModules = [modules.map(\.name)]
 
         if let value = block.optional("alpha") {
@@ -65,6 +63,15 @@ public struct SweepAxes {
         if let value = block.optional("use_rslora") {
             useRSLoRA = try value.axis(allowed: "true, false, or [false, true]").map { try $0.bool() }
         }
+    }
+
+    package static let rankAllowed = "a list of integers ≥ 1, e.g. [4, 8, 16, 64]"
+
+    /// Distinct integers ≥ 1.
+    package static func parseRanks(_ nodes: [ManifestNode]) throws -> [Int] {
+        let ranks = try nodes.map { try $0.int(allowed: "an integer ≥ 1", in: 1...Int.max) }
+        try rejectRepeats(ranks, at: nodes, what: "rank")
+        return ranks
     }
 
     /// A repeated rank or seed would repeat runs under the same id.

@@ -14,7 +14,7 @@ import LoRABenchInterop
 /// ΔW and underfits; at or above it, the eval loss can reach the noise floor `noise²`.
 public struct SyntheticTaskSettings: TaskSettings {
     public static let keys = ["name", "seed", "input_dim", "hidden_dim", "layers", "output_dim", "true_rank",
-                              "delta_scale", "noise", "train_size", "eval_size"]
+                              "delta_scale", "noise", "train_size", "eval_size", "validation_examples"]
 
     /// Seeds the base, the teacher and the data, so every run of a sweep sees the same problem.
     public var seed: UInt64 = 0
@@ -31,6 +31,8 @@ public struct SyntheticTaskSettings: TaskSettings {
     public var noise = 0.05
     public var trainSize = 2048
     public var evalSize = 512
+    /// The last this many training examples are held out as the `validation` split (nil: none).
+    public var validationExamples: Int?
 
     public let name = "synthetic"
     public let models = ["synthetic"]
@@ -62,6 +64,13 @@ public struct SyntheticTaskSettings: TaskSettings {
         if let value = block.optional("noise") { noise = try value.number(allowed: "a number ≥ 0", where: { $0 >= 0 }) }
         if let value = block.optional("train_size") { trainSize = try value.int(allowed: "an integer ≥ 1", in: 1...Int.max) }
         if let value = block.optional("eval_size") { evalSize = try value.int(allowed: "an integer ≥ 2", in: 2...Int.max) }
+        if let value = block.optional("validation_examples") {
+            guard trainSize >= 3 else {
+                throw value.error(allowed: "no validation_examples: train_size \(trainSize) cannot hold 2 examples out and still train")
+            }
+            let allowed = "an integer from 2 to train_size − 1 (\(trainSize - 1)): the last examples of the training set, held out"
+            validationExamples = try value.int(allowed: allowed, in: 2...(trainSize - 1))
+        }
         trueRank = try Self.parseTrueRank(block.optional("true_rank"), modules: modules)
     }
 
@@ -105,7 +114,7 @@ public struct SyntheticTaskSettings: TaskSettings {
             ("noise", Settings.number(noise)),
             ("train_size", Settings.int(trainSize)),
             ("eval_size", Settings.int(evalSize)),
-        ])
+        ] + (validationExamples.map { [("validation_examples", Settings.int($0))] } ?? []))
     }
 
     public func makeTask() throws -> any ExperimentTask { try SyntheticTask(settings: self) }
@@ -116,12 +125,11 @@ package final class SyntheticTask: ExperimentTask {
     package let settings: SyntheticTaskSettings
     /// W0 [out, in] and b [1, out] per module, in model order.
     package let baseWeights: [(weight: Matrix, bias: Matrix)]
-    package let trainInputs: Matrix   // [train_size, input_dim]
-    package let trainTargets: Matrix  // [train_size, output_dim]
-    package let evalInputs: Matrix    // [eval_size, input_dim]
-    package let evalTargets: Matrix   // [eval_size, output_dim]
-    /// Σ (t − mean_column(t))² over the eval targets: R²'s denominator.
-    package let evalTotalSquares: Double
+    package let trainInputs: Matrix   // [train_size − validation_examples, input_dim]
+    package let trainTargets: Matrix  // [train_size − validation_examples, output_dim]
+    /// Each held-out split: inputs [n, input_dim], targets [n, output_dim], and
+    /// Σ (t − mean_column(t))² over its targets, R²'s denominator.
+    package let heldOut: [EvalSplit: (inputs: Matrix, targets: Matrix, totalSquares: Double)]
 
     package init(settings: SyntheticTaskSettings) throws {
         self.settings = settings
@@ -155,9 +163,20 @@ package final class SyntheticTask: ExperimentTask {
             axpy(1, .gaussian(t.rows, t.cols, std: Float(settings.noise), using: &noiseRNG), &t)
             return (x, t)
         }
-        (trainInputs, trainTargets) = try sample("train", count: settings.trainSize)
-        (evalInputs, evalTargets) = try sample("eval", count: settings.evalSize)
-        evalTotalSquares = Self.totalSquares(evalTargets)
+        let (inputs, targets) = try sample("train", count: settings.trainSize)
+        let (evalInputs, evalTargets) = try sample("eval", count: settings.evalSize)
+        var heldOut = [EvalSplit.eval: (evalInputs, evalTargets, Self.totalSquares(evalTargets))]
+        if let validation = settings.validationExamples {
+            // The examples are i.i.d., so the last ones are as good a sample as any.
+            let kept = Array(0..<(settings.trainSize - validation)), held = Array((settings.trainSize - validation)..<settings.trainSize)
+            trainInputs = inputs.selectingRows(kept)
+            trainTargets = targets.selectingRows(kept)
+            let validationTargets = targets.selectingRows(held)
+            heldOut[.validation] = (inputs.selectingRows(held), validationTargets, Self.totalSquares(validationTargets))
+        } else {
+            (trainInputs, trainTargets) = (inputs, targets)
+        }
+        self.heldOut = heldOut
     }
 
     /// An MLP of frozen layers with the given weights.
@@ -252,15 +271,16 @@ package final class SyntheticModel: TaskModel {
         (rng, cursor, self.order) = (SplitMix64(seed: position[0]), Int(position[1]), order)
     }
 
-    /// MSE and R² = 1 − SSE/SST on the eval set, summed in Double so the numbers do not depend
-    /// on how BLAS splits a reduction.
-    package func evaluate() throws -> [String: Double] {
-        let y = try network.forward(task.evalInputs, training: false)
+    /// MSE and R² = 1 − SSE/SST on a held-out split, summed in Double so the numbers do not
+    /// depend on how BLAS splits a reduction. A regression task has no predictions to save.
+    package func evaluate(_ split: EvalSplit) throws -> Evaluation {
+        guard let set = task.heldOut[split] else { throw HeldOutSplitError(split: split) }
+        let y = try network.forward(set.inputs, training: false)
         var squaredError = 0.0
         for i in 0..<y.count {
-            let d = Double(y.storage[i]) - Double(task.evalTargets.storage[i])
+            let d = Double(y.storage[i]) - Double(set.targets.storage[i])
             squaredError += d * d
         }
-        return ["loss": squaredError / Double(y.count), "r2": 1 - squaredError / task.evalTotalSquares]
+        return Evaluation(metrics: ["loss": squaredError / Double(y.count), "r2": 1 - squaredError / set.totalSquares])
     }
 }

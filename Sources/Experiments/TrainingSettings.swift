@@ -14,7 +14,9 @@ public struct TrainingSettings: Equatable {
     public static let keys = ["learning_rate", "steps", "batch_size", "eval_interval", "log_interval", "weight_decay",
                               "warmup_steps", "schedule", "save_every", "blas_threads"]
 
-    public var learningRate: Double
+    /// AdamW's learning rate: one value, or an axis of several (`learning_rate: [1e-4, 3e-4]`),
+    /// each its own run. A variant's own `learning_rate` replaces it.
+    public var learningRates: [Double]
     /// Optimizer steps per run.
     public var steps: Int
     public var batchSize = 64
@@ -38,8 +40,7 @@ public struct TrainingSettings: Equatable {
     /// `defaultBLASThreads` applies when the manifest has no `blas_threads` key.
     package init(_ node: ManifestNode, defaultBLASThreads: Int = 1) throws {
         let block = try node.mapping(keys: Self.keys)
-        learningRate = try block.required("learning_rate", allowed: "a number > 0 (e.g. 1e-3)")
-            .number(allowed: "a number > 0 (e.g. 1e-3)", where: { $0 > 0 })
+        learningRates = try Self.parseLearningRates(block.required("learning_rate", allowed: Self.learningRateAllowed))
         steps = try block.required("steps", allowed: "an integer ≥ 1").int(allowed: "an integer ≥ 1", in: 1...Int.max)
         evalInterval = max(1, steps / 10)
         if let value = block.optional("batch_size") { batchSize = try value.int(allowed: "an integer ≥ 1", in: 1...Int.max) }
@@ -62,13 +63,34 @@ public struct TrainingSettings: Equatable {
         }
     }
 
+    package static let learningRateAllowed = "a number > 0 (e.g. 1e-3), or a list of them (an axis: each value its own run)"
+
+    /// `1e-3` or `[1e-4, 3e-4, 1e-3]`: distinct numbers > 0.
+    package static func parseLearningRates(_ node: ManifestNode) throws -> [Double] {
+        let nodes = try node.axis(allowed: learningRateAllowed)
+        let rates = try nodes.map { try $0.number(allowed: "a number > 0 (e.g. 1e-3)", where: { $0 > 0 }) }
+        var seen = Set<Double>()
+        for (rate, node) in zip(rates, nodes) where !seen.insert(rate).inserted {
+            throw node.error(allowed: "distinct values", found: "learning rate \(formatNumber(rate)) a second time")
+        }
+        return rates
+    }
+
+    /// The learning rate when there is one; with an axis, its first value.
+    public var learningRate: Double { learningRates[0] }
+
     public var learningRateSchedule: LearningRateSchedule {
         LearningRateSchedule(shape: schedule, warmupSteps: warmupSteps, totalSteps: steps)
     }
 
-    public var resolved: Node {
-        Settings.map([
-            ("learning_rate", Settings.number(learningRate)),
+    /// The block of one run's settings.yaml (hashed into its id). `learning_rate` is the run's
+    /// own rate when it comes from this block (so `[1e-3]` and `1e-3` give the same ids), and
+    /// the block's value as written when the variant sets its own.
+    public func resolved(runLearningRate: Double?) -> Node {
+        let learningRate = runLearningRate.map(Settings.number)
+            ?? (learningRates.count == 1 ? Settings.number(learningRates[0]) : Settings.list(learningRates.map(formatNumber)))
+        return Settings.map([
+            ("learning_rate", learningRate),
             ("steps", Settings.int(steps)),
             ("batch_size", Settings.int(batchSize)),
             ("eval_interval", Settings.int(evalInterval)),

@@ -14,14 +14,20 @@ public struct VariantSpec {
     public let name: String
     public let variant: any Variant
     public let policy: (any OptimizerPolicy)?
-    /// Overrides `training.learning_rate` for this variant.
-    public var learningRate: Double?
+    /// Overrides `training.learning_rate` for this variant: one value or an axis of several.
+    public var learningRates: [Double]?
+    /// Overrides `sweep.ranks` for this variant (an extra arm at one rank: `ranks: [64]`).
+    public var ranks: [Int]?
+    /// Overrides `sweep.use_rslora` for this variant.
+    public var useRSLoRA: [Bool]?
+    /// The YAML node of each of `ranks`, for errors found when a run resolves it.
+    package var rankNodes: [ManifestNode] = []
     /// Overrides the sweep's `init` axis for this variant (`{name: lora, init: olora, label: olora}`).
     public var initialization: AdapterInit?
     /// Where the entry is, for errors found when a run resolves it.
     package let location: ManifestNode
 
-    static let commonKeys = ["name", "label", "learning_rate", "init"]
+    static let commonKeys = ["name", "label", "learning_rate", "init", "ranks", "use_rslora"]
 
     package init(_ node: ManifestNode) throws {
         let names = VariantRegistry.entryNames
@@ -61,8 +67,19 @@ public struct VariantSpec {
             policy = given.first
         }
         label = namedPolicy != nil ? name : ([variant.label] + (policy.map { [type(of: $0).name] } ?? [])).joined(separator: "-")
-        if let value = block?.optional("learning_rate") {
-            learningRate = try value.number(allowed: "a number > 0 (e.g. 1e-3)", where: { $0 > 0 })
+        if let value = block?.optional("learning_rate") { learningRates = try TrainingSettings.parseLearningRates(value) }
+        if let value = block?.optional("ranks") {
+            guard variant.axes.contains(.rank) else {
+                throw value.error(allowed: "no ranks for \(name): it has no adapters", found: value.foundDescription)
+            }
+            rankNodes = try value.axis(allowed: SweepAxes.rankAllowed)
+            ranks = try SweepAxes.parseRanks(rankNodes)
+        }
+        if let value = block?.optional("use_rslora") {
+            guard variant.axes.contains(.rsLoRA) else {
+                throw value.error(allowed: "no use_rslora for \(name): its scaling has no α/r", found: value.foundDescription)
+            }
+            useRSLoRA = try value.axis(allowed: "true, false, or [false, true]").map { try $0.bool() }
         }
         if let value = block?.optional("init") {
             guard variant.axes.contains(.initialization) else {
@@ -81,14 +98,18 @@ public struct VariantSpec {
 
     public var axes: VariantAxes { variant.axes }
 
+    /// The first (with an axis) or only learning rate this entry sets, if it sets one.
+    public var learningRate: Double? { learningRates?.first }
+
     /// Whether the run builds adapters at all; a variant without the rank axis (`head_only`)
     /// does not, so every adapter axis collapses to one `n/a` run per seed.
     public var hasAdapters: Bool { axes.contains(.rank) }
 
-    /// The run's concrete settings; a setting that does not fit the run is an error at the entry.
-    public func resolve(_ run: RunShape, training: TrainingSettings) throws -> ResolvedVariant {
+    /// The run's concrete settings at `learningRate` (one of this entry's or the training
+    /// block's); a setting that does not fit the run is an error at the entry.
+    public func resolve(_ run: RunShape, learningRate: Double) throws -> ResolvedVariant {
         do {
-            return ResolvedVariant(spec: self, plan: try variant.plan(for: run), learningRate: learningRate ?? training.learningRate)
+            return ResolvedVariant(spec: self, plan: try variant.plan(for: run), learningRate: learningRate)
         } catch let AdapterError.invalidSetting(name, value, allowed) {
             throw location.error(allowed: allowed, found: "\(name) = \(value) for a run of rank \(run.rank) and \(run.steps) steps")
         } catch let error as AdapterError {

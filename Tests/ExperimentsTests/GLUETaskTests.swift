@@ -146,7 +146,7 @@ import Testing
             try Self.manifest(extraTask: ", max_len: 64")
         } throws: { error in
             "\(error)".contains("task.max_len: found an unknown key 'max_len'; allowed: name, data_dir, max_train_examples, max_length, "
-                + "length_bucketing, eval_examples (did you mean 'max_length'?)")
+                + "length_bucketing, eval_examples, validation_examples (did you mean 'max_length'?)")
         }
     }
 

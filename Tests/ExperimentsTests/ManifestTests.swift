@@ -39,7 +39,7 @@ import Testing
     @Test func unknownKeyInAVariantSuggestsTheKeyItAbbreviates() {
         let yaml = Self.valid.replacingOccurrences(of: "variants: [lora]", with: "variants: [lora, {name: adalora, mode: svd-prune, energy: 0.9}]")
         #expect(message(yaml) == "m.yaml:6:53: sweep.variants[1].energy: found an unknown key 'energy'; allowed: name, label, "
-            + "learning_rate, init, mode, init_r, target_r, tinit, tfinal, deltaT, beta1, beta2, orth_reg_weight, interval, energy_threshold, "
+            + "learning_rate, init, ranks, use_rslora, mode, init_r, target_r, tinit, tfinal, deltaT, beta1, beta2, orth_reg_weight, interval, energy_threshold, "
             + "min_rank, max_rank, start_step, stop_step, optimizer_state, dora, loraplus, lorafa (did you mean 'energy_threshold'?)")
     }
 
@@ -68,7 +68,7 @@ import Testing
 
     @Test func unknownTopLevelKey() {
         #expect(message("tasks: synthetic\n") == "m.yaml:1:1: tasks: found an unknown key 'tasks'; allowed: experiment, description, "
-            + "task, model, training, sweep (did you mean 'task'?)")
+            + "task, model, training, sweep, selection (did you mean 'task'?)")
     }
 
     @Test func badType() {
@@ -138,7 +138,7 @@ import Testing
         let yaml = Self.valid.replacingOccurrences(of: "ranks: [4, 8]", with: "ranks: [4, 8")
         #expect(message(yaml).hasPrefix("m.yaml:8:1: (document): found invalid YAML ("))
         #expect(message("") == "m.yaml: (document): found an empty file; allowed: a YAML mapping with keys experiment, "
-            + "description, task, model, training, sweep")
+            + "description, task, model, training, sweep, selection")
     }
 
     @Test func exponentNotationIsANumber() throws {
