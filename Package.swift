@@ -25,7 +25,7 @@ let floors: [(name: String, path: String, dependencies: [Target.Dependency])] = 
      ["LoRABenchInterop", "LoRABenchData", "LoRABenchModels", "LoRABenchVariants", "LoRABenchTraining", "LoRABenchAdapters",
       "LoRABenchTensorIO", "LoRABenchKernels", "Yams"]),
     ("LoRABenchPlotting", "Sources/Plotting", []),
-    ("LoRABenchReport", "Sources/Report", ["LoRABenchExperiments", "LoRABenchPlotting", "LoRABenchTensorIO"]),
+    ("LoRABenchReport", "Sources/Report", ["LoRABenchExperiments", "LoRABenchPlotting", "LoRABenchVariants", "LoRABenchTensorIO", "LoRABenchKernels"]),
     ("LoRABenchAnalysis", "Sources/Analysis",
      ["LoRABenchInterop", "LoRABenchPlotting", "LoRABenchVariants", "LoRABenchAdapters", "LoRABenchTensorIO", "LoRABenchKernels"]),
     ("LoRABenchBench", "Sources/Bench",

@@ -311,7 +311,8 @@ public enum SVGPlot {
             }
             for (series, points) in zip(series, drawable) {
                 if series.spreadStyle == .errorBars, !series.spread.isEmpty {
-                    for (mean, spread) in points where y.accepts(spread.low) && y.accepts(spread.high) {
+                    // A zero-width spread (one seed: no interval) draws no bar.
+                    for (mean, spread) in points where spread.low < spread.high && y.accepts(spread.low) && y.accepts(spread.high) {
                         let (px, low) = point(mean.x, spread.low), high = point(mean.x, spread.high).1
                         svg.line(px, low, px, high, stroke: series.color, width: 1.4)
                         svg.line(px - 4, low, px + 4, low, stroke: series.color, width: 1.4)

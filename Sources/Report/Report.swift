@@ -1,4 +1,5 @@
 import Foundation
+import LoRABenchKernels
 import LoRABenchTensorIO
 import LoRABenchExperiments
 import LoRABenchPlotting
@@ -23,11 +24,16 @@ package struct HeadlineMetric {
 /// `lorabench report RESULTS`: SVG plots and an index.html that shows them, written next to the
 /// CSV files they come from, so the folder can be opened from disk or committed as it is.
 public enum Report {
-    /// Reads `directory`'s summary.csv and metrics.csv and writes the plots and index.html into
-    /// it, each atomically. Returns the paths written, index.html last.
+    /// Reads `directory`'s summary.csv and metrics.csv (with selection.csv and compare.csv when
+    /// they exist) and writes the plots and index.html into it, each atomically. Returns the
+    /// paths written, index.html last.
     @discardableResult
     public static func write(resultsDirectory directory: String) throws -> [String] {
-        let builder = ReportBuilder(try ExperimentResults.load(directory: directory))
+        let comparePath = ResultsLayout(root: directory).compareFile
+        let comparison = FileManager.default.fileExists(atPath: comparePath)
+            ? try CSVTable(contentsOf: comparePath, producer: "lorabench compare RESULTS --baseline VARIANT") : nil
+        let builder = ReportBuilder(try ExperimentResults.load(directory: directory),
+                                    selection: try SelectedSettings.load(resultsDirectory: directory), comparison: comparison)
         let plots = builder.plots()
         var written: [String] = []
         for plot in plots {
@@ -50,25 +56,12 @@ package struct ReportBuilder {
         package var caption: String
     }
 
-    /// Mean, sample standard deviation and range of a few numbers (one per seed).
-    package struct Spread {
-        package var mean, std, min, max: Double
-        package var count: Int
-
-        package init?(_ values: [Double]) {
-            let finite = values.filter(\.isFinite)
-            guard !finite.isEmpty else { return nil }
-            let count = finite.count, mean = finite.reduce(0, +) / Double(count)
-            let squares = finite.reduce(0) { $0 + ($1 - mean) * ($1 - mean) }
-            self.count = count
-            self.mean = mean
-            std = count > 1 ? (squares / Double(count - 1)).squareRoot() : 0
-            min = finite.min()!
-            max = finite.max()!
-        }
-    }
-
     package let results: ExperimentResults
+    /// The learning rates chosen on the validation split (selection.csv): every table and plot
+    /// then shows the runs of the chosen settings only.
+    package let selection: SelectedSettings?
+    /// compare.csv, written by `lorabench compare`.
+    package let comparison: CSVTable?
     package let headline: HeadlineMetric
     /// Axes other than variant, rank and seed that take more than one value for some
     /// (variant, rank) pair, e.g. `init` in an init ablation. They join the variant in labels so
@@ -80,8 +73,21 @@ package struct ReportBuilder {
     package let ranks: [Int]
     package let rankColors: [Int: String]
 
-    package init(_ results: ExperimentResults) {
+    /// Runs in the sweep, the ones of settings selection did not choose included.
+    package let sweepRunCount: Int
+
+    package init(_ results: ExperimentResults, selection: SelectedSettings? = nil, comparison: CSVTable? = nil) {
+        var results = results
+        sweepRunCount = results.runs.count
+        if let selection {
+            // A cell where no candidate completed keeps all its runs, so that they are counted.
+            results.runs = results.runs.filter { run in
+                selection.isSelected(run) || selection.chosen[selection.cellAxes.map { run.axes[$0] ?? "" }] == nil
+            }
+        }
         self.results = results
+        self.selection = selection
+        self.comparison = comparison
         headline = HeadlineMetric.choose(for: results.runs)
         var valuesByPair: [String: [String: Set<String>]] = [:]
         for run in results.runs {
@@ -130,14 +136,20 @@ package struct ReportBuilder {
         return SVGPlot.Axis(label: label, scale: .linear, covering: finite)
     }
 
-    /// The mean and min–max over runs at every step any of them logged.
+    /// The mean and its 95 % t interval over runs at every step any of them logged (no
+    /// interval, a zero-width one, where only one run logged the step).
     private func aggregate(_ runs: [[ExperimentResults.Point]]) -> (points: [(x: Double, y: Double)], spread: [(low: Double, high: Double)]) {
         var byStep: [Int: [Double]] = [:]
         for points in runs {
             for point in points where point.value.isFinite { byStep[point.step, default: []].append(point.value) }
         }
-        let stats = byStep.keys.sorted().map { (step: $0, spread: Spread(byStep[$0]!)!) }
-        return (stats.map { (Double($0.step), $0.spread.mean) }, stats.map { ($0.spread.min, $0.spread.max) })
+        let stats = byStep.keys.sorted().map { (step: $0, summary: SampleSummary(byStep[$0]!)!) }
+        return (stats.map { (Double($0.step), $0.summary.mean) }, stats.map { Self.interval($0.summary) })
+    }
+
+    /// The 95 % interval as a spread, or the mean alone (no bar, no band) without one.
+    private static func interval(_ summary: SampleSummary) -> (low: Double, high: Double) {
+        summary.interval95.map { ($0.lowerBound, $0.upperBound) } ?? (summary.mean, summary.mean)
     }
 
     private var excludedNote: String {
@@ -147,6 +159,16 @@ package struct ReportBuilder {
     private var seedsNote: String {
         let seeds = Set(results.runs.map(\.seed)).count
         return seeds == 1 ? "one seed" : "\(seeds) seeds"
+    }
+
+    /// How the interval of a mean over seeds is drawn, for captions.
+    private var intervalNote: String {
+        "the 95 % confidence interval of the mean (Student t over seeds; a cell or step with one seed has none)"
+    }
+
+    private var selectionNote: String {
+        guard let selection else { return "" }
+        return " Each variant and rank shows its learning rate chosen on the \(selection.criterion) (see the table)."
     }
 
     /// (1) Train and eval loss against step: a panel per variant, a colour per rank.
@@ -181,20 +203,20 @@ package struct ReportBuilder {
                                    panelWidth: 420, panelHeight: 300, legend: legend),
                     caption: "Loss against training step, one panel per variant, coloured by rank (the larger the rank, the darker). "
                         + "Solid lines are train loss, dashed lines eval loss; each line is the mean over \(seedsNote) and the light band "
-                        + "spans the lowest to the highest seed.\(logNote)\(excludedNote)")
+                        + "is \(intervalNote).\(logNote)\(excludedNote)\(selectionNote)")
     }
 
-    /// Mean and min–max of the headline metric per configuration and rank, with `x` for the
-    /// horizontal position; one series per configuration.
+    /// Mean and 95 % interval of the headline metric per configuration and rank, with `x` for
+    /// the horizontal position; one series per configuration.
     private func headlineSeries(x: (Int, [ExperimentResults.Run], Int) -> Double) -> [SVGPlot.Series] {
         configurations.enumerated().map { index, configuration in
-            let stats = ranks.compactMap { rank -> (Double, Spread)? in
+            let stats = ranks.compactMap { rank -> (Double, SampleSummary)? in
                 let runs = completedRuns(configuration, rank: rank)
-                guard let spread = Spread(runs.compactMap { $0.evalMetrics[headline.column] }) else { return nil }
-                return (x(rank, runs, index), spread)
+                guard let summary = SampleSummary(runs.compactMap { $0.evalMetrics[headline.column] }) else { return nil }
+                return (x(rank, runs, index), summary)
             }
             return SVGPlot.Series(color: configurationColor(configuration), points: stats.map { ($0.0, $0.1.mean) },
-                          spread: stats.map { ($0.1.min, $0.1.max) }, spreadStyle: .errorBars, line: (1.6, false), markers: true)
+                          spread: stats.map { Self.interval($0.1) }, spreadStyle: .errorBars, line: (1.6, false), markers: true)
         }
     }
 
@@ -222,14 +244,14 @@ package struct ReportBuilder {
             }
             .filter { series in !series.points.contains { $0.x <= 0 } }
         let x = SVGPlot.Axis(label: "rank r (log₂ scale)", scale: .log2, covering: adapterRanks, ticks: adapterRanks)
-        let panel = SVGPlot.XYPanel(title: "mean over seeds; bars span min to max", x: x, y: headlineAxis(series), series: series,
+        let panel = SVGPlot.XYPanel(title: "mean over seeds; bars are 95 % t intervals", x: x, y: headlineAxis(series), series: series,
                             emptyNote: "no completed run has \(headline.column)")
         return Plot(file: "metric-by-rank.svg",
                     figure: SVGPlot.Figure(title: "\(headline.title.capitalizedFirst) against rank", panels: [panel], columns: 1,
                                    panelWidth: 760, panelHeight: 420, legend: configurationLegend),
                     caption: "\(headline.title.capitalizedFirst) (\(headline.direction)) against adapter rank on a log₂ axis, one line per variant; a dashed line is a baseline without adapters (rank 0). "
-                        + "Points are means over \(seedsNote), bars span the lowest to the highest seed; variants are shifted slightly "
-                        + "sideways so that their bars do not hide each other.\(excludedNote)")
+                        + "Points are means over \(seedsNote), bars are \(intervalNote); variants are shifted slightly "
+                        + "sideways so that their bars do not hide each other.\(excludedNote)\(selectionNote)")
     }
 
     /// (3) The headline metric against trainable parameters (log10), one line per variant.
@@ -243,7 +265,7 @@ package struct ReportBuilder {
                                    panelWidth: 760, panelHeight: 420, legend: configurationLegend),
                     caption: "\(headline.title.capitalizedFirst) (\(headline.direction)) against the number of trainable parameters on a "
                         + "log₁₀ axis: the price of each variant's accuracy. Each point is one variant at one rank (mean over "
-                        + "\(seedsNote), bars span min to max); lines join a variant's ranks.\(excludedNote)")
+                        + "\(seedsNote), bars are \(intervalNote)); lines join a variant's ranks.\(excludedNote)\(selectionNote)")
     }
 
     /// (4) AdaLoRA's rank per module over training, for runs that logged `rank/<module>`: a
@@ -353,7 +375,7 @@ package struct ReportBuilder {
         </head>
         <body>
         <h1>LoRABench report: \(e(results.name))</h1>
-        <p class="meta">\(results.runs.count) run\(results.runs.count == 1 ? "" : "s") (\(e(statusText))) · variants \(e(configurations.joined(separator: ", "))) ·
+        <p class="meta">\(results.runs.count) run\(results.runs.count == 1 ? "" : "s") (\(e(statusText)))\(selection == nil ? "" : " of the chosen learning rates, of \(sweepRunCount) in the sweep") · variants \(e(configurations.joined(separator: ", "))) ·
         ranks \(ranks.map(String.init).joined(separator: ", ")) · seeds \(e(seeds.joined(separator: ", ")))\(wall > 0 ? String(format: " · %.1f min of training", wall / 60) : "").
         Made by <code>lorabench report</code> from <a href="summary.csv">summary.csv</a> and <a href="metrics.csv">metrics.csv</a> in this folder.</p>
         <p class="headline">Headline metric: <strong>\(e(headline.title))</strong>, \(headline.direction)\(headline.name == "loss" ? " (the task reports no accuracy)" : "").</p>
@@ -362,7 +384,7 @@ package struct ReportBuilder {
         if !extraAxes.isEmpty {
             page += "<p>Runs are grouped by variant and \(e(extraAxes.joined(separator: ", "))), the axes that vary besides rank and seed.</p>\n"
         }
-        page += summaryTable() + failureTable()
+        page += summaryTable() + selectionTable() + comparisonTable() + failureTable()
         page += "<h2>Plots</h2>\n"
         for (index, plot) in plots.enumerated() {
             page += """
@@ -379,36 +401,41 @@ package struct ReportBuilder {
         return page + "</body>\n</html>\n"
     }
 
-    /// Variant × rank: mean ± std of the headline metric over completed seeds, the best mean of
-    /// each rank in bold, and how many runs of the cell were left out.
+    /// Variant × rank: mean and 95 % interval of the headline metric over completed seeds, the
+    /// best mean of each rank in bold, and how many runs of the cell were left out.
     private func summaryTable() -> String {
         let e = SVGPlot.SVGWriter.escape
         var html = """
         <h2>\(e(headline.title.capitalizedFirst)) by variant and rank</h2>
-        <p>Mean ± standard deviation over the seeds that completed (n of them); \(headline.direction).
-        Diverged and failed runs are counted in their cell but left out of every mean, band and curve on this page.</p>
+        <p>Mean and [95 % confidence interval] over the seeds that completed (n of them; Student t with n − 1 degrees of
+        freedom; with n = 1 there is no interval); \(headline.direction). The same numbers, with the standard deviation, are in
+        <code>cells.csv</code> (<code>lorabench export --cells</code>).
+        Diverged and failed runs are counted in their cell but left out of every mean, band and curve on this page.\(e(selectionNote))</p>
         <table>
         <tr><th class="name">variant</th>\(ranks.map { "<th>r = \($0)</th>" }.joined())</tr>
 
         """
-        let spreads = configurations.map { configuration in
-            ranks.map { Spread(completedRuns(configuration, rank: $0).compactMap { $0.evalMetrics[headline.column] }) }
+        let summaries = configurations.map { configuration in
+            ranks.map { SampleSummary(completedRuns(configuration, rank: $0).compactMap { $0.evalMetrics[headline.column] }) }
         }
         let best = ranks.indices.map { column -> Double? in
-            let means = spreads.compactMap { $0[column]?.mean }
+            let means = summaries.compactMap { $0[column]?.mean }
             guard means.count > 1 else { return nil }
             return headline.higherIsBetter ? means.max() : means.min()
         }
-        for (configuration, row) in zip(configurations, spreads) {
+        for (configuration, row) in zip(configurations, summaries) {
             html += "<tr><td class=\"name\">\(e(configuration))</td>"
             for (column, rank) in ranks.enumerated() {
-                let left = results.runs.filter { $0.rank == rank && $0.status != .completed && self.configuration(of: $0) == configuration }
+                let runs = results.runs.filter { $0.rank == rank && self.configuration(of: $0) == configuration }
+                let left = runs.filter { $0.status != .completed }
                 var cell = "—"
-                if let spread = row[column] {
-                    // Four significant digits of the mean, and the spread to the same decimal place.
-                    let decimals = spread.mean == 0 ? 4 : max(0, 3 - Int(log10(abs(spread.mean)).rounded(.down)))
-                    let value = String(format: "%.\(decimals)f", spread.mean) + (spread.count > 1 ? String(format: " ± %.\(decimals)f", spread.std) : "")
-                    cell = (spread.mean == best[column] ? "<strong>\(value)</strong>" : value) + " <span class=\"n\">n=\(spread.count)</span>"
+                if let summary = row[column] {
+                    // Four significant digits of the mean, and the interval to the same decimal place.
+                    let decimals = summary.mean == 0 ? 4 : max(0, 3 - Int(log10(abs(summary.mean)).rounded(.down)))
+                    let interval = summary.interval95.map { String(format: " [%.\(decimals)f, %.\(decimals)f]", $0.lowerBound, $0.upperBound) } ?? ""
+                    let value = String(format: "%.\(decimals)f", summary.mean) + interval
+                    let rate = selection == nil ? "" : Set(runs.compactMap { $0.axes["learning_rate"] }).sorted().map { ", lr \(e($0))" }.joined()
+                    cell = (summary.mean == best[column] ? "<strong>\(value)</strong>" : value) + " <span class=\"n\">n=\(summary.count)\(rate)</span>"
                 }
                 if !left.isEmpty {
                     let byStatus = Dictionary(grouping: left, by: \.status).sorted { $0.key.rawValue < $1.key.rawValue }
@@ -417,6 +444,71 @@ package struct ReportBuilder {
                 html += "<td>\(cell)</td>"
             }
             html += "</tr>\n"
+        }
+        return html + "</table>\n"
+    }
+
+    /// The learning rate chosen for each cell, with every candidate's mean validation metric.
+    private func selectionTable() -> String {
+        guard let selection else { return "" }
+        let e = SVGPlot.SVGWriter.escape
+        var cells: [[String]] = []
+        for row in selection.rows where !cells.contains(row.cell) { cells.append(row.cell) }
+        // Variant and rank, and the other axes only where they tell cells apart.
+        let shown = selection.cellAxes.indices.filter { index in
+            ["variant", "rank"].contains(selection.cellAxes[index]) || Set(cells.map { $0[index] }).count > 1
+        }
+        var html = """
+        <h2>Learning rates chosen on the validation split</h2>
+        <p>For each cell, the learning rate with the best mean \(e(selection.criterion)) over its completed seeds (\(selection.better)
+        is better), on training examples held out from training (<code>task.validation_examples</code>); the eval split, on which
+        every other number of this page is measured, is never used to choose. A learning rate at which seeds diverged or failed is
+        chosen only if every candidate lost as many. From <a href="selection.csv">selection.csv</a>; the chosen one is in bold.</p>
+        <table>
+        <tr>\(shown.map { "<th class=\"name\">\(e(selection.cellAxes[$0]))</th>" }.joined())<th class="name">candidates: learning rate → mean (completed of runs)</th></tr>
+
+        """
+        for cell in cells {
+            let candidates = selection.rows.filter { $0.cell == cell }.map { row -> String in
+                let text = "\(e(row.candidate)) → " + (row.mean.map { String(format: "%.4g", $0) } ?? "—") + " (\(row.completed) of \(row.runs))"
+                return selection.chosen[cell] == row.candidate ? "<strong>\(text)</strong>" : text
+            }
+            html += "<tr>" + shown.map { "<td class=\"name\">\(e(cell[$0]))</td>" }.joined()
+                + "<td class=\"name\">\(candidates.joined(separator: "; "))</td></tr>\n"
+        }
+        return html + "</table>\n"
+    }
+
+    /// compare.csv's paired tests against the baseline, with the significant ones marked.
+    private func comparisonTable() -> String {
+        guard let table = comparison, let first = table.header.firstIndex(of: "baseline") else { return "" }
+        let e = SVGPlot.SVGWriter.escape
+        let axes = Array(table.header[..<first])
+        func value(_ fields: [String], _ name: String) -> String { table.header.firstIndex(of: name).map { fields[$0] } ?? "" }
+        func points(_ text: String) -> String { Double(text).map { String(format: "%+.2f", 100 * $0) } ?? "—" }
+        func probability(_ text: String) -> String { Double(text).map { String(format: "%.3g", $0) } ?? "—" }
+        let baseline = table.records.first.map { value($0.fields, "baseline") } ?? ""
+        let shownAxes = axes.filter { axis in Set(table.records.map { value($0.fields, axis) }).count > 1 || axis == "variant" }
+        var html = """
+        <h2>Paired comparisons with \(e(baseline))</h2>
+        <p>From <a href="compare.csv">compare.csv</a> (<code>lorabench compare</code>): the difference in eval accuracy to the baseline
+        cell, in points, over the seeds both completed; a paired bootstrap 95 % interval over eval examples (Efron &amp; Tibshirani),
+        a Student-t 95 % interval over the per-seed differences where n ≥ 3, and McNemar's test on the discordant examples summed over
+        seeds (exact binomial below 25 of them, else χ² with continuity correction). <strong>Significant</strong> means a Holm-adjusted
+        p-value below 0.05 over the \(table.records.count) comparisons of the table.</p>
+        <table>
+        <tr>\(shownAxes.map { "<th class=\"name\">\(e($0))</th>" }.joined())<th class="name">baseline cell</th><th>n</th><th>difference [bootstrap 95 %]</th><th>[t 95 % over seeds]</th><th>McNemar p</th><th>Holm p</th><th class="name">significant</th></tr>
+
+        """
+        for (_, fields) in table.records {
+            let significant = value(fields, "significant") == "true"
+            let seedLow = value(fields, "seed_t_low"), seedHigh = value(fields, "seed_t_high")
+            html += "<tr>" + shownAxes.map { "<td class=\"name\">\(e(value(fields, $0)))</td>" }.joined()
+                + "<td class=\"name\">\(e(value(fields, "baseline_cell")))</td><td>\(e(value(fields, "seeds")))</td>"
+                + "<td>\(points(value(fields, "difference"))) [\(points(value(fields, "bootstrap_low"))), \(points(value(fields, "bootstrap_high")))]</td>"
+                + "<td>" + (seedLow.isEmpty ? "—" : "[\(points(seedLow)), \(points(seedHigh))]") + "</td>"
+                + "<td>\(probability(value(fields, "mcnemar_p")))</td><td>\(probability(value(fields, "holm_p")))</td>"
+                + "<td class=\"name\">" + (significant ? "<strong>yes</strong>" : "no") + "</td></tr>\n"
         }
         return html + "</table>\n"
     }

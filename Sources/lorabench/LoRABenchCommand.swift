@@ -19,7 +19,7 @@ struct LoRABenchCommand: ParsableCommand {
         commandName: "lorabench",
         abstract: "A workbench for low-rank adaptation on OpenBLAS: " + VariantRegistry.entryNames.joined(separator: ", ") + ".",
         subcommands: [
-            RunCommand.self, ValidateCommand.self, ReportCommand.self, ExportCommand.self, MergeCommand.self, InferCommand.self, AnalyzeCommand.self,
+            RunCommand.self, ValidateCommand.self, ReportCommand.self, ExportCommand.self, CompareCommand.self, MergeCommand.self, InferCommand.self, AnalyzeCommand.self,
             StatusCommand.self, CollectCommand.self, BenchCommand.self, FetchModelCommand.self, VariantsCommand.self,
         ]
     )

@@ -32,7 +32,12 @@ struct ValidateCommand: ParsableCommand {
         let product = (adapterVariants * axes.ranks.count + headOnly) * axes.seeds.count
         var shape = "\(adapterVariants) variants × \(axes.ranks.count) ranks × \(axes.seeds.count) seeds"
         if headOnly > 0 { shape += " + \(headOnly) head_only × \(axes.seeds.count) seeds" }
-        let others = parsed.runs.count == product ? "" : " and the other axes"
-        print("\(manifest): ok — experiment \(parsed.experiment), \(parsed.runs.count) runs of \(parsed.training.steps) steps (\(shape)\(others))")
+        if parsed.runs.count != product {
+            // Other axes (learning rates, a variant's own ranks, α, init, …) multiply some variants' runs: count each.
+            shape = "by variant: " + axes.variants.map { variant in
+                "\(variant.label) \(parsed.runs.filter { $0.variant.label == variant.label }.count)"
+            }.joined(separator: ", ")
+        }
+        print("\(manifest): ok — experiment \(parsed.experiment), \(parsed.runs.count) runs of \(parsed.training.steps) steps (\(shape))")
     }
 }
