@@ -23,6 +23,8 @@ public struct ModelBenchmark {
         public var flops: Double
         public var peakResidentMiB: Double
         public var trainableParameters: Int
+        /// What the frozen Linears keep (weights and biases, NF4 with its scales on a QLoRA base).
+        public var frozenLinearMiB: Double
     }
 
     public var batch: Int
@@ -62,11 +64,11 @@ public struct ModelBenchmark {
 
     /// Times the variant called `variant` (a registry name, at its default settings, as a manifest's
     /// `- <name>` gets it) with rank-r adapters (α = 2r) on all six module types.
-    public func run(_ variant: String, files: ModelFiles) throws -> Row {
+    public func run(_ variant: String, files: ModelFiles, base: BaseWeightFormat = .float32) throws -> Row {
         let steps = warmup + repeats
         let plan = try VariantRegistry.plan(named: variant, for: RunShape(rank: rank, alpha: Double(2 * rank), steps: steps + 1,
                                                                            targetModules: BertEncoder.allLinearTargets))
-        let encoder = try BertEncoder(files: files, labelCount: 2, seed: 0, plan: plan)
+        let encoder = try BertEncoder(files: files, labelCount: 2, seed: 0, plan: plan, baseFormat: base)
         let layers = encoder.adapters.map { NamedAdapter(name: $0.name, adapter: $0.adapter) }
         let timedMethod = TimedMethod(try plan.makeMethod(layers: layers))
         let optimizer = AdamW(groups: [ParameterGroup(name: "all", parameters: encoder.trainableParameters, learningRate: 1e-4)])
@@ -87,7 +89,8 @@ public struct ModelBenchmark {
         let flops = Self.flops(config: encoder.config, batch: batch, sequence: sequence, rank: rank,
                                adapted: encoder.adapters.map { ($0.adapter.inFeatures, $0.adapter.outFeatures) })
         return Row(variant: variant, timing: timing, allocationSeconds: allocation, flops: flops,
-                   peakResidentMiB: Self.peakResidentMiB(), trainableParameters: encoder.trainableParameters.reduce(0) { $0 + $1.count })
+                   peakResidentMiB: Self.peakResidentMiB(), trainableParameters: encoder.trainableParameters.reduce(0) { $0 + $1.count },
+                   frozenLinearMiB: Double(encoder.frozenLinearBytes) / 1_048_576)
     }
 
     /// The process's peak resident set size so far (getrusage ru_maxrss, in KiB on Linux).
@@ -138,17 +141,21 @@ public struct StepMeasurement: Codable, Sendable {
     public var variant: String
     public var seconds: [Double]
     public var peakResidentMiB: Double
+    /// LoRABench's frozen Linears' resident size; nil for PyTorch.
+    public var frozenLinearMiB: Double?
 
     enum CodingKeys: String, CodingKey {
-        case implementation, attention, variant, seconds, peakResidentMiB = "peak_rss_mib"
+        case implementation, attention, variant, seconds, peakResidentMiB = "peak_rss_mib", frozenLinearMiB = "frozen_linear_mib"
     }
 
-    public init(implementation: String, attention: String?, variant: String, seconds: [Double], peakResidentMiB: Double) {
+    public init(implementation: String, attention: String?, variant: String, seconds: [Double], peakResidentMiB: Double,
+                frozenLinearMiB: Double? = nil) {
         self.implementation = implementation
         self.attention = attention
         self.variant = variant
         self.seconds = seconds
         self.peakResidentMiB = peakResidentMiB
+        self.frozenLinearMiB = frozenLinearMiB
     }
 
     public var median: Double { Timing(seconds: seconds).median }
@@ -224,6 +231,8 @@ public struct AlternatingComparison {
         public var peakResidentMiB: Double
         /// This child's time over ours, per round (1 for ours).
         public var ratios: [Double]
+        /// The frozen Linears' resident size (LoRABench children only).
+        public var frozenLinearMiB: Double?
     }
 
     public var children: [BenchChild]
@@ -236,7 +245,7 @@ public struct AlternatingComparison {
 
     /// `children[0]` is ours; `sgemm` is measured before each round (the floor moves with the machine).
     public func run(variants: [String], sgemm: () -> Double) throws -> (cells: [Cell], sgemmGFLOPS: [Double]) {
-        var times = [String: [Double]](), memory = [String: Double]()
+        var times = [String: [Double]](), memory = [String: Double](), frozen = [String: Double]()
         var throughput: [Double] = []
         for _ in 0..<rounds {
             throughput.append(sgemm())
@@ -245,6 +254,7 @@ public struct AlternatingComparison {
                     let measurement = try child.measure(variant)
                     times["\(child.label)|\(variant)", default: []].append(measurement.median)
                     memory["\(child.label)|\(variant)"] = max(memory["\(child.label)|\(variant)"] ?? 0, measurement.peakResidentMiB)
+                    frozen["\(child.label)|\(variant)"] = measurement.frozenLinearMiB
                 }
             }
         }
@@ -253,7 +263,7 @@ public struct AlternatingComparison {
                 let key = "\(child.label)|\(variant)"
                 let ours = times["\(children[0].label)|\(variant)"]!
                 return Cell(label: child.label, variant: variant, roundMedians: times[key]!, peakResidentMiB: memory[key]!,
-                            ratios: zip(times[key]!, ours).map { $0 / $1 })
+                            ratios: zip(times[key]!, ours).map { $0 / $1 }, frozenLinearMiB: frozen[key] ?? nil)
             }
         }
         return (cells, throughput)
@@ -268,13 +278,14 @@ extension AlternatingComparison {
         let floor = stepFLOPs / 1e9 / quartiles(sgemmGFLOPS).median
         var lines = [String(format: "sgemm %.1f GFLOP/s (median of rounds; IQR %.1f–%.1f); GEMM floor %.3f s/step (%.1f GFLOP)",
                             quartiles(sgemmGFLOPS).median, quartiles(sgemmGFLOPS).q1, quartiles(sgemmGFLOPS).q3, floor, stepFLOPs / 1e9)]
-        lines.append("variant   implementation                 s/step  IQR             floor share  time / ours (IQR)       peak MiB")
+        lines.append("variant   implementation                 s/step  IQR             floor share  time / ours (IQR)       peak MiB  frozen MiB")
         for cell in cells {
             let time = quartiles(cell.roundMedians), ratio = quartiles(cell.ratios)
             lines.append(cell.variant.padding(toLength: 8, withPad: " ", startingAt: 0) + "  "
                 + cell.label.padding(toLength: 29, withPad: " ", startingAt: 0)
                 + String(format: "  %6.3f  %6.3f–%6.3f  %10.0f%%  %5.2fx (%4.2f–%4.2f)  %9.0f", time.median, time.q1, time.q3,
-                         100 * floor / time.median, ratio.median, ratio.q1, ratio.q3, cell.peakResidentMiB))
+                         100 * floor / time.median, ratio.median, ratio.q1, ratio.q3, cell.peakResidentMiB)
+                + (cell.frozenLinearMiB.map { String(format: "  %10.1f", $0) } ?? ""))
         }
         return lines.joined(separator: "\n")
     }

@@ -43,7 +43,7 @@ public struct ExportedTable: Equatable {
 /// differs between the widened columns).
 public enum MetricsExport {
     /// Axes that can spread into columns.
-    public static let wideAxes = Array(RunSpec.axisColumns.dropFirst())
+    public static let wideAxes = Array(RunSpec.axisColumns(showingBase: true).dropFirst())
 
     /// The files of `results` that an export reads or that the runner maintains: an export's
     /// output may never be one of them.

@@ -6,8 +6,12 @@ import Yams
 
 /// One run of a sweep: a point of the axes' Cartesian product with every rule resolved.
 public struct RunSpec {
-    /// The axis columns of the experiment's metrics.csv and summary.csv, in order.
+    /// The axis columns of the experiment's metrics.csv and summary.csv, in order; an experiment
+    /// on a quantized base adds `base` (`axisColumns(showingBase:)`), so other experiments keep
+    /// their columns.
     public static let axisColumns = ["run_id", "variant", "rank", "alpha", "seed", "init", "target_modules", "dropout", "use_rslora"]
+
+    public static func axisColumns(showingBase: Bool) -> [String] { axisColumns + (showingBase ? ["base"] : []) }
 
     /// `<variant>-r<rank>-a<alpha>-<init>-s<seed>-<hash>` (the axes that apply): the readable
     /// axes, then six hex digits of SHA-256 over every other resolved setting (task, training,
@@ -25,6 +29,10 @@ public struct RunSpec {
     public let moduleShapes: [ModuleShape]
     /// nil where rsLoRA does not apply.
     public let useRSLoRA: Bool?
+    /// How the frozen base holds its weights (float32, or NF4 for QLoRA).
+    public let base: BaseWeightFormat
+    /// Whether the experiment's CSVs have a `base` column (some run's base is not float32).
+    public let showsBase: Bool
     /// settings.yaml: every resolved setting of the run.
     public let settingsYAML: String
 
@@ -38,9 +46,12 @@ public struct RunSpec {
 
     /// The run's values for `axisColumns`. An axis that does not apply to the variant is `n/a`.
     public var axisValues: [String] {
-        guard variant.spec.hasAdapters else { return [id, variant.label, String(rank), "n/a", String(seed), "n/a", "n/a", "n/a", "n/a"] }
+        let baseValue = showsBase ? [base.description] : []
+        guard variant.spec.hasAdapters else {
+            return [id, variant.label, String(rank), "n/a", String(seed), "n/a", "n/a", "n/a", "n/a"] + baseValue
+        }
         return [id, variant.label, String(rank), alphaRule?.text ?? "n/a", String(seed), initialization?.name ?? "n/a",
-                targetModules.joined(separator: "+"), formatNumber(dropout), useRSLoRA.map { String($0) } ?? "n/a"]
+                targetModules.joined(separator: "+"), formatNumber(dropout), useRSLoRA.map { String($0) } ?? "n/a"] + baseValue
     }
 
     /// The factor on the low-rank product, as the adapter computes it (0 without an adapter).
@@ -64,11 +75,13 @@ enum Grid {
                     throw variant.location.error(allowed: "a variant with adapters: task \(task.name) has no trainable head",
                                                  found: variant.name)
                 }
-                for seed in sweep.seeds {
-                    let shape = RunShape(rank: 0, alpha: 0, steps: training.steps, seed: seed)
-                    add(try makeRun(experiment: experiment, task: task, model: model, training: training,
-                                    variant: variant.resolve(shape, training: training), shape: shape, alphaRule: nil,
-                                    initialization: nil, modules: [], useRSLoRA: nil))
+                for base in sweep.bases {
+                    for seed in sweep.seeds {
+                        let shape = RunShape(rank: 0, alpha: 0, steps: training.steps, seed: seed)
+                        add(try makeRun(experiment: experiment, task: task, model: model, training: training,
+                                        variant: variant.resolve(shape, training: training), shape: shape, alphaRule: nil,
+                                        initialization: nil, modules: [], useRSLoRA: nil, base: base, showsBase: sweep.showsBase))
+                    }
                 }
                 continue
             }
@@ -84,15 +97,17 @@ enum Grid {
                             let modules = task.modules.filter { module in targets.contains(where: module.matches) }
                             for dropout in dropouts {
                                 for useRSLoRA in rsloraValues {
-                                    for seed in sweep.seeds {
-                                        let shape = RunShape(rank: rank, alpha: alphaRule?.value(rank: rank) ?? 0, steps: training.steps,
-                                                             seed: seed, initialization: initialization ?? .kaiming,
-                                                             useRSLoRA: useRSLoRA ?? false, dropout: dropout, targetModules: targets)
-                                        let resolved = try variant.resolve(shape, training: training)
-                                        try check(resolved, rank: rank, fits: modules, at: rankNode)
-                                        add(try makeRun(experiment: experiment, task: task, model: model, training: training,
-                                                        variant: resolved, shape: shape, alphaRule: alphaRule, initialization: initialization,
-                                                        modules: modules, useRSLoRA: useRSLoRA))
+                                    for base in sweep.bases {
+                                        for seed in sweep.seeds {
+                                            let shape = RunShape(rank: rank, alpha: alphaRule?.value(rank: rank) ?? 0, steps: training.steps,
+                                                                 seed: seed, initialization: initialization ?? .kaiming,
+                                                                 useRSLoRA: useRSLoRA ?? false, dropout: dropout, targetModules: targets)
+                                            let resolved = try variant.resolve(shape, training: training)
+                                            try check(resolved, rank: rank, fits: modules, at: rankNode)
+                                            add(try makeRun(experiment: experiment, task: task, model: model, training: training,
+                                                            variant: resolved, shape: shape, alphaRule: alphaRule, initialization: initialization,
+                                                            modules: modules, useRSLoRA: useRSLoRA, base: base, showsBase: sweep.showsBase))
+                                        }
                                     }
                                 }
                             }
@@ -118,7 +133,7 @@ enum Grid {
 
     private static func makeRun(experiment: String, task: any TaskSettings, model: String, training: TrainingSettings,
                                 variant: ResolvedVariant, shape: RunShape, alphaRule: ScaledValue?, initialization: AdapterInit?,
-                                modules: [ModuleShape], useRSLoRA: Bool?) throws -> RunSpec {
+                                modules: [ModuleShape], useRSLoRA: Bool?, base: BaseWeightFormat, showsBase: Bool) throws -> RunSpec {
         var body: [(String, Node)] = [
             ("task", task.resolved),
             ("model", Settings.text(model)),
@@ -140,11 +155,16 @@ enum Grid {
         } else {
             body.append(("seed", Settings.int(Int(shape.seed))))
         }
+        // Only a quantized base enters the settings and the id, so float32 runs keep the ids they had.
+        if base != .float32 {
+            body.append(("base", Settings.text(base.description)))
+            readable.append(base.description)
+        }
         let hash = String(SHA256Digest.hex(of: Data(try Settings.yaml(Settings.map(body)).utf8)).prefix(6))
         readable += ["s\(shape.seed)", hash]
         let id = readable.compactMap { $0 }.joined(separator: "-")
         let settings = Settings.map([("run_id", Settings.text(id)), ("experiment", Settings.text(experiment))] + body)
         return RunSpec(id: id, variant: variant, shape: shape, alphaRule: alphaRule, initialization: initialization,
-                       moduleShapes: modules, useRSLoRA: useRSLoRA, settingsYAML: try Settings.yaml(settings))
+                       moduleShapes: modules, useRSLoRA: useRSLoRA, base: base, showsBase: showsBase, settingsYAML: try Settings.yaml(settings))
     }
 }

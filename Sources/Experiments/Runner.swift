@@ -78,7 +78,7 @@ public final class ExperimentRunner {
     public func planTable() throws -> String {
         let plan = try plan()
         let finished = plan.filter { $0.outcome != nil }.count
-        let header = RunSpec.axisColumns + ["status"]
+        let header = RunSpec.axisColumns(showingBase: manifest.sweep.showsBase) + ["status"]
         let rows = plan.map { $0.run.axisValues + [$0.outcome?.status.rawValue ?? "pending"] }
         let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max()! }
         func line(_ fields: [String]) -> String {
@@ -150,7 +150,8 @@ public final class ExperimentRunner {
 
         let task = try builtTask ?? manifest.task.makeTask()
         builtTask = task
-        let metadata = ["format": "pt", "run_id": id, "variant": run.variant.label, "scaling": "\(run.scaling)"]
+        let metadata = ["format": "pt", "run_id": id, "variant": run.variant.label, "scaling": "\(run.scaling)",
+                        PeftCheckpoint.baseWeightsKey: run.base.description]
         let trainer = RunTrainer(run: run, training: manifest.training, evalMetrics: manifest.task.evalMetrics)
         let trained = try trainer.train(task: task, resume: resume, progress: progress) { checkpoint in
             try write(checkpoint, of: id, metadata: metadata)
@@ -184,8 +185,8 @@ public final class ExperimentRunner {
 
     /// Rewrites the experiment's metrics.csv and summary.csv from every finished run, in grid order.
     package func rebuildAggregates() throws {
-        var metrics = CSV.line(MetricsCSV.experimentColumns)
-        var summary = CSV.line(SummaryCSV.columns(evalMetrics: manifest.task.evalMetrics))
+        var metrics = CSV.line(MetricsCSV.experimentColumns(showingBase: manifest.sweep.showsBase))
+        var summary = CSV.line(SummaryCSV.columns(evalMetrics: manifest.task.evalMetrics, showingBase: manifest.sweep.showsBase))
         for run in manifest.runs {
             guard let outcome = try layout.outcome(of: run.id) else { continue }
             if let rows = rowCache[run.id] {

@@ -10,11 +10,11 @@ import LoRABenchInterop
 /// summary.csv: one row per finished run — its axis values, how it ended, its eval metrics
 /// (final and best), its size and its speed.
 public enum SummaryCSV {
-    public static func columns(evalMetrics: [EvalMetric]) -> [String] {
+    public static func columns(evalMetrics: [EvalMetric], showingBase: Bool = false) -> [String] {
         let eval: [String] = evalMetrics.flatMap { ["final_eval_\($0.name)", "best_eval_\($0.name)"] }
         let measures: [String] = ["final_train_loss", "steps_completed", "mean_final_rank", "trainable_parameters",
                                   "trainable_share", "wall_seconds", "steps_per_second"]
-        return RunSpec.axisColumns + ["status", "reason"] + eval + measures
+        return RunSpec.axisColumns(showingBase: showingBase) + ["status", "reason"] + eval + measures
     }
 
     package static func row(run: RunSpec, outcome: RunOutcome, evalMetrics: [EvalMetric]) -> [String] {

@@ -98,6 +98,8 @@ struct BenchCommand: ParsableCommand {
         var variants: [String] = ["lora", "dora", "adalora"]
         @Flag(help: "Also time PyTorch with eager attention (an extra, labelled row).") var eager = false
         @Flag(help: "Skip the PyTorch + peft reference even when its environment exists.") var noReference = false
+        @Option(help: "nf4: also time ours on an NF4 (QLoRA) base, beside the float32 one, in the same rounds.")
+        var base: BaseWeightFormat = .float32
         /// A child: time this one variant in this process and print a StepMeasurement as JSON.
         @Option(help: .hidden) var variant: String?
 
@@ -106,9 +108,9 @@ struct BenchCommand: ParsableCommand {
             let files = try ModelStore.default.locate(.minilm)
             let benchmark = ModelBenchmark(batch: batch, sequence: sequence, rank: rank, warmup: warmup, repeats: repeats)
             if let variant {
-                let row = try benchmark.run(variant, files: files)
+                let row = try benchmark.run(variant, files: files, base: base)
                 let measurement = StepMeasurement(implementation: "LoRABench", attention: nil, variant: variant, seconds: row.timing.seconds,
-                                                  peakResidentMiB: row.peakResidentMiB)
+                                                  peakResidentMiB: row.peakResidentMiB, frozenLinearMiB: row.frozenLinearMiB)
                 print(String(decoding: try JSONEncoder().encode(measurement), as: UTF8.self))
                 return
             }
@@ -116,15 +118,18 @@ struct BenchCommand: ParsableCommand {
             let ours = BenchChild(label: "LoRABench", executable: executable,
                                   arguments: ["bench", "model", "--batch", "\(batch)", "--sequence", "\(sequence)", "--rank", "\(rank)",
                                               "--repeats", "\(repeats)", "--warmup", "\(warmup)", "--threads", "\(threads)"])
+            let quantized = base == .float32 ? [] : [BenchChild(label: "LoRABench (\(base) base)", executable: executable,
+                                                                 arguments: ours.arguments + ["--base", base.description])]
             let references = noReference ? [] : BenchChild.references(projectRoot: FileManager.default.currentDirectoryPath, modelDirectory: files.directory,
                                                                        benchmark: benchmark, threads: threads, eager: eager)
             let config = try BertConfig(contentsOf: URL(fileURLWithPath: files.configPath))
             print("all-MiniLM-L6-v2 training step, batch \(batch) x \(sequence) tokens, r = \(rank) on all six module types, \(threads) threads; "
-                + "\(rounds) rounds alternating \(([ours] + references).map(\.label).joined(separator: ", ")); each child: \(repeats) timed steps after \(warmup) warm-up")
-            let comparison = AlternatingComparison(children: [ours] + references, rounds: rounds)
+                + "\(rounds) rounds alternating \(([ours] + quantized + references).map(\.label).joined(separator: ", ")); each child: \(repeats) timed steps after \(warmup) warm-up")
+            let comparison = AlternatingComparison(children: [ours] + quantized + references, rounds: rounds)
             let (cells, sgemm) = try comparison.run(variants: variants) { benchmark.sgemmGFLOPS(config: config) }
             print(AlternatingComparison.table(cells, sgemmGFLOPS: sgemm, stepFLOPs: benchmark.stepFLOPs(config: config)))
-            print("floor share = step FLOPs / median sgemm throughput / step time; peak MiB is each child's own (one variant per process)")
+            print("floor share = step FLOPs / median sgemm throughput / step time; peak MiB is each child's own (one variant per process); "
+                + "frozen MiB: what the frozen Linears keep (weights and biases; NF4 with its scales)")
             if references.isEmpty, !noReference { print("(no PyTorch reference: .venv-reference is missing; Benchmarks/setup_reference_env.sh makes it)") }
         }
     }
