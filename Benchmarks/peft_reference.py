@@ -4,7 +4,8 @@ adapters on all six BERT module types, mean pooling + linear head, cross-entropy
 
 Run by the Swift bench when `.venv-reference` exists (Benchmarks/setup_reference_env.sh makes it);
 one variant per process, so that the peak resident memory printed is that variant's own.
-Prints one JSON object on stdout.
+Attention is what a user gets by default (transformers picks SDPA); `--attention eager` is the
+extra, labelled comparison. Prints one JSON object on stdout.
 """
 import argparse
 import json
@@ -44,11 +45,14 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--attention", choices=["default", "eager", "sdpa"], default="default",
+                        help="default: transformers' own choice (SDPA), as a user gets it")
     args = parser.parse_args()
 
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
-    encoder = BertModel.from_pretrained(args.model_dir, add_pooling_layer=False, attn_implementation="eager")
+    options = {} if args.attention == "default" else {"attn_implementation": args.attention}
+    encoder = BertModel.from_pretrained(args.model_dir, add_pooling_layer=False, **options)
     model = Classifier(encoder, labels=2)
     steps = args.warmup + args.repeats
     if args.variant == "adalora":
@@ -86,6 +90,7 @@ def main():
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     print(json.dumps({
         "implementation": f"PyTorch {torch.__version__} + peft",
+        "attention": encoder.config._attn_implementation,
         "variant": args.variant,
         "median_seconds": statistics.median(seconds),
         "seconds": seconds,

@@ -90,28 +90,142 @@ extension Adapter {
 
 /// The frozen base layer y = x·W0ᵀ + b. W0 never trains; the bias trains only when the bias
 /// mode says so (peft's `bias = "all" | "lora_only"`).
+///
+/// W0 is held in float32, or in NF4 for a QLoRA base (Dettmers et al. 2023, §3: the frozen weight
+/// in 4 bits, dequantized to the compute type for each product, with the adapter in float32 on
+/// top). An NF4 base never keeps a float32 W0 of its own: `withWeight` dequantizes it into a
+/// `DequantizationBuffer` that the layers of a model share. Merging an NF4 base stores the
+/// merged weight, dequantized W0 + ΔW, in float32 (unlike peft, which quantizes it again, lossily);
+/// unmerging gives the NF4 W0 back exactly.
 public final class FrozenLinear {
-    /// W0 [out, in], torch `nn.Linear` layout. Changed only by merge/unmerge.
-    public var weight: Matrix
+    /// An NF4 W0 and the buffer it is dequantized into.
+    private struct Quantized {
+        let weight: NF4Matrix
+        let buffer: DequantizationBuffer
+    }
+
+    private enum Storage {
+        case float32(Matrix)
+        case nf4(Quantized)
+        /// A merged NF4 base: the float32 merged weight, and the NF4 W0 that unmerge restores.
+        case mergedNF4(merged: Matrix, original: Quantized)
+    }
+
+    private var storage: Storage
     /// b [1, out].
     public let bias: Parameter
     public var biasIsTrainable: Bool
+    public let inFeatures: Int
+    public let outFeatures: Int
 
-    public init(weight: Matrix, bias: Matrix? = nil, trainBias: Bool = false) throws {
-        let bias = bias ?? Matrix(rows: 1, cols: weight.rows)
-        guard bias.count == weight.rows else {
-            throw AdapterError.shapeMismatch(what: "base bias", found: bias.shape, expected: [1, weight.rows])
+    private init(storage: Storage, outFeatures: Int, inFeatures: Int, bias: Matrix?, trainBias: Bool) throws {
+        let bias = bias ?? Matrix(rows: 1, cols: outFeatures)
+        guard bias.count == outFeatures else {
+            throw AdapterError.shapeMismatch(what: "base bias", found: bias.shape, expected: [1, outFeatures])
         }
-        self.weight = weight
-        self.bias = Parameter("base_layer.bias", role: .bias, value: bias.reshaped(1, weight.rows))
+        self.storage = storage
+        self.bias = Parameter("base_layer.bias", role: .bias, value: bias.reshaped(1, outFeatures))
         self.biasIsTrainable = trainBias
+        self.inFeatures = inFeatures
+        self.outFeatures = outFeatures
     }
 
-    public var inFeatures: Int { weight.cols }
-    public var outFeatures: Int { weight.rows }
+    /// A float32 base W0 = `weight` [out, in].
+    public convenience init(weight: Matrix, bias: Matrix? = nil, trainBias: Bool = false) throws {
+        try self.init(storage: .float32(weight), outFeatures: weight.rows, inFeatures: weight.cols, bias: bias, trainBias: trainBias)
+    }
+
+    /// A QLoRA base whose W0 is already in NF4. Layers of one model should pass one shared `buffer`.
+    public convenience init(quantized weight: NF4Matrix, bias: Matrix? = nil, trainBias: Bool = false,
+                            buffer: DequantizationBuffer = DequantizationBuffer()) throws {
+        try self.init(storage: .nf4(Quantized(weight: weight, buffer: buffer)), outFeatures: weight.rows, inFeatures: weight.cols,
+                      bias: bias, trainBias: trainBias)
+    }
+
+    /// A QLoRA base: `weight` [out, in] quantized to NF4 in blocks of `blockSize`, its block scales
+    /// quantized again when `doubleQuant` is set (QLoRA §3). Layers of one model should pass one
+    /// shared `buffer`.
+    public convenience init(quantizing weight: Matrix, blockSize: Int = NF4.defaultBlockSize, doubleQuant: Bool = true,
+                            bias: Matrix? = nil, trainBias: Bool = false, buffer: DequantizationBuffer = DequantizationBuffer()) throws {
+        try self.init(quantized: NF4Matrix(quantizing: weight, blockSize: blockSize, doubleQuant: doubleQuant), bias: bias,
+                      trainBias: trainBias, buffer: buffer)
+    }
+
+    /// Quantizes the bases of one model to NF4 with one shared dequantization buffer, so that at
+    /// most one float32 weight per distinct shape exists at a time.
+    public static func quantize(_ bases: [FrozenLinear], blockSize: Int = NF4.defaultBlockSize, doubleQuant: Bool = true) throws {
+        let buffer = DequantizationBuffer()
+        for base in bases { try base.quantize(blockSize: blockSize, doubleQuant: doubleQuant, buffer: buffer) }
+    }
+
+    /// Replaces this float32 base's W0 by its NF4 quantization, dequantized into `buffer` on use.
+    public func quantize(blockSize: Int = NF4.defaultBlockSize, doubleQuant: Bool = true,
+                         buffer: DequantizationBuffer = DequantizationBuffer()) throws {
+        guard case let .float32(weight) = storage else { preconditionFailure("only an unmerged float32 base can be quantized") }
+        storage = .nf4(Quantized(weight: try NF4Matrix(quantizing: weight, blockSize: blockSize, doubleQuant: doubleQuant), buffer: buffer))
+    }
+
+    /// Whether W0 is held in NF4 and dequantized for every product (false again once merged).
+    public var isQuantized: Bool { if case .nf4 = storage { true } else { false } }
+
+    /// W0 in NF4 while the base is quantized (also while merged, as the weight unmerge restores).
+    public var quantizedWeight: NF4Matrix? {
+        switch storage {
+        case .float32: return nil
+        case let .nf4(quantized), let .mergedNF4(_, quantized): return quantized.weight
+        }
+    }
+
+    /// W0 [out, in] in float32 (torch `nn.Linear` layout), the merged weight while merged. For an
+    /// NF4 base this is a new dequantized copy: for initialisation, merging and analyses; the
+    /// training loop goes through `withWeight`.
+    public var weight: Matrix {
+        switch storage {
+        case let .float32(weight), let .mergedNF4(weight, _): return weight
+        case let .nf4(quantized): return quantized.weight.dequantized()
+        }
+    }
+
+    /// Bytes of what the base keeps: its weight (float32 or NF4, both while an NF4 base is merged)
+    /// and its bias; the shared dequantization buffer is counted by its owner.
+    public var residentBytes: Int {
+        let biasBytes = bias.count * MemoryLayout<Float>.size
+        switch storage {
+        case let .float32(weight): return weight.count * MemoryLayout<Float>.size + biasBytes
+        case let .nf4(quantized): return quantized.weight.residentBytes + biasBytes
+        case let .mergedNF4(merged, original): return merged.count * MemoryLayout<Float>.size + original.weight.residentBytes + biasBytes
+        }
+    }
+
+    /// Calls `body` with W0 [out, in] in float32: the stored weight, or the NF4 weight dequantized
+    /// into the shared buffer (valid during the call only).
+    package func withWeight<Result>(_ body: (Matrix) throws -> Result) rethrows -> Result {
+        switch storage {
+        case let .float32(weight), let .mergedNF4(weight, _): return try body(weight)
+        case let .nf4(quantized): return try quantized.buffer.withDequantized(quantized.weight, body)
+        }
+    }
+
+    /// Replaces W0 by `newWeight` [out, in] (PiSSA's or OLoRA's residual). An NF4 base quantizes
+    /// it again with its block size and double quantization, as peft does for a bitsandbytes 4-bit base.
+    public func replaceWeight(_ newWeight: Matrix) throws {
+        guard newWeight.rows == outFeatures, newWeight.cols == inFeatures else {
+            throw AdapterError.shapeMismatch(what: "replacement base weight", found: newWeight.shape, expected: [outFeatures, inFeatures])
+        }
+        switch storage {
+        case .float32:
+            storage = .float32(newWeight)
+        case let .nf4(quantized):
+            let weight = quantized.weight
+            storage = .nf4(Quantized(weight: try NF4Matrix(quantizing: newWeight, blockSize: weight.blockSize, doubleQuant: weight.isDoubleQuantized),
+                                     buffer: quantized.buffer))
+        case .mergedNF4:
+            preconditionFailure("replacing the base weight of a merged layer")
+        }
+    }
 
     /// y = x·W0ᵀ + b.
-    package func forward(_ x: Matrix) -> Matrix { forward(x, weight: weight) }
+    package func forward(_ x: Matrix) -> Matrix { withWeight { forward(x, weight: $0) } }
 
     /// y = x·Wᵀ + b for a weight of the base's shape (an adapter's effective weight). The bias rows
     /// are written first so that sgemm adds into them (β = 1): one pass over y instead of two.
@@ -121,21 +235,89 @@ public final class FrozenLinear {
         return y
     }
 
+    /// Merges into the base: `apply` turns W0 into the merged weight in place. A float32 W0 is
+    /// changed where it is; an NF4 W0 is dequantized first and kept aside for `unmergeWeight`.
+    package func mergeWeight(_ apply: (inout Matrix) -> Void) {
+        switch storage {
+        case .float32:
+            updateFloat32Weight(apply)
+        case let .nf4(original):
+            var merged = original.weight.dequantized()
+            apply(&merged)
+            storage = .mergedNF4(merged: merged, original: original)
+        case .mergedNF4:
+            preconditionFailure("merging a base that is already merged")
+        }
+    }
+
+    /// Undoes `mergeWeight`: an NF4 base gets its W0 back exactly; a float32 one applies `undo` to
+    /// the merged weight in place (W0 up to float rounding).
+    package func unmergeWeight(_ undo: (inout Matrix) -> Void) {
+        switch storage {
+        case .float32:
+            updateFloat32Weight(undo)
+        case let .mergedNF4(_, original):
+            storage = .nf4(original)
+        case .nf4:
+            preconditionFailure("unmerging a base that is not merged")
+        }
+    }
+
+    /// Changes the float32 weight in place: the storage lets go of it first, so it is not copied.
+    private func updateFloat32Weight(_ change: (inout Matrix) -> Void) {
+        guard case var .float32(weight) = storage else { preconditionFailure("the base weight is not float32") }
+        storage = .float32(.zeros(0, 0))
+        change(&weight)
+        storage = .float32(weight)
+    }
+
     /// W0 + ΔW when merging, W0 again when unmerging, for an adapter whose merged weight is the
     /// base plus its update (LoRA, AdaLoRA); `merged` is the adapter's flag, and a repeated call
     /// changes nothing.
     package func fold(_ delta: @autoclosure () -> Matrix, merged: inout Bool, merging: Bool) {
         guard merged != merging else { return }
-        axpy(merging ? 1 : -1, delta(), &weight)
+        if merging {
+            mergeWeight { axpy(1, delta(), &$0) }
+        } else {
+            unmergeWeight { axpy(-1, delta(), &$0) }
+        }
         merged = merging
     }
 
     /// ∂x = G·W0 [N, in].
-    package func backward(_ g: Matrix) -> Matrix { matmul(g, .n, weight, .n) }
+    package func backward(_ g: Matrix) -> Matrix { withWeight { matmul(g, .n, $0, .n) } }
 
     /// Accumulates ∂b = Σ_rows G when the bias trains.
     package func accumulateBiasGradient(_ g: Matrix) {
         if biasIsTrainable { addColumnSums(of: g, to: &bias.grad) }
+    }
+}
+
+/// The float32 scratch that NF4 bases dequantize W0 into for one product at a time: one matrix
+/// per weight shape, so the layers of a model that share it hold a few float32 weights in all
+/// instead of one each. A model's layers run one after another on one thread; a buffer must not
+/// be shared across threads.
+public final class DequantizationBuffer {
+    private struct Shape: Hashable {
+        let rows: Int
+        let cols: Int
+    }
+
+    private var matrices: [Shape: Matrix] = [:]
+
+    public init() {}
+
+    /// Bytes of the float32 matrices it holds.
+    public var residentBytes: Int { matrices.values.reduce(0) { $0 + $1.count * MemoryLayout<Float>.size } }
+
+    /// Dequantizes `weight` into the matrix of its shape and calls `body` with it. The matrix is
+    /// taken out while in use, so a nested call for the same shape gets a matrix of its own.
+    func withDequantized<Result>(_ weight: NF4Matrix, _ body: (Matrix) throws -> Result) rethrows -> Result {
+        let shape = Shape(rows: weight.rows, cols: weight.cols)
+        var matrix = matrices.removeValue(forKey: shape) ?? Matrix(uninitializedRows: weight.rows, cols: weight.cols)
+        weight.dequantize(into: &matrix)
+        defer { matrices[shape] = matrix }
+        return try body(matrix)
     }
 }
 
@@ -194,8 +376,8 @@ public struct Dropout {
 }
 
 /// r must be between 1 and min(in, out) of the base weight.
-public func validateRank(_ r: Int, for base: Matrix) throws {
-    guard r >= 1, r <= min(base.rows, base.cols) else {
-        throw AdapterError.invalidRank(rank: r, inFeatures: base.cols, outFeatures: base.rows)
+public func validateRank(_ r: Int, for base: FrozenLinear) throws {
+    guard r >= 1, r <= min(base.outFeatures, base.inFeatures) else {
+        throw AdapterError.invalidRank(rank: r, inFeatures: base.inFeatures, outFeatures: base.outFeatures)
     }
 }

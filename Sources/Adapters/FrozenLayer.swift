@@ -21,7 +21,7 @@ package final class FrozenLayer: Adapter {
     /// ∂x = G·W0 [N, in] for G [N, out]; nothing of its own to accumulate.
     package func backward(_ g: Matrix) throws -> Matrix {
         try checkGradient(g, rows: g.rows)
-        return matmul(g, .n, base.weight, .n)
+        return base.backward(g)
     }
 
     package func deltaWeight() -> Matrix { .zeros(base.outFeatures, base.inFeatures) }

@@ -13,7 +13,7 @@ public struct ParameterReport: Equatable, Sendable {
     /// For adapted layers; `otherFrozen` counts base parameters outside them (embeddings, …)
     /// and `otherTrainable` parameters trained outright (a classification head).
     public init(layers: [any Adapter], otherFrozen: Int = 0, otherTrainable: Int = 0) {
-        let baseCount = layers.reduce(0) { $0 + $1.base.weight.count + $1.base.bias.count } + otherFrozen + otherTrainable
+        let baseCount = layers.reduce(0) { $0 + $1.base.outFeatures * $1.base.inFeatures + $1.base.bias.count } + otherFrozen + otherTrainable
         let adapterOnly = layers.reduce(0) { total, layer in
             total + layer.parameters.filter { $0 !== layer.base.bias }.reduce(0) { $0 + $1.count }
         }

@@ -23,6 +23,8 @@ public struct ModelBenchmark {
         public var flops: Double
         public var peakResidentMiB: Double
         public var trainableParameters: Int
+        /// What the frozen Linears keep (weights and biases, NF4 with its scales on a QLoRA base).
+        public var frozenLinearMiB: Double
     }
 
     public var batch: Int
@@ -51,13 +53,22 @@ public struct ModelBenchmark {
         return Double(config.layerCount) * perLayer + adapters
     }
 
+    /// FLOPs of one step with rank-r adapters on all six module types (Q, K, V, attention output,
+    /// intermediate, output) of every layer.
+    public func stepFLOPs(config: BertConfig) -> Double {
+        let c = config.hiddenSize, f = config.intermediateSize
+        let perLayer = [(c, c), (c, c), (c, c), (c, c), (c, f), (f, c)]
+        return Self.flops(config: config, batch: batch, sequence: sequence, rank: rank,
+                          adapted: Array(repeating: perLayer, count: config.layerCount).flatMap { $0 })
+    }
+
     /// Times the variant called `variant` (a registry name, at its default settings, as a manifest's
     /// `- <name>` gets it) with rank-r adapters (α = 2r) on all six module types.
-    public func run(_ variant: String, files: ModelFiles) throws -> Row {
+    public func run(_ variant: String, files: ModelFiles, base: BaseWeightFormat = .float32) throws -> Row {
         let steps = warmup + repeats
         let plan = try VariantRegistry.plan(named: variant, for: RunShape(rank: rank, alpha: Double(2 * rank), steps: steps + 1,
                                                                            targetModules: BertEncoder.allLinearTargets))
-        let encoder = try BertEncoder(files: files, labelCount: 2, seed: 0, plan: plan)
+        let encoder = try BertEncoder(files: files, labelCount: 2, seed: 0, plan: plan, baseFormat: base)
         let layers = encoder.adapters.map { NamedAdapter(name: $0.name, adapter: $0.adapter) }
         let timedMethod = TimedMethod(try plan.makeMethod(layers: layers))
         let optimizer = AdamW(groups: [ParameterGroup(name: "all", parameters: encoder.trainableParameters, learningRate: 1e-4)])
@@ -78,7 +89,8 @@ public struct ModelBenchmark {
         let flops = Self.flops(config: encoder.config, batch: batch, sequence: sequence, rank: rank,
                                adapted: encoder.adapters.map { ($0.adapter.inFeatures, $0.adapter.outFeatures) })
         return Row(variant: variant, timing: timing, allocationSeconds: allocation, flops: flops,
-                   peakResidentMiB: Self.peakResidentMiB(), trainableParameters: encoder.trainableParameters.reduce(0) { $0 + $1.count })
+                   peakResidentMiB: Self.peakResidentMiB(), trainableParameters: encoder.trainableParameters.reduce(0) { $0 + $1.count },
+                   frozenLinearMiB: Double(encoder.frozenLinearBytes) / 1_048_576)
     }
 
     /// The process's peak resident set size so far (getrusage ru_maxrss, in KiB on Linux).
@@ -119,41 +131,175 @@ package final class TimedMethod: AdaptationMethod {
     }
 }
 
-/// The PyTorch + peft reference step (Benchmarks/peft_reference.py), run in its own process.
-public struct PeftReference {
-    public struct Result: Decodable, Sendable {
-        public var implementation: String
-        public var variant: String
-        public var median_seconds: Double
-        public var peak_rss_mib: Double
+/// One implementation's measurement of one variant's step, as a child process prints it (JSON):
+/// each bench child runs one variant, so that its peak resident memory is that variant's own.
+public struct StepMeasurement: Codable, Sendable {
+    /// `LoRABench`, or PyTorch's version with peft.
+    public var implementation: String
+    /// The attention PyTorch ran (`sdpa`, `eager`); nil for LoRABench.
+    public var attention: String?
+    public var variant: String
+    public var seconds: [Double]
+    public var peakResidentMiB: Double
+    /// LoRABench's frozen Linears' resident size; nil for PyTorch.
+    public var frozenLinearMiB: Double?
+
+    enum CodingKeys: String, CodingKey {
+        case implementation, attention, variant, seconds, peakResidentMiB = "peak_rss_mib", frozenLinearMiB = "frozen_linear_mib"
     }
 
-    public var python: String
-    public var script: String
+    public init(implementation: String, attention: String?, variant: String, seconds: [Double], peakResidentMiB: Double,
+                frozenLinearMiB: Double? = nil) {
+        self.implementation = implementation
+        self.attention = attention
+        self.variant = variant
+        self.seconds = seconds
+        self.peakResidentMiB = peakResidentMiB
+        self.frozenLinearMiB = frozenLinearMiB
+    }
 
-    /// The reference environment made by Benchmarks/setup_reference_env.sh, if present.
-    public static func locate(projectRoot: String) -> PeftReference? {
+    public var median: Double { Timing(seconds: seconds).median }
+}
+
+/// A bench child: this executable (`lorabench bench model --child …`) or the PyTorch + peft
+/// reference (Benchmarks/peft_reference.py), run as its own process, printing a `StepMeasurement`.
+public struct BenchChild: Sendable {
+    /// The row label: `LoRABench`, `PyTorch+peft (sdpa)`, `PyTorch+peft (eager)`.
+    public var label: String
+    public var executable: String
+    /// The arguments before `--variant V`.
+    public var arguments: [String]
+
+    public init(label: String, executable: String, arguments: [String]) {
+        self.label = label
+        self.executable = executable
+        self.arguments = arguments
+    }
+
+    /// The PyTorch + peft children (default attention, then eager when asked) when the reference
+    /// environment made by Benchmarks/setup_reference_env.sh exists.
+    public static func references(projectRoot: String, modelDirectory: String, benchmark: ModelBenchmark, threads: Int,
+                                  eager: Bool) -> [BenchChild] {
         let python = "\(projectRoot)/.venv-reference/bin/python"
         let script = "\(projectRoot)/Benchmarks/peft_reference.py"
-        guard FileManager.default.isExecutableFile(atPath: python), FileManager.default.fileExists(atPath: script) else { return nil }
-        return PeftReference(python: python, script: script)
+        guard FileManager.default.isExecutableFile(atPath: python), FileManager.default.fileExists(atPath: script) else { return [] }
+        let common = [script, "--model-dir", modelDirectory, "--batch", "\(benchmark.batch)", "--sequence", "\(benchmark.sequence)",
+                      "--rank", "\(benchmark.rank)", "--threads", "\(threads)", "--warmup", "\(benchmark.warmup)", "--repeats", "\(benchmark.repeats)"]
+        return [BenchChild(label: "PyTorch+peft (default: sdpa)", executable: python, arguments: common + ["--attention", "default"])]
+            + (eager ? [BenchChild(label: "PyTorch+peft (eager)", executable: python, arguments: common + ["--attention", "eager"])] : [])
     }
 
-    public func run(_ variant: String, modelDirectory: String, benchmark: ModelBenchmark, threads: Int) throws -> Result {
+    public func measure(_ variant: String) throws -> StepMeasurement {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [script, "--model-dir", modelDirectory, "--variant", variant,
-                             "--batch", "\(benchmark.batch)", "--sequence", "\(benchmark.sequence)", "--rank", "\(benchmark.rank)",
-                             "--threads", "\(threads)", "--warmup", "\(benchmark.warmup)", "--repeats", "\(benchmark.repeats)"]
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments + ["--variant", variant]
         let output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try process.run()
         let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        guard process.terminationStatus == 0, let line = data.split(separator: UInt8(ascii: "\n")).last else {
-            throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "\(script) --variant \(variant) exited with status \(process.terminationStatus)"])
+        guard process.terminationStatus == 0, let line = data.split(separator: UInt8(ascii: "\n")).last,
+              let measurement = try? JSONDecoder().decode(StepMeasurement.self, from: Data(line)) else {
+            throw BenchError.childFailed(command: ([executable] + arguments + ["--variant", variant]).joined(separator: " "),
+                                         status: process.terminationStatus)
         }
-        return try JSONDecoder().decode(Result.self, from: Data(line))
+        return measurement
     }
+}
+
+public enum BenchError: Error, CustomStringConvertible {
+    case childFailed(command: String, status: Int32)
+
+    public var description: String {
+        switch self {
+        case let .childFailed(command, status): return "bench child `\(command)` exited with status \(status) or printed no measurement"
+        }
+    }
+}
+
+/// Ours against the references on a noisy shared machine: rounds in which every child runs once
+/// per variant, one after the other (A, B, A, B, …), so that drift in the machine's speed hits
+/// every implementation alike. Each round gives each child's median step; the table gives the
+/// median over rounds with its interquartile range, and the per-round ratio to ours, likewise.
+public struct AlternatingComparison {
+    public struct Cell: Sendable {
+        public var label: String
+        public var variant: String
+        /// Each round's median step time.
+        public var roundMedians: [Double]
+        public var peakResidentMiB: Double
+        /// This child's time over ours, per round (1 for ours).
+        public var ratios: [Double]
+        /// The frozen Linears' resident size (LoRABench children only).
+        public var frozenLinearMiB: Double?
+    }
+
+    public var children: [BenchChild]
+    public var rounds: Int
+
+    public init(children: [BenchChild], rounds: Int) {
+        self.children = children
+        self.rounds = rounds
+    }
+
+    /// `children[0]` is ours; `sgemm` is measured before each round (the floor moves with the machine).
+    public func run(variants: [String], sgemm: () -> Double) throws -> (cells: [Cell], sgemmGFLOPS: [Double]) {
+        var times = [String: [Double]](), memory = [String: Double](), frozen = [String: Double]()
+        var throughput: [Double] = []
+        for _ in 0..<rounds {
+            throughput.append(sgemm())
+            for variant in variants {
+                for child in children {
+                    let measurement = try child.measure(variant)
+                    times["\(child.label)|\(variant)", default: []].append(measurement.median)
+                    memory["\(child.label)|\(variant)"] = max(memory["\(child.label)|\(variant)"] ?? 0, measurement.peakResidentMiB)
+                    frozen["\(child.label)|\(variant)"] = measurement.frozenLinearMiB
+                }
+            }
+        }
+        let cells = variants.flatMap { variant in
+            children.map { child in
+                let key = "\(child.label)|\(variant)"
+                let ours = times["\(children[0].label)|\(variant)"]!
+                return Cell(label: child.label, variant: variant, roundMedians: times[key]!, peakResidentMiB: memory[key]!,
+                            ratios: zip(times[key]!, ours).map { $0 / $1 }, frozenLinearMiB: frozen[key] ?? nil)
+            }
+        }
+        return (cells, throughput)
+    }
+}
+
+extension AlternatingComparison {
+    /// The comparison table: per variant and implementation, the median step over rounds and its
+    /// IQR, the share of the sgemm FLOP floor (step FLOPs / median sgemm throughput / step time),
+    /// the ratio to ours (median and IQR over rounds) and the peak resident memory.
+    public static func table(_ cells: [Cell], sgemmGFLOPS: [Double], stepFLOPs: Double) -> String {
+        let floor = stepFLOPs / 1e9 / quartiles(sgemmGFLOPS).median
+        var lines = [String(format: "sgemm %.1f GFLOP/s (median of rounds; IQR %.1f–%.1f); GEMM floor %.3f s/step (%.1f GFLOP)",
+                            quartiles(sgemmGFLOPS).median, quartiles(sgemmGFLOPS).q1, quartiles(sgemmGFLOPS).q3, floor, stepFLOPs / 1e9)]
+        lines.append("variant   implementation                 s/step  IQR             floor share  time / ours (IQR)       peak MiB  frozen MiB")
+        for cell in cells {
+            let time = quartiles(cell.roundMedians), ratio = quartiles(cell.ratios)
+            lines.append(cell.variant.padding(toLength: 8, withPad: " ", startingAt: 0) + "  "
+                + cell.label.padding(toLength: 29, withPad: " ", startingAt: 0)
+                + String(format: "  %6.3f  %6.3f–%6.3f  %10.0f%%  %5.2fx (%4.2f–%4.2f)  %9.0f", time.median, time.q1, time.q3,
+                         100 * floor / time.median, ratio.median, ratio.q1, ratio.q3, cell.peakResidentMiB)
+                + (cell.frozenLinearMiB.map { String(format: "  %10.1f", $0) } ?? ""))
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// The median and the interquartile range (linear interpolation between order statistics, as
+/// numpy's default percentile does).
+public func quartiles(_ values: [Double]) -> (q1: Double, median: Double, q3: Double) {
+    let sorted = values.sorted()
+    func quantile(_ p: Double) -> Double {
+        guard sorted.count > 1 else { return sorted.first ?? .nan }
+        let position = p * Double(sorted.count - 1)
+        let lower = Int(position.rounded(.down)), upper = min(lower + 1, sorted.count - 1)
+        return sorted[lower] + (sorted[upper] - sorted[lower]) * (position - Double(lower))
+    }
+    return (quantile(0.25), quantile(0.5), quantile(0.75))
 }

@@ -82,9 +82,9 @@ public protocol TaskSettings {
 /// A task built once per sweep: data plus a frozen base model, from which each run gets a fresh
 /// model carrying its own adapters.
 public protocol ExperimentTask: AnyObject {
-    /// A fresh model for one run: the frozen base with `adapt` applied to every module, batches
-    /// drawn in an order fixed by `seed`.
-    func makeModel(seed: UInt64, batchSize: Int, adapt: AdapterFactory) throws -> any TaskModel
+    /// A fresh model for one run: the frozen base, its weights in `base`'s format, with `adapt`
+    /// applied to every module, batches drawn in an order fixed by `seed`.
+    func makeModel(seed: UInt64, batchSize: Int, base: BaseWeightFormat, adapt: AdapterFactory) throws -> any TaskModel
 }
 
 /// One run's model: what the runner trains and evaluates.

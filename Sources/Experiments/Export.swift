@@ -46,8 +46,8 @@ public struct ExportedTable: Equatable {
 /// differs between the widened columns). `selectedOnly` keeps the runs of the learning rates
 /// that selection.csv chose. `cells` is cells.csv: statistics over seeds per cell.
 public enum MetricsExport {
-    /// Axes that can spread into columns (and `learning_rate`, where it is an axis).
-    public static let wideAxes = Array(RunSpec.axisColumns.dropFirst())
+    /// Axes that can spread into columns (`base` and `learning_rate` where the results have them).
+    public static let wideAxes = Array(RunSpec.axisColumns(showingBase: true, learningRateAxis: true).dropFirst())
 
     /// The files of `results` that an export reads or that the runner maintains: an export's
     /// output may never be one of them.
@@ -76,8 +76,7 @@ public enum MetricsExport {
             rows = rows.filter { row in selection.chosen[cellColumns.map { row[$0] }] == row[rateColumn] }
         }
         guard let axis else { return ExportedTable(header: table.header, rows: rows) }
-        let axes = Array(table.header[..<(try table.column("step"))].filter { $0 != "run_id" })
-        guard axes.contains(axis) else { throw ExportError.unknownAxis(axis, allowed: axes) }
+        guard wideAxes.contains(axis) else { throw ExportError.unknownAxis(axis, allowed: wideAxes) }
         return try widen(header: table.header, rows: rows, by: axis, in: table)
     }
 

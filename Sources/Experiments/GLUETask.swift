@@ -217,9 +217,12 @@ package final class GLUEExperiment: ExperimentTask {
         }
     }
 
-    package func makeModel(seed: UInt64, batchSize: Int, adapt: AdapterFactory) throws -> any TaskModel {
-        let encoder = try BertEncoder(config: config, weights: weights, labelCount: settings.task.labelCount, seed: seed) { name, weight, bias in
-            try adapt(ModuleShape(name: name, inFeatures: weight.cols, outFeatures: weight.rows), try FrozenLinear(weight: weight, bias: bias))
+    package func makeModel(seed: UInt64, batchSize: Int, base: BaseWeightFormat, adapt: AdapterFactory) throws -> any TaskModel {
+        let buffer = DequantizationBuffer()
+        let encoder = try BertEncoder(config: config, weights: weights, labelCount: settings.task.labelCount, seed: seed,
+                                      baseFormat: base) { name, weight, bias in
+            try adapt(ModuleShape(name: name, inFeatures: weight.cols, outFeatures: weight.rows),
+                      try base.frozenLinear(weight: weight, bias: bias, buffer: buffer))
         }
         var batchSeed = SplitMix64(seed: seed).derived("batches")
         return GLUEClassifier(experiment: self, encoder: encoder, batcher: trainBatcher.with(batchSize: batchSize, seed: batchSeed.next()))

@@ -6,14 +6,14 @@ import Yams
 
 /// One run of a sweep: a point of the axes' Cartesian product with every rule resolved.
 public struct RunSpec {
-    /// The axis columns of the experiment's metrics.csv and summary.csv, in order, when the
-    /// learning rate is not an axis.
+    /// The axis columns of the experiment's metrics.csv and summary.csv, in order, for an
+    /// experiment on a float32 base with one learning rate per variant.
     public static let axisColumns = ["run_id", "variant", "rank", "alpha", "seed", "init", "target_modules", "dropout", "use_rslora"]
 
-    /// The axis columns; `learning_rate` comes last, and only where it is an axis, so that the
-    /// results of a manifest with one learning rate keep their columns.
-    public static func axisColumns(learningRateAxis: Bool) -> [String] {
-        axisColumns + (learningRateAxis ? ["learning_rate"] : [])
+    /// The axis columns: an experiment on a quantized base adds `base`, one that sweeps learning
+    /// rates adds `learning_rate` (last), so other experiments keep their columns.
+    public static func axisColumns(showingBase: Bool, learningRateAxis: Bool = false) -> [String] {
+        axisColumns + (showingBase ? ["base"] : []) + (learningRateAxis ? ["learning_rate"] : [])
     }
 
     /// `<variant>-r<rank>-a<alpha>-<init>-s<seed>-<hash>` (the axes that apply): the readable
@@ -32,6 +32,10 @@ public struct RunSpec {
     public let moduleShapes: [ModuleShape]
     /// nil where rsLoRA does not apply.
     public let useRSLoRA: Bool?
+    /// How the frozen base holds its weights (float32, or NF4 for QLoRA).
+    public let base: BaseWeightFormat
+    /// Whether the experiment's CSVs have a `base` column (some run's base is not float32).
+    public let showsBase: Bool
     /// settings.yaml: every resolved setting of the run.
     public let settingsYAML: String
     /// Whether the manifest sweeps learning rates, so that the run has a `learning_rate` column.
@@ -46,15 +50,15 @@ public struct RunSpec {
     public var targetModules: [String] { shape.targetModules }
     public var learningRate: Double { variant.learningRate }
 
-    /// The run's values for `axisColumns(learningRateAxis:)`. An axis that does not apply to the
-    /// variant is `n/a`.
+    /// The run's values for `axisColumns(showingBase:learningRateAxis:)`. An axis that does not
+    /// apply to the variant is `n/a`.
     public var axisValues: [String] {
-        let learningRate = learningRateIsAxis ? [formatNumber(variant.learningRate)] : []
+        let added = (showsBase ? [base.description] : []) + (learningRateIsAxis ? [formatNumber(variant.learningRate)] : [])
         guard variant.spec.hasAdapters else {
-            return [id, variant.label, String(rank), "n/a", String(seed), "n/a", "n/a", "n/a", "n/a"] + learningRate
+            return [id, variant.label, String(rank), "n/a", String(seed), "n/a", "n/a", "n/a", "n/a"] + added
         }
         return [id, variant.label, String(rank), alphaRule?.text ?? "n/a", String(seed), initialization?.name ?? "n/a",
-                targetModules.joined(separator: "+"), formatNumber(dropout), useRSLoRA.map { String($0) } ?? "n/a"] + learningRate
+                targetModules.joined(separator: "+"), formatNumber(dropout), useRSLoRA.map { String($0) } ?? "n/a"] + added
     }
 
     /// The factor on the low-rank product, as the adapter computes it (0 without an adapter).
@@ -79,7 +83,7 @@ enum Grid {
             if ids.insert(run.id).inserted { runs.append(run) }
         }
         let context = RunContext(experiment: experiment, task: task, model: model, training: training,
-                                 learningRateAxis: hasLearningRateAxis(training: training, sweep: sweep))
+                                 learningRateAxis: hasLearningRateAxis(training: training, sweep: sweep), showsBase: sweep.showsBase)
         for variant in sweep.variants {
             // A rate of the training block is part of that block in settings.yaml; a variant's own is not.
             let learningRates: [(rate: Double, fromTraining: Double?)] = variant.learningRates.map { $0.map { ($0, nil) } }
@@ -89,12 +93,14 @@ enum Grid {
                     throw variant.location.error(allowed: "a variant with adapters: task \(task.name) has no trainable head",
                                                  found: variant.name)
                 }
-                for learningRate in learningRates {
-                    for seed in sweep.seeds {
-                        let shape = RunShape(rank: 0, alpha: 0, steps: training.steps, seed: seed)
-                        add(try makeRun(context, variant: variant.resolve(shape, learningRate: learningRate.rate),
-                                        trainingLearningRate: learningRate.fromTraining, shape: shape, alphaRule: nil,
-                                        initialization: nil, modules: [], useRSLoRA: nil))
+                for base in sweep.bases {
+                    for learningRate in learningRates {
+                        for seed in sweep.seeds {
+                            let shape = RunShape(rank: 0, alpha: 0, steps: training.steps, seed: seed)
+                            add(try makeRun(context, variant: variant.resolve(shape, learningRate: learningRate.rate),
+                                            trainingLearningRate: learningRate.fromTraining, shape: shape, alphaRule: nil,
+                                            initialization: nil, modules: [], useRSLoRA: nil, base: base))
+                        }
                     }
                 }
                 continue
@@ -112,16 +118,18 @@ enum Grid {
                             let modules = task.modules.filter { module in targets.contains(where: module.matches) }
                             for dropout in dropouts {
                                 for useRSLoRA in rsloraValues {
-                                    for learningRate in learningRates {
-                                        for seed in sweep.seeds {
-                                            let shape = RunShape(rank: rank, alpha: alphaRule?.value(rank: rank) ?? 0, steps: training.steps,
-                                                                 seed: seed, initialization: initialization ?? .kaiming,
-                                                                 useRSLoRA: useRSLoRA ?? false, dropout: dropout, targetModules: targets)
-                                            let resolved = try variant.resolve(shape, learningRate: learningRate.rate)
-                                            try check(resolved, rank: rank, fits: modules, at: rankNode)
-                                            add(try makeRun(context, variant: resolved, trainingLearningRate: learningRate.fromTraining,
-                                                            shape: shape, alphaRule: alphaRule, initialization: initialization,
-                                                            modules: modules, useRSLoRA: useRSLoRA))
+                                    for base in sweep.bases {
+                                        for learningRate in learningRates {
+                                            for seed in sweep.seeds {
+                                                let shape = RunShape(rank: rank, alpha: alphaRule?.value(rank: rank) ?? 0, steps: training.steps,
+                                                                     seed: seed, initialization: initialization ?? .kaiming,
+                                                                     useRSLoRA: useRSLoRA ?? false, dropout: dropout, targetModules: targets)
+                                                let resolved = try variant.resolve(shape, learningRate: learningRate.rate)
+                                                try check(resolved, rank: rank, fits: modules, at: rankNode)
+                                                add(try makeRun(context, variant: resolved, trainingLearningRate: learningRate.fromTraining,
+                                                                shape: shape, alphaRule: alphaRule, initialization: initialization,
+                                                                modules: modules, useRSLoRA: useRSLoRA, base: base))
+                                            }
                                         }
                                     }
                                 }
@@ -141,6 +149,7 @@ enum Grid {
         var model: String
         var training: TrainingSettings
         var learningRateAxis: Bool
+        var showsBase: Bool
     }
 
     private static func check(_ variant: ResolvedVariant, rank: Int, fits modules: [ModuleShape], at node: ManifestNode) throws {
@@ -158,7 +167,7 @@ enum Grid {
     /// `trainingLearningRate` is the run's rate when it comes from the training block.
     private static func makeRun(_ context: RunContext, variant: ResolvedVariant, trainingLearningRate: Double?, shape: RunShape,
                                 alphaRule: ScaledValue?, initialization: AdapterInit?, modules: [ModuleShape],
-                                useRSLoRA: Bool?) throws -> RunSpec {
+                                useRSLoRA: Bool?, base: BaseWeightFormat) throws -> RunSpec {
         var body: [(String, Node)] = [
             ("task", context.task.resolved),
             ("model", Settings.text(context.model)),
@@ -180,12 +189,17 @@ enum Grid {
         } else {
             body.append(("seed", Settings.int(Int(shape.seed))))
         }
+        // Only a quantized base enters the settings and the id, so float32 runs keep the ids they had.
+        if base != .float32 {
+            body.append(("base", Settings.text(base.description)))
+            readable.append(base.description)
+        }
         let hash = String(SHA256Digest.hex(of: Data(try Settings.yaml(Settings.map(body)).utf8)).prefix(6))
         readable += ["s\(shape.seed)", hash]
         let id = readable.compactMap { $0 }.joined(separator: "-")
         let settings = Settings.map([("run_id", Settings.text(id)), ("experiment", Settings.text(context.experiment))] + body)
         return RunSpec(id: id, variant: variant, shape: shape, alphaRule: alphaRule, initialization: initialization,
-                       moduleShapes: modules, useRSLoRA: useRSLoRA, settingsYAML: try Settings.yaml(settings),
-                       learningRateIsAxis: context.learningRateAxis)
+                       moduleShapes: modules, useRSLoRA: useRSLoRA, base: base, showsBase: context.showsBase,
+                       settingsYAML: try Settings.yaml(settings), learningRateIsAxis: context.learningRateAxis)
     }
 }

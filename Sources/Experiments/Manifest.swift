@@ -67,11 +67,12 @@ public struct Manifest {
         description = try block.optional("description").map { try $0.string(allowed: "text") } ?? ""
 
         task = try TaskCatalog.parse(block.required("task", allowed: "a task: " + TaskCatalog.available.joined(separator: ", ")))
-        model = try Self.parseModel(block.optional("model"), task: task)
+        let modelSettings = try ModelSettings(block.optional("model"), task: task)
+        model = modelSettings.name
         training = try TrainingSettings(block.required("training", allowed: "a mapping with keys " + TrainingSettings.keys.joined(separator: ", ")),
                                         defaultBLASThreads: defaultBLASThreads)
         sweep = try SweepAxes(block.required("sweep", allowed: "a mapping with keys " + SweepAxes.keys.joined(separator: ", ")),
-                              modules: task.modules)
+                              modules: task.modules, model: modelSettings)
         let learningRateAxis = Grid.hasLearningRateAxis(training: training, sweep: sweep)
         hasLearningRateAxis = learningRateAxis
         let task = self.task
@@ -79,26 +80,12 @@ public struct Manifest {
         runs = try Grid.expand(experiment: experiment, task: task, model: model, training: training, sweep: sweep)
     }
 
-    /// The axis columns of metrics.csv and summary.csv (with `learning_rate` when it is an axis).
-    public var axisColumns: [String] { RunSpec.axisColumns(learningRateAxis: hasLearningRateAxis) }
+    /// The axis columns of metrics.csv and summary.csv (with `base` for a quantized base and
+    /// `learning_rate` when it is an axis).
+    public var axisColumns: [String] { RunSpec.axisColumns(showingBase: sweep.showsBase, learningRateAxis: hasLearningRateAxis) }
 
     private static func isValidName(_ name: String) -> Bool {
         !name.isEmpty && !name.hasPrefix(".") && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }
-    }
-
-    /// `model: synthetic` or `model: {name: synthetic}`; defaults to the task's first model.
-    private static func parseModel(_ node: ManifestNode?, task: any TaskSettings) throws -> String {
-        guard let node else { return task.models[0] }
-        var nameNode = node
-        if case .mapping = node.node {
-            nameNode = try node.mapping(keys: ["name"]).required("name", allowed: task.models.joined(separator: ", "))
-        }
-        let name = try nameNode.string(allowed: task.models.joined(separator: ", "))
-        guard task.models.contains(name) else {
-            throw nameNode.error(allowed: "for task \(task.name): " + task.models.joined(separator: ", "),
-                                 suggestion: closestMatch(to: name, in: task.models))
-        }
-        return name
     }
 
     /// The YAML document's root node; syntax errors keep their line and column.
@@ -120,5 +107,47 @@ public struct Manifest {
                 throw located(nil, "invalid YAML (\(error))")
             }
         }
+    }
+}
+
+/// The manifest's `model:` block: `minilm`, or `{name: minilm, base: nf4, block_size: 64,
+/// double_quant: true}` for a QLoRA base (Dettmers et al. 2023, §3: W0 frozen in 4-bit
+/// NormalFloat, blocks of 64, the block scales quantized again).
+public struct ModelSettings {
+    public static let keys = ["name", "base", "block_size", "double_quant"]
+
+    public var name: String
+    /// The base format of every run, unless the sweep has a `base` axis.
+    public var base: BaseWeightFormat = .float32
+    /// NF4 with this block's settings: what `base: nf4` means here and in the sweep's `base` axis.
+    public var quantized: BaseWeightFormat = .qlora
+
+    /// Defaults to the task's first model and a float32 base.
+    package init(_ node: ManifestNode?, task: any TaskSettings) throws {
+        guard let node else {
+            name = task.models[0]
+            return
+        }
+        var nameNode = node
+        var block: ManifestMapping?
+        if case .mapping = node.node {
+            block = try node.mapping(keys: Self.keys)
+            nameNode = try block!.required("name", allowed: task.models.joined(separator: ", "))
+        }
+        name = try nameNode.string(allowed: task.models.joined(separator: ", "))
+        guard task.models.contains(name) else {
+            throw nameNode.error(allowed: "for task \(task.name): " + task.models.joined(separator: ", "),
+                                 suggestion: closestMatch(to: name, in: task.models))
+        }
+        guard let block else { return }
+        var blockSize = NF4.defaultBlockSize, doubleQuant = true
+        if let value = block.optional("block_size") {
+            let allowed = "an NF4 block size: " + NF4.allowedBlockSizes.map(String.init).joined(separator: ", ")
+            blockSize = try value.int(allowed: allowed)
+            guard NF4.allowedBlockSizes.contains(blockSize) else { throw value.error(allowed: allowed) }
+        }
+        if let value = block.optional("double_quant") { doubleQuant = try value.bool() }
+        quantized = .nf4(blockSize: blockSize, doubleQuant: doubleQuant)
+        if let value = block.optional("base") { base = try value.choice(["fp32", "nf4"]) == "fp32" ? .float32 : quantized }
     }
 }

@@ -28,9 +28,9 @@ public struct MetricRow: Equatable, Codable, Sendable {
 /// same rows prefixed with the run's axis values, `run_id,variant,rank,…,step,split,metric,value`.
 public enum MetricsCSV {
     public static let runColumns = ["run_id", "step", "split", "metric", "value"]
-    public static let experimentColumns = experimentColumns(axisColumns: RunSpec.axisColumns)
-
-    public static func experimentColumns(axisColumns: [String]) -> [String] { axisColumns + ["step", "split", "metric", "value"] }
+    public static func experimentColumns(showingBase: Bool, learningRateAxis: Bool = false) -> [String] {
+        RunSpec.axisColumns(showingBase: showingBase, learningRateAxis: learningRateAxis) + ["step", "split", "metric", "value"]
+    }
 
     package static func runFile(runID: String, rows: [MetricRow]) -> String {
         CSV.line(runColumns) + rows.map { CSV.line([runID, String($0.step), $0.split, $0.metric, formatMetric($0.value)]) }.joined()

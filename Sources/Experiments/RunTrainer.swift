@@ -107,7 +107,7 @@ package final class RunTrainer {
         do {
             let plan = run.variant.plan
             let builder = try plan.layerBuilder(for: run.moduleShapes)
-            let built = try task.makeModel(seed: run.seed, batchSize: training.batchSize) { module, base in
+            let built = try task.makeModel(seed: run.seed, batchSize: training.batchSize, base: run.base) { module, base in
                 guard let builder, run.modules.contains(module.name) else { return nil }
                 // Each module gets its own seed stream, so adding a module does not change another's initialisation.
                 var rng = SplitMix64(seed: run.seed).derived("adapter/\(module.name)")

@@ -150,7 +150,8 @@ public final class ExperimentRunner {
 
         let task = try builtTask ?? manifest.task.makeTask()
         builtTask = task
-        let metadata = ["format": "pt", "run_id": id, "variant": run.variant.label, "scaling": "\(run.scaling)"]
+        let metadata = ["format": "pt", "run_id": id, "variant": run.variant.label, "scaling": "\(run.scaling)",
+                        PeftCheckpoint.baseWeightsKey: run.base.description]
         let trainer = RunTrainer(run: run, training: manifest.training, evalMetrics: manifest.task.evalMetrics,
                                  evaluatesValidation: manifest.task.validationExamples != nil)
         let trained = try trainer.train(task: task, resume: resume, progress: progress) { checkpoint in
@@ -189,8 +190,10 @@ public final class ExperimentRunner {
     /// `selection:` block) and the statistics over seeds per cell (cells.csv).
     package func rebuildAggregates() throws {
         let evalMetrics = manifest.task.evalMetrics, validation = manifest.task.validationExamples != nil
-        var metrics = CSV.line(MetricsCSV.experimentColumns(axisColumns: manifest.axisColumns))
-        var summary = CSV.line(SummaryCSV.columns(evalMetrics: evalMetrics, validation: validation, axisColumns: manifest.axisColumns))
+        let (showingBase, learningRateAxis) = (manifest.sweep.showsBase, manifest.hasLearningRateAxis)
+        var metrics = CSV.line(MetricsCSV.experimentColumns(showingBase: showingBase, learningRateAxis: learningRateAxis))
+        var summary = CSV.line(SummaryCSV.columns(evalMetrics: evalMetrics, showingBase: showingBase, learningRateAxis: learningRateAxis,
+                                                  validation: validation))
         for run in manifest.runs {
             guard let outcome = try layout.outcome(of: run.id) else { continue }
             if let rows = rowCache[run.id] {

@@ -10,13 +10,13 @@ import LoRABenchInterop
 /// summary.csv: one row per finished run — its axis values, how it ended, its eval metrics
 /// (final and best; with a validation split, the same on it), its size and its speed.
 public enum SummaryCSV {
-    public static func columns(evalMetrics: [EvalMetric], validation: Bool = false,
-                               axisColumns: [String] = RunSpec.axisColumns) -> [String] {
+    public static func columns(evalMetrics: [EvalMetric], showingBase: Bool = false, learningRateAxis: Bool = false,
+                               validation: Bool = false) -> [String] {
         let eval: [String] = evalMetrics.flatMap { ["final_eval_\($0.name)", "best_eval_\($0.name)"] }
         let held: [String] = validation ? evalMetrics.flatMap { ["final_validation_\($0.name)", "best_validation_\($0.name)"] } : []
         let measures: [String] = ["final_train_loss", "steps_completed", "mean_final_rank", "trainable_parameters",
                                   "trainable_share", "wall_seconds", "steps_per_second"]
-        return axisColumns + ["status", "reason"] + eval + held + measures
+        return RunSpec.axisColumns(showingBase: showingBase, learningRateAxis: learningRateAxis) + ["status", "reason"] + eval + held + measures
     }
 
     package static func row(run: RunSpec, outcome: RunOutcome, evalMetrics: [EvalMetric], validation: Bool = false) -> [String] {

@@ -10,7 +10,7 @@ import LoRABenchInterop
 /// The manifest's `sweep:` block: the axes whose Cartesian product is the set of runs. Every
 /// axis but `variants` and `ranks` may be a single value (a one-element axis).
 public struct SweepAxes {
-    public static let keys = ["variants", "ranks", "alpha", "seeds", "init", "target_modules", "dropout", "use_rslora"]
+    public static let keys = ["variants", "ranks", "alpha", "seeds", "init", "target_modules", "dropout", "use_rslora", "base"]
 
     public var variants: [VariantSpec]
     public var ranks: [Int]
@@ -22,10 +22,14 @@ public struct SweepAxes {
     public var targetModules: [[String]]
     public var dropouts: [Double] = [0]
     public var useRSLoRA: [Bool] = [false]
+    /// The frozen base's weight format per run: `model.base`, or the axis `base: [fp32, nf4]`
+    /// (NF4 with `model`'s block size and double quantization).
+    public var bases: [BaseWeightFormat]
     /// The YAML node of each rank, for errors found when a run resolves it.
     package let rankNodes: [ManifestNode]
 
-    package init(_ node: ManifestNode, modules: [ModuleShape]) throws {
+    /// `model` is the manifest's model block: its base format, and the NF4 settings a `base` axis uses.
+    package init(_ node: ManifestNode, modules: [ModuleShape], model: ModelSettings) throws {
         let block = try node.mapping(keys: Self.keys)
         let variantsAllowed = "a list of variants: " + VariantRegistry.entryNames.joined(separator: ", ")
         variants = try block.required("variants", allowed: variantsAllowed).axis(allowed: variantsAllowed, valuesAreMappings: true).map(VariantSpec.init)
@@ -63,7 +67,16 @@ public struct SweepAxes {
         if let value = block.optional("use_rslora") {
             useRSLoRA = try value.axis(allowed: "true, false, or [false, true]").map { try $0.bool() }
         }
+        bases = [model.base]
+        if let value = block.optional("base") {
+            let nodes = try value.axis(allowed: "fp32, nf4, or [fp32, nf4]")
+            bases = try nodes.map { try $0.choice(["fp32", "nf4"]) == "fp32" ? .float32 : model.quantized }
+            try Self.rejectRepeats(bases, at: nodes, what: "base")
+        }
     }
+
+    /// Whether the experiment's CSVs carry a `base` column.
+    public var showsBase: Bool { bases.contains { $0 != .float32 } }
 
     package static let rankAllowed = "a list of integers ≥ 1, e.g. [4, 8, 16, 64]"
 

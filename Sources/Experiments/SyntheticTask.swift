@@ -197,12 +197,13 @@ package final class SyntheticTask: ExperimentTask {
         return total
     }
 
-    package func makeModel(seed: UInt64, batchSize: Int, adapt: AdapterFactory) throws -> any TaskModel {
+    package func makeModel(seed: UInt64, batchSize: Int, base format: BaseWeightFormat, adapt: AdapterFactory) throws -> any TaskModel {
         var layers: [NamedAdapter] = []
         var adapted: [NamedAdapter] = []
+        let buffer = DequantizationBuffer()
         for (module, weights) in zip(settings.modules, baseWeights) {
             // A fresh base per run: PiSSA replaces it with its residual, merging edits it.
-            let base = try FrozenLinear(weight: weights.weight, bias: weights.bias)
+            let base = try format.frozenLinear(weight: weights.weight, bias: weights.bias, buffer: buffer)
             if let adapter = try adapt(module, base) {
                 layers.append(NamedAdapter(name: module.name, adapter: adapter))
                 adapted.append(layers.last!)

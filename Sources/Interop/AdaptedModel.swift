@@ -19,19 +19,32 @@ public final class AdaptedModel {
     public var adapters: [NamedAdapter] { encoder.adapters.map { NamedAdapter(name: $0.name, adapter: $0.adapter) } }
     /// Whether the checkpoint carries a trained head (`classifier.weight` and `.bias`).
     public let hasHead: Bool
+    /// How the base holds its weights here, and how it held them in training (the adapter's
+    /// metadata; float32 for adapters that do not say).
+    public let baseFormat: BaseWeightFormat
+    public let trainedBaseFormat: BaseWeightFormat
 
     package static let headPrefix = PeftCheckpoint.keyPrefix + "classifier."
 
     /// Attaches `checkpoint` to the base described by `config` and `weights`. `baseModelSHA256`
     /// is the sha256 of the base weights file, checked against the one the adapter recorded. NaN
     /// or infinite adapter or head values are an error naming the tensor unless `allowNonFinite`.
+    /// The base holds its weights in `baseFormat`, by default the format the adapter was trained on.
     public init(checkpoint: PeftCheckpoint.Loaded, config: BertConfig, weights: BertWeights, baseModelSHA256: String?,
-                allowNonFinite: Bool = false) throws {
+                allowNonFinite: Bool = false, baseFormat requested: BaseWeightFormat? = nil) throws {
+        let recorded = checkpoint.file.metadata[PeftCheckpoint.baseWeightsKey]
+        guard let trained = recorded.map(BaseWeightFormat.init) ?? .float32 else {
+            throw CheckpointError.invalidConfig(path: checkpoint.weightsPath, key: PeftCheckpoint.baseWeightsKey,
+                                                reason: "'\(recorded!)' is not a base format (fp32, nf4, nf4-b<block size>, …-single)")
+        }
+        let baseFormat = requested ?? trained
         let prefix = weights.shapes["bert.embeddings.word_embeddings.weight"] != nil ? "bert." : ""
+        let buffer = DequantizationBuffer()
         let attached = try checkpoint.attach(to: { module in
             // Only a Linear (a 2-D weight) can carry an adapter; a LayerNorm's weight is 1-D.
             guard weights.shapes[prefix + module + ".weight"]?.count == 2 else { return nil }
-            return try? FrozenLinear(weight: weights.matrix(prefix + module + ".weight"), bias: weights.matrix(prefix + module + ".bias"))
+            return try? baseFormat.frozenLinear(weight: weights.matrix(prefix + module + ".weight"), bias: weights.matrix(prefix + module + ".bias"),
+                                                buffer: buffer)
         }, baseModelSHA256: baseModelSHA256, allowNonFinite: allowNonFinite)
         let byName = Dictionary(uniqueKeysWithValues: attached.map { ($0.name, $0.adapter) })
         let file = checkpoint.file
@@ -48,12 +61,15 @@ public final class AdaptedModel {
             throw CheckpointError.wrongShape(path: checkpoint.weightsPath, name: Self.headPrefix + "weight", found: headWeight!.shape,
                                              expected: [headWeight!.rows, config.hiddenSize], expectedModel: checkpoint.modelName)
         }
-        let encoder = try BertEncoder(config: config, weights: weights, labelCount: headWeight?.rows ?? 2, seed: 0) { name, _, _ in byName[name] }
+        let encoder = try BertEncoder(config: config, weights: weights, labelCount: headWeight?.rows ?? 2, seed: 0,
+                                      baseFormat: baseFormat) { name, _, _ in byName[name] }
         if let headWeight {
             encoder.head.weight.value = headWeight
             encoder.head.bias.value = try head("bias").reshaped(1, headWeight.rows)
         }
         self.checkpoint = checkpoint
+        self.baseFormat = baseFormat
+        self.trainedBaseFormat = trained
         self.config = config
         self.weights = weights
         self.encoder = encoder
@@ -62,7 +78,7 @@ public final class AdaptedModel {
     /// The checkpoint in `directory` on its base model: `model` when given, else the one its
     /// `base_model_name_or_path` names, which must be in the cache (the error names the fetch command).
     public static func open(_ directory: String, model: PretrainedModel? = nil, store: ModelStore = .default,
-                            allowNonFinite: Bool = false) throws -> (adapted: AdaptedModel, base: ModelFiles) {
+                            allowNonFinite: Bool = false, baseFormat: BaseWeightFormat? = nil) throws -> (adapted: AdaptedModel, base: ModelFiles) {
         let checkpoint = try PeftCheckpoint.load(directory)
         let named = checkpoint.config.baseModelNameOrPath
         guard let model = model ?? PretrainedModel.allCases.first(where: { [$0.hubName, $0.directoryName, $0.rawValue].contains(named) }) else {
@@ -72,8 +88,16 @@ public final class AdaptedModel {
         let files = try store.locate(model)
         let adapted = try AdaptedModel(checkpoint: checkpoint, config: BertConfig(contentsOf: URL(fileURLWithPath: files.configPath)),
                                        weights: BertWeights(SafetensorsFile(path: files.weightsPath)), baseModelSHA256: files.weightsSHA256,
-                                       allowNonFinite: allowNonFinite)
+                                       allowNonFinite: allowNonFinite, baseFormat: baseFormat)
         return (adapted, files)
+    }
+
+    /// A warning for a base held otherwise than in training (its outputs then differ from the
+    /// trained model's), or nil.
+    public var baseFormatWarning: String? {
+        guard baseFormat != trainedBaseFormat else { return nil }
+        return "warning: the adapter was trained on a \(trainedBaseFormat) base and is loaded here onto a \(baseFormat) one; "
+            + "its outputs differ from the trained model's (drop --base to use \(trainedBaseFormat))"
     }
 
     /// ΔW = W_adapted − W0 of every adapter [out, in], by module name, in model order.
@@ -82,10 +106,14 @@ public final class AdaptedModel {
     /// Every tensor of the base weights file with the adapters folded into their Linears
     /// (`merge_and_unload`: W0 + ΔW, ΔW being what `merge()` adds): the base's own key names and
     /// dtypes, so that the base architecture loads it as a plain model. The model itself stays
-    /// adapted and its W0 untouched.
+    /// adapted and its W0 untouched. On an NF4 base every Linear is written in float32 as the
+    /// model computed with it: dequantized W0, plus ΔW where adapted.
     public func mergedTensors(base file: SafetensorsFile) throws -> [String: TensorToWrite] {
         let prefix = file.tensors["bert.embeddings.word_embeddings.weight"] != nil ? "bert." : ""
         var replaced: [String: TensorToWrite] = [:]
+        for (name, base) in encoder.linears where base.isQuantized {
+            replaced[prefix + name + ".weight"] = TensorToWrite(base.weight)
+        }
         for (name, adapter) in encoder.adapters {
             var merged = adapter.base.weight
             axpy(1, adapter.deltaWeight(), &merged)

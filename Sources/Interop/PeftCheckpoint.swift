@@ -14,6 +14,10 @@ public enum PeftCheckpoint {
     public static let configFile = PeftConfig.fileName
     /// The prefix of a module's keys (PeftModel → tuner model → the base model's own names).
     public static let keyPrefix = PeftAdapter.modulePrefix
+    /// The safetensors metadata key recording how the base held its weights in training (`fp32`,
+    /// `nf4`: `BaseWeightFormat`); absent in adapters saved before QLoRA, which trained on float32.
+    public static let baseWeightsKey = "base_weights"
+
     /// The safetensors metadata key recording which base weights the adapter was trained on.
     public static let baseSHA256Key = "lorabench_base_model_sha256"
 

@@ -18,7 +18,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure adapter and model speed against this machine's sgemm throughput.",
-        subcommands: [Layer.self, Model.self],
+        subcommands: [Layer.self, Attention.self, Model.self],
         defaultSubcommand: Layer.self
     )
 
@@ -50,44 +50,87 @@ struct BenchCommand: ParsableCommand {
         }
     }
 
+    struct Attention: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "BERT's multi-head attention alone, forward + backward (the model bench's batch and MiniLM's shape).")
+
+        @Option(help: "Sequences per batch.") var batch = 32
+        @Option(help: "Tokens per sequence.") var sequence = 64
+        @Option(help: "Hidden width.") var width = 384
+        @Option(help: "Heads.") var heads = 12
+        @Option(help: "Timed repetitions (after warm-up).") var repeats = 20
+        @Option(help: "Untimed warm-up repetitions.") var warmup = 3
+        @Option(help: "OpenBLAS threads.") var threads = 2
+
+        func validate() throws {
+            guard heads >= 1, width % heads == 0 else { throw ValidationError("--width must be a multiple of --heads (≥ 1)") }
+        }
+
+        func run() {
+            BLASThreads.set(threads)
+            let benchmark = AttentionBenchmark(batch: batch, sequence: sequence, width: width, heads: heads, warmup: warmup, repeats: repeats)
+            let timing = benchmark.run()
+            print("attention, \(heads) heads over \(batch) x \(sequence) tokens x \(width), \(threads) BLAS threads, median of \(repeats) after \(warmup) warm-up")
+            let q = quartiles(timing.seconds)
+            print(String(format: "forward+backward %.2f ms (IQR %.2f–%.2f), %.1f GFLOP/s", q.median * 1e3, q.q1 * 1e3, q.q3 * 1e3,
+                         benchmark.flops / q.median / 1e9))
+        }
+    }
+
     struct Model: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "One training step of all-MiniLM-L6-v2 (forward + backward + AdamW), rank-r adapters on all six module types.",
-            discussion: "Prints PyTorch + peft's time for the same step beside ours when .venv-reference exists (Benchmarks/setup_reference_env.sh).")
+            discussion: """
+            Ours and PyTorch + peft (when .venv-reference exists: Benchmarks/setup_reference_env.sh) run as child processes, \
+            alternating within each round so that the machine's drift hits both; the table gives medians over rounds, \
+            their interquartile range and the ratio to ours. PyTorch runs with the attention a user gets by default (SDPA); \
+            --eager adds eager attention as a labelled extra row.
+            """)
 
         @Option(help: "Sequences per batch.") var batch = 32
         @Option(help: "Tokens per sequence.") var sequence = 64
         @Option(help: "Adapter rank.") var rank = 8
-        @Option(help: "Timed steps (after warm-up).") var repeats = 5
-        @Option(help: "Untimed warm-up steps.") var warmup = 2
+        @Option(help: "Rounds: each child runs once per variant per round.") var rounds = 5
+        @Option(help: "Timed steps per child (after warm-up).") var repeats = 3
+        @Option(help: "Untimed warm-up steps per child.") var warmup = 2
         @Option(help: "OpenBLAS threads (PyTorch gets the same count).") var threads = 2
         @Option(help: "Variants to time, by manifest name (\(VariantRegistry.variants.map { $0.name }.joined(separator: ", "))).")
         var variants: [String] = ["lora", "dora", "adalora"]
+        @Flag(help: "Also time PyTorch with eager attention (an extra, labelled row).") var eager = false
         @Flag(help: "Skip the PyTorch + peft reference even when its environment exists.") var noReference = false
+        @Option(help: "nf4: also time ours on an NF4 (QLoRA) base, beside the float32 one, in the same rounds.")
+        var base: BaseWeightFormat = .float32
+        /// A child: time this one variant in this process and print a StepMeasurement as JSON.
+        @Option(help: .hidden) var variant: String?
 
         func run() throws {
             BLASThreads.set(threads)
             let files = try ModelStore.default.locate(.minilm)
             let benchmark = ModelBenchmark(batch: batch, sequence: sequence, rank: rank, warmup: warmup, repeats: repeats)
-            let config = try BertConfig(contentsOf: URL(fileURLWithPath: files.configPath))
-            let sgemm = benchmark.sgemmGFLOPS(config: config)
-            let reference = noReference ? nil : PeftReference.locate(projectRoot: FileManager.default.currentDirectoryPath)
-            print("all-MiniLM-L6-v2 training step, batch \(batch) x \(sequence) tokens, r = \(rank) on all six module types, \(threads) threads, median of \(repeats) after \(warmup) warm-up")
-            print(String(format: "sgemm %.1f GFLOP/s", sgemm))
-            print("variant   ours s/step  GFLOP  floor share  alloc share  peak MiB" + (reference == nil ? "" : "  peft s/step  speed-up  peft MiB"))
-            for variant in variants {
-                let row = try benchmark.run(variant, files: files)
-                let seconds = row.timing.median
-                var line = variant.padding(toLength: 8, withPad: " ", startingAt: 0)
-                    + String(format: "  %11.3f  %5.1f  %10.0f%%  %10.1f%%  %8.0f", seconds,
-                                  row.flops / 1e9, 100 * row.flops / 1e9 / sgemm / seconds, 100 * row.allocationSeconds / seconds, row.peakResidentMiB)
-                if let reference {
-                    let theirs = try reference.run(variant, modelDirectory: files.directory, benchmark: benchmark, threads: threads)
-                    line += String(format: "  %11.3f  %7.2fx  %8.0f", theirs.median_seconds, theirs.median_seconds / seconds, theirs.peak_rss_mib)
-                }
-                print(line)
+            if let variant {
+                let row = try benchmark.run(variant, files: files, base: base)
+                let measurement = StepMeasurement(implementation: "LoRABench", attention: nil, variant: variant, seconds: row.timing.seconds,
+                                                  peakResidentMiB: row.peakResidentMiB, frozenLinearMiB: row.frozenLinearMiB)
+                print(String(decoding: try JSONEncoder().encode(measurement), as: UTF8.self))
+                return
             }
-            print("floor share = step FLOPs / sgemm throughput / step time; peak MiB is this process's so far (the variants run in one process)")
+            guard let executable = RunCommand.executablePath else { throw CommandError("cannot find this executable to start bench children") }
+            let ours = BenchChild(label: "LoRABench", executable: executable,
+                                  arguments: ["bench", "model", "--batch", "\(batch)", "--sequence", "\(sequence)", "--rank", "\(rank)",
+                                              "--repeats", "\(repeats)", "--warmup", "\(warmup)", "--threads", "\(threads)"])
+            let quantized = base == .float32 ? [] : [BenchChild(label: "LoRABench (\(base) base)", executable: executable,
+                                                                 arguments: ours.arguments + ["--base", base.description])]
+            let references = noReference ? [] : BenchChild.references(projectRoot: FileManager.default.currentDirectoryPath, modelDirectory: files.directory,
+                                                                       benchmark: benchmark, threads: threads, eager: eager)
+            let config = try BertConfig(contentsOf: URL(fileURLWithPath: files.configPath))
+            print("all-MiniLM-L6-v2 training step, batch \(batch) x \(sequence) tokens, r = \(rank) on all six module types, \(threads) threads; "
+                + "\(rounds) rounds alternating \(([ours] + quantized + references).map(\.label).joined(separator: ", ")); each child: \(repeats) timed steps after \(warmup) warm-up")
+            let comparison = AlternatingComparison(children: [ours] + quantized + references, rounds: rounds)
+            let (cells, sgemm) = try comparison.run(variants: variants) { benchmark.sgemmGFLOPS(config: config) }
+            print(AlternatingComparison.table(cells, sgemmGFLOPS: sgemm, stepFLOPs: benchmark.stepFLOPs(config: config)))
+            print("floor share = step FLOPs / median sgemm throughput / step time; peak MiB is each child's own (one variant per process); "
+                + "frozen MiB: what the frozen Linears keep (weights and biases; NF4 with its scales)")
+            if references.isEmpty, !noReference { print("(no PyTorch reference: .venv-reference is missing; Benchmarks/setup_reference_env.sh makes it)") }
         }
     }
 }

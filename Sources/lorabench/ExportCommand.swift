@@ -33,7 +33,7 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "Only this split (train, eval or validation).")
     var split: String?
 
-    @Option(help: ArgumentHelp("Spread this axis into columns.", valueName: (MetricsExport.wideAxes + ["learning_rate"]).joined(separator: "|")))
+    @Option(help: ArgumentHelp("Spread this axis into columns.", valueName: MetricsExport.wideAxes.joined(separator: "|")))
     var wideBy: String?
 
     @Flag(help: "Only the runs of the settings a `selection:` block chose (selection.csv).")

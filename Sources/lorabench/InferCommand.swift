@@ -51,6 +51,9 @@ struct InferCommand: ParsableCommand {
     @Flag(help: "Load an adapter holding NaN or infinite values (a diverged run's), for inspection; refused otherwise.")
     var allowNonFinite = false
 
+    @Option(help: "Hold the base's weights as fp32 or nf4 (QLoRA) instead of as in training (the adapter's metadata says which).")
+    var base: BaseWeightFormat?
+
     func run() throws {
         var batch = texts
         if let textsFile {
@@ -60,7 +63,8 @@ struct InferCommand: ParsableCommand {
         guard !batch.isEmpty else { throw ValidationError("give at least one --text or a --texts-file") }
         guard maxLength >= 2 else { throw ValidationError("--max-length must be at least 2 ([CLS] and [SEP])") }
         if let out { try OutputFile.check(out, inputs: [adapter] + (textsFile.map { [$0] } ?? []), overwrite: force) }
-        let (adapted, files) = try AdaptedModel.open(adapter, model: model, allowNonFinite: allowNonFinite)
+        let (adapted, files) = try AdaptedModel.open(adapter, model: model, allowNonFinite: allowNonFinite, baseFormat: base)
+        if let warning = adapted.baseFormatWarning { standardError(warning + "\n") }
         let inference = try adapted.infer(batch, tokenizer: WordPieceTokenizer(vocabularyPath: files.vocabularyPath), maxLength: maxLength)
         if let logits = inference.logits {
             for (row, (text, label)) in zip(batch, inference.predictions).enumerated() {

@@ -39,12 +39,16 @@ struct MergeCommand: ParsableCommand {
     @Flag(help: "Load an adapter holding NaN or infinite values (a diverged run's), for inspection; refused otherwise.")
     var allowNonFinite = false
 
+    @Option(help: "Hold the base's weights as fp32 or nf4 (QLoRA) instead of as in training (the adapter's metadata says which).")
+    var base: BaseWeightFormat?
+
     func run() throws {
         let fileManager = FileManager.default
         if let existing = try? fileManager.contentsOfDirectory(atPath: out), !existing.isEmpty {
             throw CommandError("\(out) already holds files; choose an empty or new --out folder")
         }
-        let (adapted, files) = try AdaptedModel.open(adapter, model: model, allowNonFinite: allowNonFinite)
+        let (adapted, files) = try AdaptedModel.open(adapter, model: model, allowNonFinite: allowNonFinite, baseFormat: base)
+        if let warning = adapted.baseFormatWarning { standardError(warning + "\n") }
         try FileSystem.createDirectory(out)
         let merged = try adapted.mergedTensors(base: SafetensorsFile(path: files.weightsPath))
         try Safetensors.write(merged, to: "\(out)/model.safetensors")
@@ -53,6 +57,9 @@ struct MergeCommand: ParsableCommand {
         }
         if let head = adapted.headTensors { try Safetensors.write(head, to: "\(out)/classifier.safetensors") }
         print("merged \(adapted.adapters.count) adapted modules of \(adapter) into \(files.model.directoryName)")
+        if adapted.baseFormat != .float32 {
+            print("  the base was \(adapted.baseFormat): the model is written in float32, every Linear its dequantized W0 (+ ΔW where adapted)")
+        }
         print("  \(out)/model.safetensors (\(merged.count) tensors), config.json, vocab.txt"
               + (adapted.hasHead ? ", classifier.safetensors" : ""))
     }

@@ -172,3 +172,9 @@ struct SlurmArguments: ParsableArguments {
         SlurmRequest(partition: partition, time: time, cpusPerTask: cpusPerTask, memory: mem, maxParallel: maxParallel, extraArguments: sbatchArg)
     }
 }
+
+extension BaseWeightFormat: ExpressibleByArgument {
+    public init?(argument: String) { self.init(argument) }
+
+    public static var allValueStrings: [String] { ["fp32", "nf4"] }
+}

@@ -69,4 +69,15 @@ import Testing
             _ = try SVDPruneSettings(interval: 10, energy: 0.9, maxRank: 8, startStep: 5, stopStep: 100)
         } == "svd-prune start_step = 5 is not allowed; need interval (10) ≤ start_step ≤ stop_step (100)")
     }
+
+    @Test func anNF4BaseRejectsABadBlockSizeAndAWrongReplacementWeight() throws {
+        #expect(Self.message { _ = try FrozenLinear(quantizing: .zeros(16, 24), blockSize: 48) }
+                == "NF4 block size 48 is not allowed: use a power of two from 32 to 4096 (32, 64, 128, 256, 512, 1024, 2048, 4096; "
+                + "bitsandbytes' quantize_4bit), 64 by default")
+        let base = try FrozenLinear(quantizing: .zeros(16, 24))
+        #expect(Self.message { try base.replaceWeight(.zeros(24, 16)) } == "replacement base weight has shape [24, 16], expected [16, 24]")
+        #expect(Self.message { try base.replaceWeight(Matrix(rows: 16, cols: 24, repeating: .nan)) }
+                == "the 16x24 weight contains NaN or infinity, which has no NF4 block scale; check the checkpoint or the run that produced it before quantizing")
+        #expect(base.isQuantized)
+    }
 }

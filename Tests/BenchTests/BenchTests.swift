@@ -30,4 +30,28 @@ import Testing
         let adapter: Double = 4 * 6 * 2 * 12
         #expect(ModelBenchmark.flops(config: config, batch: 2, sequence: 3, rank: 2, adapted: [(4, 8)]) == base + adapter)
     }
+
+    @Test func theAttentionBenchRunsAndCountsItsGEMMs() {
+        let bench = AttentionBenchmark(batch: 2, sequence: 8, width: 8, heads: 2, warmup: 0, repeats: 2)
+        #expect(bench.run().seconds.count == 2)
+        // Forward QKᵀ and PV, backward ∂V, ∂P, ∂Q, ∂K: six products of 2·N·T·C each.
+        #expect(bench.flops == 6 * 2 * 16 * 8 * 8)
+    }
+
+    @Test func quartilesInterpolateAsNumpyDoes() {
+        let q = quartiles([4, 1, 3, 2])
+        #expect(q.q1 == 1.75 && q.median == 2.5 && q.q3 == 3.25)
+        #expect(quartiles([7]).median == 7)
+    }
+
+    @Test func theComparisonTableGivesTheRatioToOursPerRound() {
+        let cells = [
+            AlternatingComparison.Cell(label: "LoRABench", variant: "lora", roundMedians: [1, 2, 1], peakResidentMiB: 600, ratios: [1, 1, 1]),
+            AlternatingComparison.Cell(label: "PyTorch+peft (default: sdpa)", variant: "lora", roundMedians: [1.5, 2.4, 1.3],
+                                       peakResidentMiB: 900, ratios: [1.5, 1.2, 1.3]),
+        ]
+        let table = AlternatingComparison.table(cells, sgemmGFLOPS: [100, 120, 110], stepFLOPs: 55e9)
+        #expect(table.contains("GEMM floor 0.500 s/step (55.0 GFLOP)"))
+        #expect(table.contains(" 1.30x (1.25–1.40)"))
+    }
 }

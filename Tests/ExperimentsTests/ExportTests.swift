@@ -22,7 +22,7 @@ import Testing
 
     @Test func longIsTheMetricsRowsOfThatMetric() throws {
         let table = try MetricsExport.table(results: Self.results, metric: "loss", split: "eval")
-        #expect(table.header == MetricsCSV.experimentColumns)
+        #expect(table.header == MetricsCSV.experimentColumns(showingBase: false))
         let parsed = try CSVTable(data: Data(table.text.utf8), path: "long.csv")
         let values = Dictionary(uniqueKeysWithValues: parsed.records.map { (Array($0.fields[1...10]), $0.fields[12]) })
         #expect(values == (try stored(metric: "loss", split: "eval")))

@@ -106,7 +106,7 @@ import Testing
         let experiment = try (manifest.task as! GLUETaskSettings).makeTask() as! GLUEExperiment
         let plan = run.variant.plan
         let builder = try #require(try plan.layerBuilder(for: run.moduleShapes))
-        let model = try experiment.makeModel(seed: 1, batchSize: 4) { module, base in
+        let model = try experiment.makeModel(seed: 1, batchSize: 4, base: .float32) { module, base in
             guard run.modules.contains(module.name) else { return nil }
             return try builder.adapter(for: module, base: base, seed: 7)
         } as! GLUEClassifier

@@ -22,7 +22,7 @@ import Testing
         #expect(Set(grid.filter { $0.variant.label == "dora" }.map(\.learningRate)) == [1e-2, 3e-2, 1e-1])
         #expect(Set(grid.map(\.id)).count == grid.count)
         // The learning rate is a column, after the other axes.
-        #expect(RunSpec.axisColumns(learningRateAxis: true).last == "learning_rate")
+        #expect(RunSpec.axisColumns(showingBase: false, learningRateAxis: true).last == "learning_rate")
         #expect(grid[2].axisValues.last == "0.003")
         #expect(grid[2].axisValues.count == RunSpec.axisColumns.count + 1)
         // Each run's settings hold its own rate: in the training block when it comes from there.

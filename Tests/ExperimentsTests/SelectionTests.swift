@@ -13,8 +13,8 @@ import Testing
     static func summary(rates: [String], statuses: [String: RunOutcome.Status] = [:],
                         accuracies: (Int, String, Int) -> (eval: Double, validation: Double)) throws -> ExperimentResults {
         let metrics = [EvalMetric(name: "accuracy", higherIsBetter: true)]
-        let axes = RunSpec.axisColumns(learningRateAxis: true)
-        let columns = SummaryCSV.columns(evalMetrics: metrics, validation: true, axisColumns: axes)
+        let axes = RunSpec.axisColumns(showingBase: false, learningRateAxis: true)
+        let columns = SummaryCSV.columns(evalMetrics: metrics, learningRateAxis: true, validation: true)
         var text = CSV.line(columns)
         for rank in [4, 8] {
             for rate in rates {
@@ -207,7 +207,7 @@ import Testing
         let layout = ResultsLayout(root: "\(directory)/results")
 
         let metrics = try CSVTable(contentsOf: layout.metricsFile, producer: "test")
-        #expect(metrics.header == MetricsCSV.experimentColumns(axisColumns: RunSpec.axisColumns(learningRateAxis: true)))
+        #expect(metrics.header == MetricsCSV.experimentColumns(showingBase: false, learningRateAxis: true))
         let split = try metrics.column("split"), metric = try metrics.column("metric"), step = try metrics.column("step")
         let validationRows = metrics.records.filter { $0.fields[split] == "validation" && $0.fields[metric] == "loss" }
         #expect(validationRows.count == manifest.runs.count * 4)  // steps 0, 20, 40, 60

@@ -27,7 +27,7 @@ private func writeResults(accuracy: Bool = false) throws -> String {
     let evalMetrics = [EvalMetric(name: "loss", higherIsBetter: false)] + (accuracy ? [EvalMetric(name: "accuracy", higherIsBetter: true)] : [])
     let summaryColumns = SummaryCSV.columns(evalMetrics: evalMetrics)
     var summary = CSV.line(summaryColumns)
-    var metrics = CSV.line(MetricsCSV.experimentColumns)
+    var metrics = CSV.line(MetricsCSV.experimentColumns(showingBase: false))
     for variant in ["lora", "adalora"] {
         for rank in [4, 8] {
             for seed in 0..<2 {
@@ -142,7 +142,7 @@ struct ReportTests {
         row["reason"] = "out of memory"
         row["trainable_parameters"] = "384"
         try AtomicFile.write(CSV.line(columns) + CSV.line(columns.map { row[$0] ?? "" }), to: directory + "/summary.csv")
-        try AtomicFile.write(CSV.line(MetricsCSV.experimentColumns), to: directory + "/metrics.csv")
+        try AtomicFile.write(CSV.line(MetricsCSV.experimentColumns(showingBase: false)), to: directory + "/metrics.csv")
         let written = try Report.write(resultsDirectory: directory)
         #expect(written.count == 4, "no AdaLoRA plot without rank series")
         for path in written where path.hasSuffix(".svg") {

@@ -48,6 +48,6 @@ package enum ComparisonFixture {
         for seed in 0..<3 { try add(variant: "dora", rank: 4, seed: seed, correct: Set(0..<28).union(30..<(35 + seed))) }
         for seed in 0..<3 { try add(variant: "dora", rank: 8, seed: seed, correct: seed == 2 ? nil : Set(0..<30)) }
         try AtomicFile.write(summary, to: layout.summaryFile)
-        try AtomicFile.write(CSV.line(MetricsCSV.experimentColumns), to: layout.metricsFile)
+        try AtomicFile.write(CSV.line(MetricsCSV.experimentColumns(showingBase: false)), to: layout.metricsFile)
     }
 }

@@ -42,7 +42,9 @@ public final class BertEncoder {
     }
 
     /// As above, from weights already decoded, which several encoders (the runs of a sweep) share.
-    public init(config: BertConfig, weights: BertWeights, labelCount: Int, seed: UInt64,
+    /// The Linears left frozen hold their weights in `baseFormat` (NF4 for QLoRA); `adapt` builds
+    /// the bases of the ones it adapts.
+    public init(config: BertConfig, weights: BertWeights, labelCount: Int, seed: UInt64, baseFormat: BaseWeightFormat = .float32,
                 adapt: (_ moduleName: String, _ weight: Matrix, _ bias: Matrix) throws -> (any Adapter)?) throws {
         let prefix = weights.shapes["bert.embeddings.word_embeddings.weight"] != nil ? "bert." : ""
         func tensor(_ name: String, _ shape: [Int]) throws -> Matrix {
@@ -56,9 +58,12 @@ public final class BertEncoder {
         }
         let width = config.hiddenSize
         var adapters: [(name: String, adapter: any Adapter)] = []
+        let frozenBuffer = DequantizationBuffer()
         func linear(_ name: String, inFeatures: Int, outFeatures: Int) throws -> BertLinear {
             let weight = try tensor(name + ".weight", [outFeatures, inFeatures]), bias = try tensor(name + ".bias", [outFeatures])
-            guard let adapter = try adapt(name, weight, bias) else { return .frozen(try FrozenLinear(weight: weight, bias: bias)) }
+            guard let adapter = try adapt(name, weight, bias) else {
+                return .frozen(try baseFormat.frozenLinear(weight: weight, bias: bias, buffer: frozenBuffer))
+            }
             guard adapter.inFeatures == inFeatures, adapter.outFeatures == outFeatures else {
                 throw BertError.weightShape(name: name + " adapter", found: [adapter.outFeatures, adapter.inFeatures], expected: [outFeatures, inFeatures])
             }
@@ -96,14 +101,16 @@ public final class BertEncoder {
     /// `bias`: `lora_only` trains the adapted Linears' biases; `all` is not supported.
     public convenience init(config: BertConfig, weights: SafetensorsFile, labelCount: Int, seed: UInt64,
                             adapters builder: (any LayerBuilder)?, bias: BiasMode = .none,
-                            targetModules: [String] = BertEncoder.allLinearTargets) throws {
+                            targetModules: [String] = BertEncoder.allLinearTargets, baseFormat: BaseWeightFormat = .float32) throws {
         guard bias != .all else {
             throw BertError.unsupported("bias = all (it trains every bias of the model, LayerNorm's included); use none or lora_only")
         }
         let shapes = Dictionary(uniqueKeysWithValues: BertEncoder.modules(of: config).map { ($0.name, $0) })
-        try self.init(config: config, weights: weights, labelCount: labelCount, seed: seed) { name, weight, biasValue in
+        let buffer = DequantizationBuffer()
+        try self.init(config: config, weights: BertWeights(weights), labelCount: labelCount, seed: seed,
+                      baseFormat: baseFormat) { name, weight, biasValue in
             guard let builder, let module = shapes[name], BertEncoder.matches(name, targetModules: targetModules) else { return nil }
-            let base = try FrozenLinear(weight: weight, bias: biasValue, trainBias: bias == .loraOnly)
+            let base = try baseFormat.frozenLinear(weight: weight, bias: biasValue, trainBias: bias == .loraOnly, buffer: buffer)
             return try builder.adapter(for: module, base: base, seed: BertEncoder.seed(seed, for: name))
         }
     }
@@ -140,6 +147,16 @@ public final class BertEncoder {
     public static func matches(_ moduleName: String, targetModules: [String]) -> Bool {
         targetModules.contains { moduleName == $0 || moduleName.hasSuffix("." + $0) }
     }
+
+    /// Every Linear's frozen base under its peft module name, adapted or not, in model order.
+    public var linears: [(name: String, base: FrozenLinear)] {
+        let bases = layers.flatMap { [$0.query, $0.key, $0.value, $0.attentionOutput, $0.intermediate, $0.output] }.map(\.base)
+        return zip(BertEncoder.modules(of: config).map(\.name), bases).map { ($0, $1) }
+    }
+
+    /// Bytes the frozen Linears' weights and biases occupy (float32, or NF4 with its scales):
+    /// the resident size of the base a QLoRA run saves.
+    public var frozenLinearBytes: Int { linears.reduce(0) { $0 + $1.base.residentBytes } }
 
     /// The adapters' parameters in model order, then the head's.
     public var trainableParameters: [Parameter] { adapters.flatMap { $0.adapter.parameters } + head.parameters }
@@ -281,7 +298,7 @@ package enum BertLinear {
             y = try adapter.forward(x, training: training)
         case let .frozen(linear):
             y = .uninitializedActivation(x.rows, linear.outFeatures)
-            gemm(x, .n, linear.weight, .t, into: &y)
+            linear.withWeight { gemm(x, .n, $0, .t, into: &y) }
             addRowVector(linear.bias.value, to: &y)
         }
     }
@@ -294,7 +311,15 @@ package enum BertLinear {
             let gradient = try adapter.backward(gradOutput)
             if accumulate { axpy(1, gradient, &gradInput) } else { gradInput = gradient }
         case let .frozen(linear):
-            gemm(gradOutput, .n, linear.weight, .n, into: &gradInput, beta: accumulate ? 1 : 0)
+            linear.withWeight { gemm(gradOutput, .n, $0, .n, into: &gradInput, beta: accumulate ? 1 : 0) }
+        }
+    }
+
+    /// The frozen base, adapted or not.
+    package var base: FrozenLinear {
+        switch self {
+        case let .frozen(linear): return linear
+        case let .adapted(adapter): return adapter.base
         }
     }
 

@@ -30,7 +30,7 @@ public final class AdaLoRALayer: LowRankUpdate, DropoutAdapter {
 
     /// E = 0 and P, Q ~ N(0, 0.02²), as peft (a non-zero E was a regression, peft #1798).
     public init(base: FrozenLinear, config: AdapterConfig, seed: UInt64) throws {
-        try validateRank(config.rank, for: base.weight)
+        try validateRank(config.rank, for: base)
         var rng = SplitMix64(seed: seed)
         let r = config.rank
         self.base = base

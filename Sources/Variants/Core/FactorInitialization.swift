@@ -56,18 +56,19 @@ public struct ResidualInitialization {
 }
 
 /// Everything a config-built LoRA or DoRA layer does before its factors exist: validates the
-/// rank, draws A and B, replaces the base by the residual when the initialisation says so, and
-/// applies the bias mode. Returns the factors, the residual initialisation (if any) and the
-/// seed of the layer's dropout masks.
+/// rank, draws A and B (from the dequantized W0 of an NF4 base), replaces the base by the residual
+/// when the initialisation says so (an NF4 base quantizes the residual again), and applies the bias
+/// mode. Returns the factors, the residual initialisation (if any) and the seed of the layer's
+/// dropout masks.
 public func initialFactors(base: FrozenLinear, config: AdapterConfig, seed: UInt64)
     throws -> (a: Matrix, b: Matrix, residual: ResidualInitialization?, dropoutSeed: UInt64) {
-    try validateRank(config.rank, for: base.weight)
+    try validateRank(config.rank, for: base)
     var rng = SplitMix64(seed: seed)
     let factors = try config.initialization.initialization.factors(for: base.weight, rank: config.rank, scaling: config.scaling,
                                                                     using: &rng)
     var residual: ResidualInitialization?
     if let residualBase = factors.residualBase {
-        base.weight = residualBase
+        try base.replaceWeight(residualBase)
         residual = ResidualInitialization(a: factors.a, b: factors.b)
     }
     if config.bias != .none { base.biasIsTrainable = true }

@@ -9,7 +9,8 @@ import LoRABenchTraining
 /// As peft: the norm ‖V‖ is recomputed every forward but treated as a constant in backward
 /// (the paper's section 4.3: "we propose to treat ‖V + ΔV‖_c as a constant, thereby detaching it
 /// from the gradient graph"), m starts at ‖W0 + s·B·A‖ per row, the bias is never scaled, and with
-/// dropout only the correction terms see the dropped input (peft PR #1474).
+/// dropout only the correction terms see the dropped input (peft PR #1474). On an NF4 base (QDoRA)
+/// W0 is the dequantized weight, as peft's `dequantize_module_weight`.
 public final class DoRA: LowRankFactored, DropoutAdapter {
     public let base: FrozenLinear
     public let a: Parameter
@@ -27,7 +28,7 @@ public final class DoRA: LowRankFactored, DropoutAdapter {
     private var droppedInput = Matrix.zeros(0, 0)  // x_d [N, in]
     private var projected = Matrix.zeros(0, 0)     // z = x_d·Aᵀ [N, r]
     private var gradProjected = Matrix.zeros(0, 0) // ∂z [N, r]
-    private var scaledWeight = Matrix.zeros(0, 0)  // g ⊙_rows V [out, in]: the merged weight of this step
+    private var scaledWeight = Matrix.zeros(0, 0)  // g ⊙_rows V [out, in]: the merged weight of this step (float32 base, no dropout)
     private var direction = Matrix.zeros(0, 0)     // u + s·l = x_d·Vᵀ [N, out]
     private var norms: [Float] = []                // n = ‖V_i‖ (detached) [out]
     private var factor: [Float] = []               // g = m / n [out]
@@ -64,10 +65,16 @@ public final class DoRA: LowRankFactored, DropoutAdapter {
 
     /// V = W0 + s·B·A [out, in].
     private func combinedWeight() -> Matrix {
-        var v = base.weight
-        gemm(b.value, .n, a.value, .n, into: &v, alpha: scaling, beta: 1)
-        return v
+        base.withWeight { w in
+            var v = w
+            gemm(b.value, .n, a.value, .n, into: &v, alpha: scaling, beta: 1)
+            return v
+        }
     }
+
+    /// Whether backward's ∂x goes through the saved g ⊙_rows V [out, in]: only without dropout and
+    /// on a float32 base (an NF4 one would keep a float32 weight per layer, which QLoRA avoids).
+    private var savesScaledWeight: Bool { !dropout.isActive && !base.isQuantized }
 
     public func forward(_ x: Matrix, training: Bool) throws -> Matrix {
         try checkInput(x)
@@ -82,13 +89,17 @@ public final class DoRA: LowRankFactored, DropoutAdapter {
         // direction = u + s·l = x_d·Vᵀ: one sgemm with V = W0 + s·B·A. z = x_d·Aᵀ is kept for ∂B.
         gemm(droppedInput, .n, combined, .t, into: &direction)
         gemm(droppedInput, .n, a.value, .t, into: &projected)
-        scaledWeight = combined
-        scaleRows(&scaledWeight, by: factor)
+        if savesScaledWeight {
+            scaledWeight = combined
+            scaleRows(&scaledWeight, by: factor)
+        }
         // y = g ⊙_c direction + b, plus x·W0ᵀ − u when dropout made the base and adapter inputs differ.
         var y = scaledColumnsPlusRow(direction, factor, base.bias.value)
         if dropout.isActive {
-            gemm(x, .n, base.weight, .t, into: &y, beta: 1)
-            gemm(droppedInput, .n, base.weight, .t, into: &y, alpha: -1, beta: 1)
+            base.withWeight { w in
+                gemm(x, .n, w, .t, into: &y, beta: 1)
+                gemm(droppedInput, .n, w, .t, into: &y, alpha: -1, beta: 1)
+            }
         }
         return y
     }
@@ -110,12 +121,14 @@ public final class DoRA: LowRankFactored, DropoutAdapter {
         scaleRows(&scaledB, by: factor)
         gemm(g, .n, scaledB, .n, into: &gradProjected, alpha: scaling)
         if a.isTrainable { gemm(gradProjected, .t, droppedInput, .n, into: &a.grad, beta: 1) }
-        // Without dropout ∂x = (g ⊙_c G)·W0 + ∂z·A = G·(diag(g)·V); with it
-        // ∂x = G·W0 + D ⊙ [((g − 1) ⊙_c G)·W0 + ∂z·A].
-        guard dropout.isActive else { return matmul(g, .n, scaledWeight, .n) }
-        var correctionWeight = base.weight
-        scaleRows(&correctionWeight, by: factor.map { $0 - 1 })
-        var correction = matmul(g, .n, correctionWeight, .n)
+        // Without dropout ∂x = (g ⊙_c G)·W0 + ∂z·A = G·(diag(g)·V); with it (D = 1 on an NF4
+        // base without dropout) ∂x = G·W0 + D ⊙ [((g − 1) ⊙_c G)·W0 + ∂z·A].
+        if savesScaledWeight { return matmul(g, .n, scaledWeight, .n) }
+        var correction = base.withWeight { w in
+            var correctionWeight = w
+            scaleRows(&correctionWeight, by: factor.map { $0 - 1 })
+            return matmul(g, .n, correctionWeight, .n)
+        }
         gemm(gradProjected, .n, a.value, .n, into: &correction, beta: 1)
         var gradInput = base.backward(g)
         axpy(1, dropout.masked(correction), &gradInput)
@@ -125,7 +138,7 @@ public final class DoRA: LowRankFactored, DropoutAdapter {
     /// (m/‖V‖) ⊙_rows V − W0, with V and its norm from the unmerged weights.
     public func deltaWeight() -> Matrix {
         var merged = mergedWeight().weight
-        axpy(-1, base.weight, &merged)
+        base.withWeight { axpy(-1, $0, &merged) }
         return merged
     }
 
@@ -136,17 +149,22 @@ public final class DoRA: LowRankFactored, DropoutAdapter {
         return (v, factor)
     }
 
+    /// The base becomes (m/‖V‖) ⊙_rows V in float32 (an NF4 base keeps its W0 aside for unmerge).
     public func merge() {
         guard !isMerged else { return }
-        (base.weight, mergedFactor) = mergedWeight()
+        let (merged, factor) = mergedWeight()
+        base.mergeWeight { $0 = merged }
+        mergedFactor = factor
         isMerged = true
     }
 
-    /// W0 = W / g − s·B·A with the g of the merge.
+    /// W0 = W / g − s·B·A with the g of the merge (an NF4 base gets its W0 back exactly).
     public func unmerge() {
         guard isMerged else { return }
-        scaleRows(&base.weight, by: mergedFactor.map { 1 / $0 })
-        gemm(b.value, .n, a.value, .n, into: &base.weight, alpha: -scaling, beta: 1)
+        base.unmergeWeight { weight in
+            scaleRows(&weight, by: mergedFactor.map { 1 / $0 })
+            gemm(b.value, .n, a.value, .n, into: &weight, alpha: -scaling, beta: 1)
+        }
         isMerged = false
     }
 }

@@ -6,7 +6,8 @@ import LoRABenchTraining
 /// LoRA (Hu et al. 2022, Eq. 3): h = W0·x + s·B·A·x with W0 frozen, A [r, in], B [out, r].
 ///
 /// As peft: s = α/r (α/√r with rsLoRA) multiplies the [N, out] product, dropout hits only the
-/// adapter input, and B = 0 at init so the adapted layer starts as the base layer.
+/// adapter input, and B = 0 at init so the adapted layer starts as the base layer. On an NF4 base
+/// this is QLoRA (Dettmers et al. 2023, Eq. 5): Y = X·dequant(W0)ᵀ + s·X·Aᵀ·Bᵀ.
 public final class LoRA: LowRankFactored, DropoutAdapter {
     public let base: FrozenLinear
     public let a: Parameter
@@ -20,7 +21,7 @@ public final class LoRA: LowRankFactored, DropoutAdapter {
     private var droppedInput = Matrix.zeros(0, 0)
     private var projected = Matrix.zeros(0, 0)
     private var gradProjected = Matrix.zeros(0, 0)  // ∂z [N, r]
-    private var effectiveWeight = Matrix.zeros(0, 0) // W0 + s·B·A [out, in], when no dropout
+    private var effectiveWeight = Matrix.zeros(0, 0) // W0 + s·B·A [out, in], when fused
 
     public convenience init(base: FrozenLinear, config: AdapterConfig, seed: UInt64) throws {
         let (a, b, residual, dropoutSeed) = try initialFactors(base: base, config: config, seed: seed)
@@ -55,7 +56,7 @@ public final class LoRA: LowRankFactored, DropoutAdapter {
         }
         droppedInput = dropout.apply(x, training: training)
         gemm(droppedInput, .n, a.value, .t, into: &projected)
-        guard dropout.isActive else {
+        if fusesBaseAndUpdate {
             // Same input on both paths: y = x·(W0 + s·B·A)ᵀ + b is one sgemm, and the [N, out]
             // output is written once instead of being re-read to add s·z·Bᵀ.
             effectiveWeight = base.weight
@@ -76,11 +77,16 @@ public final class LoRA: LowRankFactored, DropoutAdapter {
         gemm(g, .n, b.value, .n, into: &gradProjected, alpha: scaling)
         if a.isTrainable { gemm(gradProjected, .t, droppedInput, .n, into: &a.grad, beta: 1) }
         // ∂x = G·W0 + D ⊙ (∂z·A), which without dropout is G·(W0 + s·B·A).
-        guard dropout.isActive else { return matmul(g, .n, effectiveWeight, .n) }
+        if fusesBaseAndUpdate { return matmul(g, .n, effectiveWeight, .n) }
         var gradInput = base.backward(g)
         dropout.accumulateInputGradient(gradProjected, a.value, into: &gradInput)
         return gradInput
     }
+
+    /// Whether forward and backward go through one W0 + s·B·A: only without dropout (both paths
+    /// see the same input) and on a float32 base (an NF4 one would need a float32 copy per layer,
+    /// which QLoRA's storage is there to avoid).
+    private var fusesBaseAndUpdate: Bool { !dropout.isActive && !base.isQuantized }
 
     public func deltaWeight() -> Matrix {
         var delta = Matrix.zeros(0, 0)

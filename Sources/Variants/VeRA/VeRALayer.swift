@@ -81,7 +81,7 @@ public final class VeRALayer: LowRankUpdate, DropoutAdapter {
     private var projected = Matrix.zeros(0, 0)        // u = x_d·Aᵀ [N, r]
     private var weighted = Matrix.zeros(0, 0)         // w = λ_d ⊙_c u [N, r]
     private var scaledB = Matrix.zeros(0, 0)          // λ_b ⊙_rows B [out, r]
-    private var effectiveWeight = Matrix.zeros(0, 0)  // W0 + ΔW [out, in], when no dropout
+    private var effectiveWeight = Matrix.zeros(0, 0)  // W0 + ΔW [out, in], when fused
 
     /// λ_d = d_initial, λ_b = 0 (peft's `init_weights = true`). `rank` must be the projections' r.
     public convenience init(base: FrozenLinear, projections: VeRAProjections, rank: Int, dInitial: Float = 0.1,
@@ -151,7 +151,7 @@ public final class VeRALayer: LowRankUpdate, DropoutAdapter {
         weighted = projected
         scaleColumns(&weighted, by: lambdaD.value.storage)
         scaledB = currentScaledB()
-        guard dropout.isActive else {
+        if fusesBaseAndUpdate {
             // Same input on both paths: y = x·(W0 + (λ_b ⊙ B)·(λ_d ⊙ A))ᵀ + b in one sgemm, as LoRA does.
             effectiveWeight = base.weight
             gemm(scaledB, .n, scaledA(), .n, into: &effectiveWeight, beta: 1)
@@ -174,12 +174,15 @@ public final class VeRALayer: LowRankUpdate, DropoutAdapter {
         var gradProjected = matmul(g, .n, scaledB, .n)
         addColumnDots(gradProjected, projected, to: &lambdaD.grad)
         // ∂x = G·W0 + D ⊙ (∂u·A), which without dropout is G·(W0 + ΔW).
-        guard dropout.isActive else { return matmul(g, .n, effectiveWeight, .n) }
+        if fusesBaseAndUpdate { return matmul(g, .n, effectiveWeight, .n) }
         scaleColumns(&gradProjected, by: lambdaD.value.storage)
         var gradInput = base.backward(g)
         dropout.accumulateInputGradient(gradProjected, a, into: &gradInput)
         return gradInput
     }
+
+    /// As LoRA's: one W0 + ΔW only without dropout and on a float32 base.
+    private var fusesBaseAndUpdate: Bool { !dropout.isActive && !base.isQuantized }
 
     public var downProjection: Matrix { scaledA() }
     public var upProjection: Matrix { currentScaledB() }
