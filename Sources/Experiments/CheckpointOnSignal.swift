@@ -16,11 +16,8 @@ public final class CheckpointOnSignal: ProgressSink {
     public init(wrapping inner: ProgressSink) {
         self.inner = inner
         warningReceived.store(false, ordering: .sequentiallyConsistent)
-        var action = sigaction()
-        action.__sigaction_handler.sa_handler = { _ in warningReceived.store(true, ordering: .sequentiallyConsistent) }
-        sigemptyset(&action.sa_mask)
-        action.sa_flags = SA_RESTART
-        sigaction(SIGUSR1, &action, nil)
+        // BSD semantics on glibc and Darwin: the handler stays installed, interrupted calls restart.
+        signal(SIGUSR1) { _ in warningReceived.store(true, ordering: .sequentiallyConsistent) }
     }
 
     public func handle(_ event: ProgressEvent) -> ProgressAnswer {

@@ -197,6 +197,7 @@ public struct SlurmSweep {
         defer { withExtendedLifetime(lock) {} }
         var record = previous?.record ?? SlurmRecord(manifest: manifestPath, manifestCopy: copyName, blasThreads: threads, jobs: [])
         record.manifest = manifestPath
+        record.manifestCopy = copyName
         // Finished and still-queued runs are left alone; the rest (all of them, the first time) are submitted.
         let pending = try SlurmSweep(layout: layout, manifest: manifest, record: record)
             .states(cluster: record.jobs.isEmpty ? nil : cluster).filter(\.state.needsSubmission).map(\.run.id)
