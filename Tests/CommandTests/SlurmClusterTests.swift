@@ -9,12 +9,24 @@ import Glibc
 /// Whether a Slurm is there to submit to: `.ci/run` starts one (scripts/slurm-local) and points
 /// `SLURM_CONF` at it.
 private let slurmIsRunning: Bool = {
-    let cluster = SlurmCluster()
-    guard cluster.isAvailable else {
-        print("skipped: the Slurm tests need sbatch on PATH and a running Slurm (scripts/slurm-local start; .ci/run does it as root)")
+    let skipped = "skipped: the Slurm tests need sbatch on PATH and a running Slurm (scripts/slurm-local start; .ci/run does it as root)"
+    guard SlurmCluster().isAvailable else {
+        print(skipped)
         return false
     }
-    return true
+    // Installed is not running: sinfo answers only when a controller does.
+    let sinfo = Process()
+    sinfo.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    sinfo.arguments = ["sinfo", "--noheader"]
+    sinfo.standardOutput = FileHandle.nullDevice
+    sinfo.standardError = FileHandle.nullDevice
+    guard (try? sinfo.run()) != nil else {
+        print(skipped)
+        return false
+    }
+    sinfo.waitUntilExit()
+    if sinfo.terminationStatus != 0 { print(skipped + " (sinfo found no controller)") }
+    return sinfo.terminationStatus == 0
 }()
 
 /// Sweeps on a real Slurm, from submit to collect, against the same manifest run here: the
