@@ -42,6 +42,10 @@ public struct RunOutcome: Codable, Equatable, Sendable {
     public var wallSeconds: Double
     public var stepsPerSecond: Double
     public var blasThreads: Int
+    /// The OpenBLAS kernel set the run used ("SkylakeX", "Haswell", …): another set rounds sgemm
+    /// differently, so it is part of what reproduces a run's numbers bit for bit. Absent in
+    /// outcomes written before it was recorded.
+    public var blasKernels: String? = nil
 
     package enum CodingKeys: String, CodingKey {
         case runID = "run_id", status, reason, stepsCompleted = "steps_completed", finalEval = "final_eval"
@@ -49,6 +53,7 @@ public struct RunOutcome: Codable, Equatable, Sendable {
         case finalTrainLoss = "final_train_loss", finalRanks = "final_ranks"
         case trainableParameters = "trainable_parameters", totalParameters = "total_parameters"
         case wallSeconds = "wall_seconds", stepsPerSecond = "steps_per_second", blasThreads = "blas_threads"
+        case blasKernels = "blas_kernels"
     }
 
     public var meanFinalRank: Double? {

@@ -71,10 +71,11 @@ package struct TrainedRun {
 ///
 /// Metrics (split `train` unless noted): `loss` (mean over the logging interval),
 /// `learning_rate` (the base group's), `gradient_norm`, `regularizer` (AdaLoRA peft mode),
-/// `rank/<module>` (adaptive variants), `elapsed_seconds`; at every evaluation (step 0, every
-/// `eval_interval`, the last step) the task's eval metrics (split `eval`) and `delta_w_norm`,
-/// `delta_w_norm/<module>` (‖ΔW‖_F; the unlabelled one over all modules together), and with
-/// `validation_examples` the same metrics on the validation split (split `validation`).
+/// `rank/<module>` (adaptive variants), `elapsed_seconds`; at every evaluation (step 0 unless
+/// `eval_at_start: false`, every `eval_interval`, the last step) the task's eval metrics (split
+/// `eval`) and `delta_w_norm`, `delta_w_norm/<module>` (‖ΔW‖_F; the unlabelled one over all
+/// modules together), and with `validation_examples` the same metrics on the validation split
+/// (split `validation`).
 package final class RunTrainer {
     package let run: RunSpec
     package let training: TrainingSettings
@@ -122,7 +123,7 @@ package final class RunTrainer {
             if let resume {
                 log = try resume.restore(model: built, optimizer: optimizer, method: adaptation)
                 previousSeconds = log.elapsedSeconds
-            } else {
+            } else if training.evaluatesAtStart {
                 _ = try evaluate(built, step: 0, into: &log)
             }
             for t in log.stepsCompleted..<training.steps {
@@ -179,7 +180,7 @@ package final class RunTrainer {
             finalTrainLoss: log.lastTrainLoss, finalRanks: method?.ranks ?? [:],
             trainableParameters: report?.trainable ?? 0, totalParameters: report?.total ?? 0,
             wallSeconds: seconds, stepsPerSecond: seconds > 0 ? Double(log.stepsCompleted) / seconds : 0,
-            blasThreads: training.blasThreads)
+            blasThreads: training.blasThreads, blasKernels: BLASCore.loaded)
         var adapter: SavedAdapter?
         if let model, let method {
             do {

@@ -33,7 +33,7 @@ import Testing
     @Test func unknownKeyNamesLineAndSuggestsTheClosestKey() {
         let yaml = Self.valid.replacingOccurrences(of: "  steps: 100", with: "  stesp: 100")
         #expect(message(yaml) == "m.yaml:4:3: training.stesp: found an unknown key 'stesp'; allowed: learning_rate, steps, "
-            + "batch_size, eval_interval, log_interval, weight_decay, warmup_steps, schedule, save_every, blas_threads (did you mean 'steps'?)")
+            + "batch_size, eval_interval, log_interval, weight_decay, warmup_steps, schedule, save_every, blas_threads, eval_at_start (did you mean 'steps'?)")
     }
 
     @Test func unknownKeyInAVariantSuggestsTheKeyItAbbreviates() {
@@ -98,7 +98,7 @@ import Testing
             + "allowed: a list of integers ≥ 1, e.g. [4, 8, 16, 64]")
         #expect(message("task: synthetic\n") == "m.yaml:1:1: training: found nothing (the required key 'training' is missing); "
             + "allowed: a mapping with keys learning_rate, steps, batch_size, eval_interval, log_interval, weight_decay, "
-            + "warmup_steps, schedule, save_every, blas_threads")
+            + "warmup_steps, schedule, save_every, blas_threads, eval_at_start")
     }
 
     @Test func rankLargerThanAModuleAllows() {

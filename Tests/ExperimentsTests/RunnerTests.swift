@@ -101,6 +101,34 @@ import Testing
         #expect(try String(contentsOfFile: "\(directory)/results/metrics.csv", encoding: .utf8) == metrics)
     }
 
+    /// `eval_at_start: false` drops the step-0 evaluation and nothing else: the later evaluations
+    /// read the same, and only the runs that skip it get new ids.
+    @Test func skippingTheStartEvaluationDropsOnlyStepZero() throws {
+        let directory = try ExperimentSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let sweep = "  variants: [lora, dora]\n  ranks: [2]"
+        let always = try Manifest(yaml: ExperimentSupport.manifest(sweep: sweep), file: "m.yaml")
+        let stated = try Manifest(yaml: ExperimentSupport.manifest(sweep: sweep).replacingOccurrences(
+            of: "  eval_interval: 20\n", with: "  eval_interval: 20\n  eval_at_start: true\n"), file: "m.yaml")
+        let skipping = try Manifest(yaml: ExperimentSupport.manifest(sweep: sweep).replacingOccurrences(
+            of: "  eval_interval: 20\n", with: "  eval_interval: 20\n  eval_at_start: false\n"), file: "m.yaml")
+        #expect(stated.runs.map(\.id) == always.runs.map(\.id))
+        #expect(Set(skipping.runs.map(\.id)).isDisjoint(with: always.runs.map(\.id)))
+
+        _ = try ExperimentSupport.run(always, into: "\(directory)/always")
+        _ = try ExperimentSupport.run(skipping, into: "\(directory)/skipping")
+        // [variant, step, split, metric, value] of every evaluation row.
+        func evaluations(_ folder: String) throws -> [[String]] {
+            try ExperimentSupport.records("\(directory)/\(folder)/results/metrics.csv").dropFirst()
+                .filter { $0[10] == "eval" }.map { [$0[1], $0[9], $0[10], $0[11], $0[12]] }
+        }
+        let withStart = try evaluations("always"), withoutStart = try evaluations("skipping")
+        #expect(withStart.contains { $0[1] == "0" })
+        #expect(!withoutStart.contains { $0[1] == "0" })
+        #expect(withoutStart == withStart.filter { $0[1] != "0" })
+        #expect(Set(withoutStart.map { $0[1] }) == ["20", "40", "60"])
+    }
+
     /// Every run is stopped once at step 30, after its step-20 checkpoint; `--resume` continues
     /// each from that checkpoint (dropout masks, AdamW moments, AdaLoRA's importance averages
     /// and rank pattern, svd-prune's shrunk factors, the data order) and the sweep ends with

@@ -1,0 +1,54 @@
+import CBLAS
+import Foundation
+
+/// Which of OpenBLAS's kernel sets this process runs, and the one to ask for when OpenBLAS
+/// chose too weak a set for the CPU.
+///
+/// OpenBLAS picks its kernels from the CPU's identity when the library loads (before any of our
+/// code runs). Version 0.3.21, Debian 12's, does not know CPUs newer than Cooper Lake: on a
+/// Sapphire Rapids KVM guest it falls back to its Prescott (SSE3) kernels, and sgemm runs at
+/// 20 GFLOP/s instead of the 130–150 GFLOP/s its AVX-512 kernels reach on one thread
+/// (measured with a C loop over 2048×768×768 sgemm). `OPENBLAS_CORETYPE` overrides the choice,
+/// but only when set before the library loads, so the command line re-executes itself with it.
+public enum BLASCore {
+    /// The kernel set OpenBLAS loaded ("Prescott", "Haswell", "SkylakeX", …).
+    public static var loaded: String { String(cString: openblas_get_corename()) }
+
+    /// The kernel set to ask for, or nil when the loaded one already uses the CPU's widest
+    /// vector instructions (or the CPU's features cannot be read). `flags` are /proc/cpuinfo's.
+    public static func better(than loaded: String, cpuFlags flags: Set<String>) -> String? {
+        let wanted: (name: String, level: Int)
+        if ["avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"].allSatisfy(flags.contains) {
+            wanted = flags.contains("avx512_bf16") ? ("Cooperlake", 3) : ("SkylakeX", 3)
+        } else if flags.contains("avx2"), flags.contains("fma") {
+            wanted = ("Haswell", 2)
+        } else {
+            return nil
+        }
+        return vectorLevel(of: loaded) < wanted.level ? wanted.name : nil
+    }
+
+    /// 3 for OpenBLAS's AVX-512 kernel sets, 2 for its AVX2 ones, 1 for any other.
+    static func vectorLevel(of core: String) -> Int {
+        switch core.lowercased() {
+        case "skylakex", "cooperlake", "sapphirerapids": return 3
+        case "haswell", "zen", "skylake": return 2
+        default: return 1
+        }
+    }
+
+    /// The x86 feature flags of the first CPU in /proc/cpuinfo; empty where there is none.
+    public static func cpuFlags(cpuinfo path: String = "/proc/cpuinfo") -> Set<String> {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8),
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("flags") }),
+              let colon = line.firstIndex(of: ":") else { return [] }
+        return Set(line[line.index(after: colon)...].split(separator: " ").map(String.init))
+    }
+
+    /// The kernel set this process should run with: nil when `OPENBLAS_CORETYPE` is already set
+    /// (the user's or an earlier re-execution's choice stands) or OpenBLAS chose well.
+    public static func correction(environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
+        guard environment["OPENBLAS_CORETYPE"] == nil else { return nil }
+        return better(than: loaded, cpuFlags: cpuFlags())
+    }
+}
