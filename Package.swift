@@ -11,7 +11,7 @@ import PackageDescription
 /// one folder of `Variants` and is listed once in `VariantRegistry`; nothing above that floor
 /// names a variant.
 let floors: [(name: String, path: String, dependencies: [Target.Dependency])] = [
-    ("LoRABenchKernels", "Sources/Kernels", ["CBLAS", "CLAPACKE"]),
+    ("LoRABenchKernels", "Sources/Kernels", ["CBLAS", "CLAPACKE", "CKernels"]),
     ("LoRABenchTensorIO", "Sources/TensorIO", ["LoRABenchKernels", .product(name: "Crypto", package: "swift-crypto")]),
     ("LoRABenchAdapters", "Sources/Adapters", ["LoRABenchKernels"]),
     ("LoRABenchTraining", "Sources/Training", ["LoRABenchAdapters", "LoRABenchKernels"]),
@@ -74,6 +74,8 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CLAPACKE", pkgConfig: "lapacke", providers: [.apt(["liblapacke-dev"])]),
+        // Elementwise hot loops in C, compiled per vector width and dispatched at load time.
+        .target(name: "CKernels", path: "Sources/CKernels"),
     ] + floors.map { floor in
         .target(name: floor.name, dependencies: floor.dependencies, path: floor.path, swiftSettings: releaseSettings)
     } + [

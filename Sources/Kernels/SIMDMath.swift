@@ -1,7 +1,8 @@
+import CKernels
 import Dispatch
 
 // Vectorised helpers for the elementwise passes between GEMMs (LayerNorm, softmax, GELU):
-// eight-lane loads and sums, exp and erf, and splitting a pass across the BLAS threads.
+// eight-lane loads and sums, exp, GELU, and splitting a pass across the BLAS threads.
 
 extension Matrix {
     /// A matrix whose entries are unspecified, for outputs that are written in full before they
@@ -74,20 +75,13 @@ public func vectorExp(_ x: SIMD8<Float>) -> SIMD8<Float> {
     return (p * twoToTheN).replacing(with: 0, where: x .< lowest)
 }
 
-/// erf(x) by Abramowitz & Stegun 7.1.26 (|error| ≤ 1.5·10⁻⁷), the formula of PyTorch's
-/// vectorised CPU erf: erf(|x|) = 1 − t·(a₁ + a₂t + … + a₅t⁴)·e^(−x²), t = 1/(1 + p|x|).
-/// `expNegativeSquare` is e^(−x²), passed in because GELU's derivative reuses it.
-@inlinable @inline(__always)
-public func vectorErf(_ x: SIMD8<Float>, expNegativeSquare: SIMD8<Float>) -> SIMD8<Float> {
-    let magnitude = unsafeBitCast(unsafeBitCast(x, to: SIMD8<UInt32>.self) & 0x7FFF_FFFF, to: SIMD8<Float>.self)
-    let t = 1 / (1 + 0.327_591_1 * magnitude)
-    var r = SIMD8<Float>(repeating: 1.061_405_429)
-    r = r * t - 1.453_152_027
-    r = r * t + 1.421_413_741
-    r = r * t - 0.284_496_736
-    r = r * t + 0.254_829_592
-    let positive = 1 - r * t * expNegativeSquare
-    return positive.replacing(with: -positive, where: x .< 0)
+/// GELU(x) = x·Φ(x) in place over `count` floats from `values`, and GELU′(x) = Φ(x) + x·φ(x)
+/// into `derivative`, with Φ from erf by Abramowitz & Stegun 7.1.26 (|error| ≤ 1.5·10⁻⁷, the
+/// formula of PyTorch's vectorised CPU erf) and e^(−x²/2) from `vectorExp`'s polynomial. The
+/// loop is C (CKernels), built for several vector widths and picked for the CPU at load time.
+@inlinable
+public func geluInPlace(_ values: UnsafeMutablePointer<Float>, derivative: UnsafeMutablePointer<Float>, count: Int) {
+    lorabench_gelu_forward(values, derivative, count)
 }
 
 /// Runs `body` over 0..<count split into contiguous chunks, one per BLAS thread and at least

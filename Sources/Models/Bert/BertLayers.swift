@@ -351,7 +351,8 @@ private func softmaxBackwardRows(_ grad: UnsafeMutablePointer<Float>, probabilit
 /// torch's `nn.GELU()` default and BERT's "gelu".
 ///
 /// The exp and erf are the cost (done per element by libm they took a third of a layer's GEMM
-/// time), so they run eight lanes at a time, split across the BLAS threads, and only once:
+/// time), so they run vectorised (`geluInPlace`, as wide as the CPU allows), split across the
+/// BLAS threads, and only once:
 /// forward also stores GELU′(x) = Φ(x) + x·φ(x), φ(x) = exp(−x²/2)/√(2π), which is all that
 /// backward needs (the input itself need not be kept).
 public enum GELU {
@@ -362,17 +363,7 @@ public enum GELU {
             derivative.storage.withUnsafeMutableBufferPointer { pd in
                 let values = px.baseAddress!, slopes = pd.baseAddress!
                 forEachChunk(px.count, minimumChunk: 16_384) { chunk in
-                    var i = chunk.lowerBound
-                    while i < chunk.upperBound {
-                        let lanes = min(8, chunk.upperBound - i)
-                        let x = loadLanes(values + i, lanes)
-                        let z = x * Float(0.5).squareRoot()
-                        let gaussian = vectorExp(-(z * z))  // e^(−x²/2) = √(2π)·φ(x)
-                        let cdf = 0.5 * (1 + vectorErf(z, expNegativeSquare: gaussian))
-                        storeLanes(x * cdf, values + i, lanes)
-                        storeLanes(cdf + x * gaussian * (1 / Float(2 * Float.pi).squareRoot()), slopes + i, lanes)
-                        i += lanes
-                    }
+                    geluInPlace(values + chunk.lowerBound, derivative: slopes + chunk.lowerBound, count: chunk.count)
                 }
             }
         }
