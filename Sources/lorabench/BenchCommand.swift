@@ -103,6 +103,14 @@ struct BenchCommand: ParsableCommand {
         /// A child: time this one variant in this process and print a StepMeasurement as JSON.
         @Option(help: .hidden) var variant: String?
 
+        func validate() throws {
+            let known = VariantRegistry.variants.map { $0.name }
+            for name in variants + (variant.map { [$0] } ?? []) where !known.contains(name) {
+                throw ValidationError("unknown variant '\(name)' for --variants; allowed: \(known.joined(separator: ", ")) "
+                    + "(repeat the option for several: --variants lora --variants dora)")
+            }
+        }
+
         func run() throws {
             BLASThreads.set(threads)
             let files = try ModelStore.default.locate(.minilm)

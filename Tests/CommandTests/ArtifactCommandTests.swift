@@ -62,6 +62,14 @@ import Testing
         #expect(fixedTable.records.allSatisfy { $0.fields[4] == "8" && $0.fields[5] == "8" })
     }
 
+    /// `bench model --variants lora,dora` is one unknown name, refused before any child starts.
+    @Test func benchNamesAnUnknownVariantAndHowToGiveSeveral() throws {
+        let result = try LorabenchProcess.failure(["bench", "model", "--variants", "lora,dora", "--no-reference"])
+        #expect(result.status != 0)
+        #expect(result.errors.contains("unknown variant 'lora,dora' for --variants; allowed: "))
+        #expect(result.errors.contains("--variants lora --variants dora"))
+    }
+
     /// An adapter whose base model LoRABench does not know names the models it does.
     @Test func anAdapterForAnUnknownBaseModelSaysWhichModelsAreKnown() throws {
         let directory = try ExperimentSupport.temporaryDirectory()
