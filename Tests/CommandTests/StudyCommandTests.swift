@@ -37,9 +37,11 @@ import Testing
         #expect(neither.status != 0 && neither.errors.contains("give --metric NAME, or --cells"))
     }
 
-    @Test func theStudyManifestValidates() throws {
-        let manifest = Fixtures.projectRoot.appendingPathComponent("Experiments/sst2-study.yaml").path
-        let output = try LorabenchProcess.output(["validate", manifest])
-        #expect(output.hasPrefix("\(manifest): ok — experiment sst2-study, 306 runs of 100 steps"))
+    @Test func theStudyManifestsValidate() throws {
+        let study = Fixtures.projectRoot.appendingPathComponent("Experiments/sst2-study.yaml").path
+        #expect(try LorabenchProcess.output(["validate", study]).hasPrefix("\(study): ok — experiment sst2-study, 306 runs of 60 steps"))
+        let convergence = Fixtures.projectRoot.appendingPathComponent("Experiments/sst2-convergence.yaml").path
+        #expect(try LorabenchProcess.output(["validate", convergence]).hasPrefix(
+            "\(convergence): ok — experiment sst2-convergence, 18 runs of 60 steps"))
     }
 }
