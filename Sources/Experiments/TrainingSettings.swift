@@ -24,7 +24,7 @@ public struct TrainingSettings: Equatable {
     public var evalInterval: Int
     /// Whether to evaluate the untrained model at step 0. Every run of a seed starts from the same
     /// function (the adapters start as the identity), so a large sweep may skip it: on SST-2 it
-    /// is a fifth of a short run's time.
+    /// is about a quarter of a 60-step run.
     public var evaluatesAtStart = true
     /// Log train metrics every this many steps; the train loss is the mean since the last log.
     public var logInterval = 10
