@@ -275,9 +275,9 @@ extension AlternatingComparison {
     /// IQR, the share of the sgemm FLOP floor (step FLOPs / median sgemm throughput / step time),
     /// the ratio to ours (median and IQR over rounds) and the peak resident memory.
     public static func table(_ cells: [Cell], sgemmGFLOPS: [Double], stepFLOPs: Double) -> String {
-        let floor = stepFLOPs / 1e9 / quartiles(sgemmGFLOPS).median
-        var lines = [String(format: "sgemm %.1f GFLOP/s (median of rounds; IQR %.1f–%.1f; OpenBLAS ",
-                            quartiles(sgemmGFLOPS).median, quartiles(sgemmGFLOPS).q1, quartiles(sgemmGFLOPS).q3)
+        let sgemm = quartiles(sgemmGFLOPS)
+        let floor = stepFLOPs / 1e9 / sgemm.median
+        var lines = [String(format: "sgemm %.1f GFLOP/s (median of rounds; IQR %.1f–%.1f; OpenBLAS ", sgemm.median, sgemm.q1, sgemm.q3)
             + BLASCore.loaded + String(format: " kernels); GEMM floor %.3f s/step (%.1f GFLOP)", floor, stepFLOPs / 1e9)]
         lines.append("variant   implementation                 s/step  IQR             floor share  time / ours (IQR)       peak MiB  frozen MiB")
         for cell in cells {

@@ -46,9 +46,11 @@ public enum BLASCore {
     }
 
     /// The kernel set this process should run with: nil when `OPENBLAS_CORETYPE` is already set
-    /// (the user's or an earlier re-execution's choice stands) or OpenBLAS chose well.
+    /// (the user's or an earlier re-execution's choice stands) or OpenBLAS chose well. Every
+    /// process starts here, so /proc/cpuinfo is read only when a wider set could exist.
     public static func correction(environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
-        guard environment["OPENBLAS_CORETYPE"] == nil else { return nil }
-        return better(than: loaded, cpuFlags: cpuFlags())
+        let core = loaded
+        guard environment["OPENBLAS_CORETYPE"] == nil, vectorLevel(of: core) < 3 else { return nil }
+        return better(than: core, cpuFlags: cpuFlags())
     }
 }
