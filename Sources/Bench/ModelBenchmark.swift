@@ -278,7 +278,7 @@ extension AlternatingComparison {
         let sgemm = quartiles(sgemmGFLOPS)
         let floor = stepFLOPs / 1e9 / sgemm.median
         var lines = [String(format: "sgemm %.1f GFLOP/s (median of rounds; IQR %.1f–%.1f; OpenBLAS ", sgemm.median, sgemm.q1, sgemm.q3)
-            + BLASCore.loaded + String(format: " kernels); GEMM floor %.3f s/step (%.1f GFLOP)", floor, stepFLOPs / 1e9)]
+            + BLASCore.loaded + " kernels, vector kernels " + VectorKernels.level + String(format: "); GEMM floor %.3f s/step (%.1f GFLOP)", floor, stepFLOPs / 1e9)]
         lines.append("variant   implementation                 s/step  IQR             floor share  time / ours (IQR)       peak MiB  frozen MiB")
         for cell in cells {
             let time = quartiles(cell.roundMedians), ratio = quartiles(cell.ratios)

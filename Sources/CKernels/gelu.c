@@ -1,21 +1,15 @@
 // GELU's forward pass, the hottest elementwise loop of a BERT step, compiled once per vector
-// width and picked at load time for the CPU it runs on (target_clones: an ifunc on Linux on
-// x86-64), so the build needs no AVX2 and an AVX2 or AVX-512 CPU still gets its wide registers.
-// Every clone does the same IEEE operations in the same order as the Swift SIMD8 loop it
-// replaced, kept as the reference of GELUKernelTests (no contraction into FMA, no
-// reassociation), so all give the same bits.
+// width and picked per call for the CPU it runs on (cpu_level.h), so the build needs no AVX2
+// and an AVX2 or AVX-512 CPU still gets its wide registers. Every build does the same IEEE
+// operations in the same order as the Swift SIMD8 loop it replaced, kept as the reference of
+// GELUKernelTests (no contraction into FMA, no reassociation), so all give the same bits.
 #include "ckernels.h"
+#include "cpu_level.h"
 #include <stdint.h>
 #include <string.h>
 
 #pragma STDC FP_CONTRACT OFF
 #pragma clang fp contract(off)
-
-#if defined(__x86_64__) && defined(__linux__)
-#define LORABENCH_CLONES __attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
-#else
-#define LORABENCH_CLONES
-#endif
 
 static inline float fromBits(uint32_t bits) {
     float value;
@@ -31,8 +25,8 @@ static inline uint32_t toBits(float value) {
 
 // One element at a time, so that the compiler vectorises the loop at each clone's width (the
 // selects and bit casts become vector blends and moves); no step depends on another lane.
-LORABENCH_CLONES
-void lorabench_gelu_forward(float *restrict values, float *restrict derivative, size_t count) {
+static inline __attribute__((always_inline))
+void gelu_forward(float *restrict values, float *restrict derivative, size_t count) {
     // Float(0.5).squareRoot() and 1 / Float(2 * Float.pi).squareRoot() as Swift rounds them
     // (Float.pi is π rounded toward zero).
     const float rootHalf = 0.70710677f;
@@ -71,3 +65,6 @@ void lorabench_gelu_forward(float *restrict values, float *restrict derivative, 
         derivative[i] = cdf + x * gaussian * inverseRootTwoPi;
     }
 }
+
+LORABENCH_DISPATCH(lorabench_gelu_forward, gelu_forward,
+                   (float *restrict values, float *restrict derivative, size_t count), (values, derivative, count))

@@ -46,6 +46,10 @@ public struct RunOutcome: Codable, Equatable, Sendable {
     /// differently, so it is part of what reproduces a run's numbers bit for bit. Absent in
     /// outcomes written before it was recorded.
     public var blasKernels: String? = nil
+    /// The instruction set of LoRABench's own vector kernels ("x86-64-v4", "x86-64-v3",
+    /// "baseline"; `VectorKernels`): the baseline rounds the narrow adapter products without FMA.
+    /// Absent in outcomes written before it was recorded.
+    public var vectorKernels: String? = nil
 
     package enum CodingKeys: String, CodingKey {
         case runID = "run_id", status, reason, stepsCompleted = "steps_completed", finalEval = "final_eval"
@@ -53,7 +57,7 @@ public struct RunOutcome: Codable, Equatable, Sendable {
         case finalTrainLoss = "final_train_loss", finalRanks = "final_ranks"
         case trainableParameters = "trainable_parameters", totalParameters = "total_parameters"
         case wallSeconds = "wall_seconds", stepsPerSecond = "steps_per_second", blasThreads = "blas_threads"
-        case blasKernels = "blas_kernels"
+        case blasKernels = "blas_kernels", vectorKernels = "vector_kernels"
     }
 
     public var meanFinalRank: Double? {

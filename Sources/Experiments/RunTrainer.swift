@@ -180,7 +180,7 @@ package final class RunTrainer {
             finalTrainLoss: log.lastTrainLoss, finalRanks: method?.ranks ?? [:],
             trainableParameters: report?.trainable ?? 0, totalParameters: report?.total ?? 0,
             wallSeconds: seconds, stepsPerSecond: seconds > 0 ? Double(log.stepsCompleted) / seconds : 0,
-            blasThreads: training.blasThreads, blasKernels: BLASCore.loaded)
+            blasThreads: training.blasThreads, blasKernels: BLASCore.loaded, vectorKernels: VectorKernels.level)
         var adapter: SavedAdapter?
         if let model, let method {
             do {

@@ -1,7 +1,7 @@
 import CBLAS
 
 /// Whether a GEMM operand is used as stored or transposed (a BLAS flag, never a copy).
-public enum Op {
+public enum Op: Sendable {
     case n, t
     package var cblas: CBLAS_TRANSPOSE { self == .n ? CblasNoTrans : CblasTrans }
 }
@@ -21,6 +21,7 @@ public func gemm(_ a: Matrix, _ opA: Op = .n, _ b: Matrix, _ opB: Op = .n,
         if beta == 0 { c.fill(0) } else if beta != 1 { scale(&c, by: beta) }
         return
     }
+    if NarrowProduct.multiply(a, opA, b, opB, into: &c, m: m, n: n, k: k, alpha: alpha, beta: beta) { return }
     a.storage.withUnsafeBufferPointer { pa in
         b.storage.withUnsafeBufferPointer { pb in
             c.storage.withUnsafeMutableBufferPointer { pc in

@@ -88,14 +88,25 @@ public func geluInPlace(_ values: UnsafeMutablePointer<Float>, derivative: Unsaf
 /// `minimumChunk` long, concurrently: between GEMMs, single-threaded elementwise work would
 /// leave the other cores idle. Small jobs stay on the calling thread.
 public func forEachChunk(_ count: Int, minimumChunk: Int, _ body: (_ chunk: Range<Int>) -> Void) {
-    let workers = min(BLASThreads.current, count / max(minimumChunk, 1))
-    guard workers > 1 else { return body(0..<count) }
+    forEachChunk(count, workers: workerCount(count, minimumChunk: minimumChunk)) { _, chunk in body(chunk) }
+}
+
+/// How many chunks `forEachChunk(_:minimumChunk:_:)` splits `count` into: one per BLAS thread,
+/// each at least `minimumChunk` long, and at least one.
+public func workerCount(_ count: Int, minimumChunk: Int) -> Int {
+    max(1, min(BLASThreads.current, count / max(minimumChunk, 1)))
+}
+
+/// Runs `body(worker, chunk)` for `workers` contiguous chunks of 0..<count concurrently (on the
+/// calling thread when there is one worker); chunk w is (count·w/workers)..<(count·(w+1)/workers).
+public func forEachChunk(_ count: Int, workers: Int, _ body: (_ worker: Int, _ chunk: Range<Int>) -> Void) {
+    guard workers > 1 else { return body(0, 0..<count) }
     // The chunks are disjoint and `concurrentPerform` returns only when every one is done, so
     // the body (which writes through pointers its caller owns) is never shared across a race.
     withoutActuallyEscaping(body) { body in
         nonisolated(unsafe) let body = body
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            body((count * worker / workers)..<(count * (worker + 1) / workers))
+            body(worker, (count * worker / workers)..<(count * (worker + 1) / workers))
         }
     }
 }

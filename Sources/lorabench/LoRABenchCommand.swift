@@ -25,15 +25,17 @@ struct LoRABenchCommand: ParsableCommand {
         ]
     )
 
-    /// Runs the command, after re-executing once with `OPENBLAS_CORETYPE` set when OpenBLAS
-    /// loaded kernels too weak for this CPU (`BLASCore`); every process started from here on
-    /// (--jobs workers, bench children, Slurm tasks) inherits the setting.
+    /// Runs the command, after re-executing once with the OpenBLAS settings it lacks
+    /// (`BLASCore.startupEnvironment`: a kernel set fit for this CPU, a short spin for idle
+    /// workers), which OpenBLAS reads only when it loads; every process started from here on
+    /// (--jobs workers, bench children, Slurm tasks) inherits them.
     static func main() {
-        if let core = BLASCore.correction() {
-            setenv("OPENBLAS_CORETYPE", core, 1)
+        let missing = BLASCore.startupEnvironment()
+        if !missing.isEmpty {
+            for (name, value) in missing { setenv(name, value, 1) }
             execv("/proc/self/exe", CommandLine.unsafeArgv)
-            // Reached only when the exec failed: stay on the loaded kernels, and so must children.
-            unsetenv("OPENBLAS_CORETYPE")
+            // Reached only when the exec failed: stay as loaded, and so must children.
+            for name in missing.keys { unsetenv(name) }
         }
         main(nil)
     }

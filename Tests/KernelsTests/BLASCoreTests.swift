@@ -32,6 +32,11 @@ import Testing
         #expect(BLASCore.correction(environment: ["OPENBLAS_CORETYPE": "Prescott"]) == nil)
     }
 
+    @Test func theIdleSpinIsShortenedUnlessTheUserChoseOne() {
+        #expect(BLASCore.startupEnvironment(environment: ["OPENBLAS_CORETYPE": "Prescott"]) == ["OPENBLAS_THREAD_TIMEOUT": "16"])
+        #expect(BLASCore.startupEnvironment(environment: ["OPENBLAS_CORETYPE": "Prescott", "OPENBLAS_THREAD_TIMEOUT": "28"]) == [:])
+    }
+
     @Test func cpuFlagsAreReadFromTheFirstProcessorsFlagsLine() throws {
         let path = NSTemporaryDirectory() + "cpuinfo-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: path) }

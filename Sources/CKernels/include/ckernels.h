@@ -7,4 +7,25 @@
 /// `derivative`, bit for bit as the Swift SIMD8 reference in Tests/KernelsTests/GELUKernelTests.swift.
 void lorabench_gelu_forward(float *restrict values, float *restrict derivative, size_t count);
 
+/// The instruction set level the kernels run at on this CPU: 4 for x86-64-v4 (AVX-512), 3 for
+/// x86-64-v3 (AVX2 and FMA), 1 for the baseline.
+int lorabench_cpu_level(void);
+
+/// C[i, j] = alpha·Σ_p A[i, p]·Bt[j, p] + beta·C[i, j] for rows i in [rowStart, rowEnd) and j < n:
+/// A [·, k] and Bt [n, k] with row strides lda and ldbt, C with row stride ldc. With beta = 0, C
+/// is only written.
+void lorabench_rows_times_narrow(size_t rowStart, size_t rowEnd, size_t n, size_t k, float alpha,
+                                 const float *restrict a, size_t lda, const float *restrict bt, size_t ldbt,
+                                 float beta, float *restrict c, size_t ldc);
+
+/// partial[j, col] += Σ_{i in [kStart, kEnd)} A[i, j]·B[i, col] for j < m, col < n: A [k, m] and
+/// B [k, n] with row strides lda and ldb, partial dense [m, n].
+void lorabench_accumulate_narrow_outer(size_t kStart, size_t kEnd, size_t m, size_t n, const float *restrict a, size_t lda,
+                                       const float *restrict b, size_t ldb, float *restrict partial);
+
+/// C[j, col] = alpha·Σ_w partials[w][j, col] + beta·C[j, col] over `count` dense [m, n]
+/// partials in a row, summed in order; C's element (j, col) is at j·rowStride + col·columnStride.
+void lorabench_combine_partials(size_t count, const float *partials, size_t m, size_t n, float alpha, float beta,
+                                float *c, size_t rowStride, size_t columnStride);
+
 #endif
