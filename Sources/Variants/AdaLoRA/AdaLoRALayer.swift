@@ -27,6 +27,7 @@ public final class AdaLoRALayer: LowRankUpdate, DropoutAdapter {
     private var droppedInput = Matrix.zeros(0, 0)  // x_d [N, in]
     private var projected = Matrix.zeros(0, 0)     // z = x_d·Qᵀ [N, r]
     private var weighted = Matrix.zeros(0, 0)      // w = z ⊙ Λᵀ [N, r]
+    private var effectiveWeight = Matrix.zeros(0, 0) // W0 + c·P·(Λ ⊙ Q) [out, in], when fused
 
     /// E = 0 and P, Q ~ N(0, 0.02²), as peft (a non-zero E was a regression, peft #1798).
     public init(base: FrozenLinear, config: AdapterConfig, seed: UInt64) throws {
@@ -73,12 +74,22 @@ public final class AdaLoRALayer: LowRankUpdate, DropoutAdapter {
 
     public func forward(_ x: Matrix, training: Bool) throws -> Matrix {
         try checkInput(x)
-        var y = base.forward(x)
-        droppedInput = isMerged ? x : dropout.apply(x, training: training)
-        guard !isMerged else { return y }
+        guard !isMerged else {
+            droppedInput = x
+            return base.forward(x)
+        }
+        droppedInput = dropout.apply(x, training: training)
         gemm(droppedInput, .n, a.value, .t, into: &projected)
         weighted = projected
         scaleColumns(&weighted, by: e.value.storage)
+        if fusesBaseAndUpdate {
+            // As LoRA: y = x·(W0 + c·P·(Λ ⊙ Q))ᵀ + b in one sgemm, with no second pass over the
+            // [N, out] output for c·w·Pᵀ (and backward's ∂x is one sgemm too).
+            effectiveWeight = base.weight
+            gemm(b.value, .n, scaledDownProjection(), .n, into: &effectiveWeight, alpha: scaling, beta: 1)
+            return base.forward(x, weight: effectiveWeight)
+        }
+        var y = base.forward(x)
         gemm(weighted, .n, b.value, .t, into: &y, alpha: scaling, beta: 1)
         return y
     }
@@ -86,8 +97,7 @@ public final class AdaLoRALayer: LowRankUpdate, DropoutAdapter {
     public func backward(_ g: Matrix) throws -> Matrix {
         try checkGradient(g, rows: droppedInput.rows)
         base.accumulateBiasGradient(g)
-        var gradInput = base.backward(g)
-        guard !isMerged else { return gradInput }
+        guard !isMerged else { return base.backward(g) }
         // ∂P = c·Gᵀ·w; ∂w = c·G·P; ∂Λ_k = Σ_rows (∂w ⊙ z)_k; ∂z = ∂w ⊙ Λᵀ; ∂Q = ∂zᵀ·x_d.
         gemm(g, .t, weighted, .n, into: &b.grad, alpha: scaling, beta: 1)
         var gradWeighted = Matrix.zeros(0, 0)
@@ -95,16 +105,29 @@ public final class AdaLoRALayer: LowRankUpdate, DropoutAdapter {
         addColumnDots(gradWeighted, projected, to: &e.grad)
         scaleColumns(&gradWeighted, by: e.value.storage)
         gemm(gradWeighted, .t, droppedInput, .n, into: &a.grad, beta: 1)
+        // ∂x = G·W0 + D ⊙ (∂z·Q), which without dropout is G·(W0 + c·P·(Λ ⊙ Q)).
+        if fusesBaseAndUpdate { return matmul(g, .n, effectiveWeight, .n) }
+        var gradInput = base.backward(g)
         dropout.accumulateInputGradient(gradWeighted, a.value, into: &gradInput)
         return gradInput
     }
 
+    /// Whether forward and backward go through one W0 + c·P·(Λ ⊙ Q): only without dropout (both
+    /// paths see the same input) and on a float32 base (an NF4 one would need a float32 copy per
+    /// layer), as LoRA.
+    private var fusesBaseAndUpdate: Bool { !dropout.isActive && !base.isQuantized }
+
+    /// Λ ⊙ Q [r, in]: Λ scales Q's rows.
+    private func scaledDownProjection() -> Matrix {
+        var scaled = a.value
+        scaleRows(&scaled, by: e.value.storage)
+        return scaled
+    }
+
     /// c·P·(Q ⊙ Λ), Λ broadcast over Q's columns.
     public func deltaWeight() -> Matrix {
-        var scaledQ = a.value
-        scaleRows(&scaledQ, by: e.value.storage)
         var delta = Matrix.zeros(0, 0)
-        gemm(b.value, .n, scaledQ, .n, into: &delta, alpha: scaling)
+        gemm(b.value, .n, scaledDownProjection(), .n, into: &delta, alpha: scaling)
         return delta
     }
 
