@@ -34,9 +34,13 @@ public struct Matrix: Equatable, Sendable {
     public init(repeatingRow row: Matrix, count rows: Int) {
         let cols = row.count
         self.init(uninitializedRows: rows, cols: cols)
+        guard rows > 0, cols > 0 else { return }
         row.storage.withUnsafeBufferPointer { source in
             storage.withUnsafeMutableBufferPointer { target in
-                for r in 0..<rows { _ = UnsafeMutableBufferPointer(rebasing: target[(r * cols)..<((r + 1) * cols)]).update(fromContentsOf: source) }
+                let (source, target) = (source.baseAddress!, target.baseAddress!)
+                forEachRowChunk(rows: rows, cols: cols) { chunk in
+                    for r in chunk { (target + r * cols).update(from: source, count: cols) }
+                }
             }
         }
     }
