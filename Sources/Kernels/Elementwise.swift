@@ -1,3 +1,5 @@
+import CKernels
+
 /// Element- and row-wise helpers that BLAS has no single call for. Each is one linear pass,
 /// split over the BLAS threads for large matrices (`forEachRowChunk`, `forEachColumnChunk`):
 /// between GEMMs a single-threaded pass leaves the other cores idle. Release builds keep Swift's
@@ -61,9 +63,7 @@ package func addColumnSums(of g: Matrix, to acc: inout Matrix) {
         acc.storage.withUnsafeMutableBufferPointer { pa in
             let (pg, pa) = (pg.baseAddress!, pa.baseAddress!)
             forEachColumnChunk(rows: g.rows, cols: cols) { columns in
-                for r in 0..<g.rows {
-                    for c in columns { pa[c] += pg[r &* cols &+ c] }
-                }
+                lorabench_add_column_sums(g.rows, cols, columns.lowerBound, columns.upperBound, pg, pa)
             }
         }
     }
@@ -120,9 +120,7 @@ package func addColumnDots(_ a: Matrix, _ b: Matrix, to acc: inout Matrix) {
             acc.storage.withUnsafeMutableBufferPointer { pacc in
                 let (pa, pb, pacc) = (pa.baseAddress!, pb.baseAddress!, pacc.baseAddress!)
                 forEachColumnChunk(rows: a.rows, cols: cols) { columns in
-                    for r in 0..<a.rows {
-                        for c in columns { pacc[c] += pa[r &* cols &+ c] * pb[r &* cols &+ c] }
-                    }
+                    lorabench_add_column_dots(a.rows, cols, columns.lowerBound, columns.upperBound, pa, pb, pacc)
                 }
             }
         }

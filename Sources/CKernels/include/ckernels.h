@@ -28,4 +28,12 @@ void lorabench_accumulate_narrow_outer(size_t kStart, size_t kEnd, size_t m, siz
 void lorabench_combine_partials(size_t count, const float *partials, size_t m, size_t n, float alpha, float beta,
                                 float *c, size_t rowStride, size_t columnStride);
 
+/// acc[c] += Σ_r A[r, c]·B[r, c] for columns c in [first, last) of dense [rows, cols] A and B,
+/// row by row, each product rounded before it is added.
+void lorabench_add_column_dots(size_t rows, size_t cols, size_t first, size_t last, const float *restrict a,
+                               const float *restrict b, float *restrict acc);
+
+/// acc[c] += Σ_r G[r, c] for columns c in [first, last) of a dense [rows, cols] G, row by row.
+void lorabench_add_column_sums(size_t rows, size_t cols, size_t first, size_t last, const float *restrict g, float *restrict acc);
+
 #endif
