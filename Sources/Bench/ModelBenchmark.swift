@@ -288,7 +288,22 @@ extension AlternatingComparison {
                          100 * floor / time.median, ratio.median, ratio.q1, ratio.q3, cell.peakResidentMiB)
                 + (cell.frozenLinearMiB.map { String(format: "  %10.1f", $0) } ?? ""))
         }
+        if let line = variantRatios(cells) { lines.append(line) }
         return lines.joined(separator: "\n")
+    }
+
+    /// Ours, each variant's time over the first variant's in the same round (median and IQR over
+    /// rounds): the variants alternate within a round, so the machine's drift cancels as it does in
+    /// the ratio to PyTorch. Nil with one variant.
+    static func variantRatios(_ cells: [Cell]) -> String? {
+        guard let ours = cells.first?.label else { return nil }
+        let oursByVariant = cells.filter { $0.label == ours }
+        guard let first = oursByVariant.first, oursByVariant.count > 1 else { return nil }
+        let ratios = oursByVariant.dropFirst().map { cell in
+            let ratio = quartiles(zip(cell.roundMedians, first.roundMedians).map { $0 / $1 })
+            return cell.variant + String(format: " %.2fx (%.2f–%.2f)", ratio.median, ratio.q1, ratio.q3)
+        }
+        return "\(ours) per round against \(first.variant): " + ratios.joined(separator: ", ")
     }
 }
 

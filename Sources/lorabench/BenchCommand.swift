@@ -83,7 +83,8 @@ struct BenchCommand: ParsableCommand {
             discussion: """
             Ours and PyTorch + peft (when .venv-reference exists: Benchmarks/setup_reference_env.sh) run as child processes, \
             alternating within each round so that the machine's drift hits both; the table gives medians over rounds, \
-            their interquartile range and the ratio to ours. PyTorch runs with the attention a user gets by default (SDPA); \
+            their interquartile range and the ratio to ours, and a last line gives each of our variants against the first \
+            in the same round. PyTorch runs with the attention a user gets by default (SDPA); \
             --eager adds eager attention as a labelled extra row.
             """)
 

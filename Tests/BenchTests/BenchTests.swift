@@ -53,5 +53,17 @@ import Testing
         let table = AlternatingComparison.table(cells, sgemmGFLOPS: [100, 120, 110], stepFLOPs: 55e9)
         #expect(table.contains("GEMM floor 0.500 s/step (55.0 GFLOP)"))
         #expect(table.contains(" 1.30x (1.25–1.40)"))
+        #expect(!table.contains("per round against"), "one variant: nothing to compare it with")
+    }
+
+    @Test func theTableGivesEachOfOurVariantsAgainstTheFirstInTheSameRound() {
+        let cells = [
+            AlternatingComparison.Cell(label: "LoRABench", variant: "lora", roundMedians: [1, 2, 1], peakResidentMiB: 600, ratios: [1, 1, 1]),
+            AlternatingComparison.Cell(label: "PyTorch+peft (default: sdpa)", variant: "lora", roundMedians: [3, 3, 3],
+                                       peakResidentMiB: 900, ratios: [3, 1.5, 3]),
+            AlternatingComparison.Cell(label: "LoRABench", variant: "dora", roundMedians: [1.1, 2.4, 1.2], peakResidentMiB: 700, ratios: [1, 1, 1]),
+        ]
+        let table = AlternatingComparison.table(cells, sgemmGFLOPS: [100], stepFLOPs: 55e9)
+        #expect(table.contains("LoRABench per round against lora: dora 1.20x (1.15–1.20)"))
     }
 }
