@@ -272,8 +272,10 @@ public struct AlternatingComparison {
 
 extension AlternatingComparison {
     /// The comparison table: per variant and implementation, the median step over rounds and its
-    /// IQR, the share of the sgemm FLOP floor (step FLOPs / median sgemm throughput / step time),
-    /// the ratio to ours (median and IQR over rounds) and the peak resident memory.
+    /// IQR, the share of the sgemm FLOP floor (per round, step FLOPs / that round's sgemm
+    /// throughput / step time, and its median: the machine's speed moves from hour to hour, and a
+    /// round pairs the floor with steps timed minutes from it), the ratio to ours (median and IQR
+    /// over rounds) and the peak resident memory.
     public static func table(_ cells: [Cell], sgemmGFLOPS: [Double], stepFLOPs: Double) -> String {
         let sgemm = quartiles(sgemmGFLOPS)
         let floor = stepFLOPs / 1e9 / sgemm.median
@@ -282,10 +284,11 @@ extension AlternatingComparison {
         lines.append("variant   implementation                 s/step  IQR             floor share  time / ours (IQR)       peak MiB  frozen MiB")
         for cell in cells {
             let time = quartiles(cell.roundMedians), ratio = quartiles(cell.ratios)
+            let floorShare = quartiles(zip(cell.roundMedians, sgemmGFLOPS).map { stepFLOPs / 1e9 / $1 / $0 }).median
             lines.append(cell.variant.padding(toLength: 8, withPad: " ", startingAt: 0) + "  "
                 + cell.label.padding(toLength: 29, withPad: " ", startingAt: 0)
                 + String(format: "  %6.3f  %6.3f–%6.3f  %10.0f%%  %5.2fx (%4.2f–%4.2f)  %9.0f", time.median, time.q1, time.q3,
-                         100 * floor / time.median, ratio.median, ratio.q1, ratio.q3, cell.peakResidentMiB)
+                         100 * floorShare, ratio.median, ratio.q1, ratio.q3, cell.peakResidentMiB)
                 + (cell.frozenLinearMiB.map { String(format: "  %10.1f", $0) } ?? ""))
         }
         if let line = variantRatios(cells) { lines.append(line) }

@@ -137,7 +137,7 @@ struct BenchCommand: ParsableCommand {
             let comparison = AlternatingComparison(children: [ours] + quantized + references, rounds: rounds)
             let (cells, sgemm) = try comparison.run(variants: variants) { benchmark.sgemmGFLOPS(config: config) }
             print(AlternatingComparison.table(cells, sgemmGFLOPS: sgemm, stepFLOPs: benchmark.stepFLOPs(config: config)))
-            print("floor share = step FLOPs / median sgemm throughput / step time; peak MiB is each child's own (one variant per process); "
+            print("floor share = step FLOPs / the round's sgemm throughput / the round's step time, median over rounds; peak MiB is each child's own (one variant per process); "
                 + "frozen MiB: what the frozen Linears keep (weights and biases; NF4 with its scales)")
             if references.isEmpty, !noReference { print("(no PyTorch reference: .venv-reference is missing; Benchmarks/setup_reference_env.sh makes it)") }
         }
