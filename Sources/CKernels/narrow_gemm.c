@@ -1,10 +1,11 @@
 // Products with one narrow side, the shapes of a rank-r adapter: z = x·Aᵀ, ∂z = G·B [N, r] and
 // ∂A = ∂zᵀ·x, ∂B = Gᵀ·z [r, features]. OpenBLAS runs these at 27–40 GFLOP/s (against 290 on
 // the frozen layers' products; measured per shape through an LD_PRELOAD shim on cblas_sgemm),
-// single-threaded and packing the long operand first; these read it once, in place, in 16-float
+// packing the long operand before its kernel runs; these read it once, in place, in 16-float
 // vectors (one AVX-512 register, two AVX2 ones, four SSE ones).
 //
-// Every sum keeps 16 partial sums, one per lane, combined in a fixed tree, so the result does
+// A dot product (x·Aᵀ, G·B) keeps 16 partial sums, one per lane, combined in a fixed tree; a sum
+// over the long side (∂zᵀ·x, Gᵀ·z) adds each row in order into its own element. So a result does
 // not depend on the vector width. Products and sums contract into FMA where the CPU has it: the
 // AVX2 and AVX-512 builds give the same bits, the baseline build (no FMA) rounds differently.
 #include "ckernels.h"
