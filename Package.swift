@@ -74,7 +74,8 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CLAPACKE", pkgConfig: "lapacke", providers: [.apt(["liblapacke-dev"])]),
-        // Elementwise hot loops in C, compiled per vector width and dispatched at load time.
+        // Hot loops in C (GELU, the rank-r products, column sums), compiled per vector width and
+        // dispatched per call on the CPU's features (Sources/CKernels/cpu_level.h).
         .target(name: "CKernels", path: "Sources/CKernels"),
     ] + floors.map { floor in
         .target(name: floor.name, dependencies: floor.dependencies, path: floor.path, swiftSettings: releaseSettings)

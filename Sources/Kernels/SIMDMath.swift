@@ -78,7 +78,7 @@ public func vectorExp(_ x: SIMD8<Float>) -> SIMD8<Float> {
 /// GELU(x) = x·Φ(x) in place over `count` floats from `values`, and GELU′(x) = Φ(x) + x·φ(x)
 /// into `derivative`, with Φ from erf by Abramowitz & Stegun 7.1.26 (|error| ≤ 1.5·10⁻⁷, the
 /// formula of PyTorch's vectorised CPU erf) and e^(−x²/2) from `vectorExp`'s polynomial. The
-/// loop is C (CKernels), built for several vector widths and picked for the CPU at load time.
+/// loop is C (CKernels), built for several vector widths and picked per call for the CPU.
 @inlinable
 public func geluInPlace(_ values: UnsafeMutablePointer<Float>, derivative: UnsafeMutablePointer<Float>, count: Int) {
     lorabench_gelu_forward(values, derivative, count)
