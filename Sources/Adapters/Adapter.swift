@@ -50,8 +50,11 @@ public protocol Adapter: AnyObject {
 
     /// y [N, out] for x [N, in]; keeps what `backward` needs. `training` enables dropout.
     func forward(_ x: Matrix, training: Bool) throws -> Matrix
-    /// Accumulates every parameter's gradient for the last forward's input and returns ∂L/∂x.
-    func backward(_ gradOutput: Matrix) throws -> Matrix
+    /// Accumulates every parameter's gradient for the last forward's input, and stores ∂L/∂x
+    /// [N, in] into `gradInput` (reshaped as needed) or, with `accumulate`, adds it there: a model
+    /// summing the gradients of several Linears that read one input (Q, K, V) lets sgemm add
+    /// into its buffer (β = 1) instead of taking a new matrix to add.
+    func backward(_ gradOutput: Matrix, into gradInput: inout Matrix, accumulate: Bool) throws
     /// The change that merging applies to the base weight: W_merged − W0 [out, in].
     func deltaWeight() -> Matrix
     /// Folds the adapter into the base weight; the forward pass is then the plain base layer.
@@ -70,6 +73,13 @@ public protocol LowRankUpdate: Adapter {
 }
 
 extension Adapter {
+    /// Accumulates every parameter's gradient for the last forward's input and returns ∂L/∂x.
+    public func backward(_ gradOutput: Matrix) throws -> Matrix {
+        var gradInput = Matrix.zeros(0, 0)
+        try backward(gradOutput, into: &gradInput, accumulate: false)
+        return gradInput
+    }
+
     public var initialRank: Int { rank }
     public var inFeatures: Int { base.inFeatures }
     public var outFeatures: Int { base.outFeatures }
@@ -284,8 +294,10 @@ public final class FrozenLinear {
         merged = merging
     }
 
-    /// ∂x = G·W0 [N, in].
-    package func backward(_ g: Matrix) -> Matrix { withWeight { matmul(g, .n, $0, .n) } }
+    /// ∂x = G·W0 [N, in], stored into `gradInput` or added to it.
+    package func backward(_ g: Matrix, into gradInput: inout Matrix, accumulate: Bool) {
+        withWeight { gemm(g, .n, $0, .n, into: &gradInput, beta: accumulate ? 1 : 0) }
+    }
 
     /// Accumulates ∂b = Σ_rows G when the bias trains.
     package func accumulateBiasGradient(_ g: Matrix) {

@@ -19,9 +19,9 @@ package final class FrozenLayer: Adapter {
     }
 
     /// ∂x = G·W0 [N, in] for G [N, out]; nothing of its own to accumulate.
-    package func backward(_ g: Matrix) throws -> Matrix {
+    package func backward(_ g: Matrix, into gradInput: inout Matrix, accumulate: Bool) throws {
         try checkGradient(g, rows: g.rows)
-        return base.backward(g)
+        base.backward(g, into: &gradInput, accumulate: accumulate)
     }
 
     package func deltaWeight() -> Matrix { .zeros(base.outFeatures, base.inFeatures) }

@@ -26,14 +26,14 @@ static inline uint32_t toBits(float value) {
 // One element at a time, so that the compiler vectorises the loop at each clone's width (the
 // selects and bit casts become vector blends and moves); no step depends on another lane.
 static inline __attribute__((always_inline))
-void gelu_forward(float *restrict values, float *restrict derivative, size_t count) {
+void gelu_forward(const float *restrict input, float *restrict output, float *restrict derivative, size_t count) {
     // Float(0.5).squareRoot() and 1 / Float(2 * Float.pi).squareRoot() as Swift rounds them
     // (Float.pi is π rounded toward zero).
     const float rootHalf = 0.70710677f;
     const float inverseRootTwoPi = 1.0f / __builtin_sqrtf(2.0f * 3.1415925f);
     const float lowest = -87.33654f, shifter = 12582912.0f;
     for (size_t i = 0; i < count; i++) {
-        float x = values[i];
+        float x = input[i];
         float z = x * rootHalf;
         // e^(−z²) = √(2π)·φ(x) by vectorExp (SIMDMath.swift): Cephes' expf, exactly 0 below −87.34;
         // adding 1.5·2²³ leaves round(s/ln2) in the low mantissa bits.
@@ -61,10 +61,11 @@ void gelu_forward(float *restrict values, float *restrict derivative, size_t cou
         q = q * t + 0.254829592f;
         float positive = 1.0f - q * t * gaussian;
         float cdf = 0.5f * (1.0f + (z < 0.0f ? -positive : positive));
-        values[i] = x * cdf;
+        output[i] = x * cdf;
         derivative[i] = cdf + x * gaussian * inverseRootTwoPi;
     }
 }
 
 LORABENCH_DISPATCH(lorabench_gelu_forward, gelu_forward,
-                   (float *restrict values, float *restrict derivative, size_t count), (values, derivative, count))
+                   (const float *restrict input, float *restrict output, float *restrict derivative, size_t count),
+                   (input, output, derivative, count))

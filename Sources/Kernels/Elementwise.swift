@@ -112,15 +112,31 @@ package func rowNorms(_ w: Matrix) -> [Float] {
 
 /// acc[c] += Σ_r a[r, c]·b[r, c], without forming a ⊙ b.
 package func addColumnDots(_ a: Matrix, _ b: Matrix, to acc: inout Matrix) {
-    precondition(a.shape == b.shape && acc.count == a.cols, "column dots of \(a.shape) and \(b.shape) into \(acc.count)")
+    addColumnDots(a, b, minus: nil, to: &acc)
+}
+
+/// acc[c] += Σ_r a[r, c]·(b[r, c] − o[c]), without forming either matrix: DoRA reads x·Vᵀ back
+/// from its output b = g ⊙_c x·Vᵀ + o.
+package func addColumnDots(_ a: Matrix, _ b: Matrix, minus offset: Matrix?, to acc: inout Matrix) {
+    precondition(a.shape == b.shape && acc.count == a.cols && (offset?.count ?? a.cols) == a.cols,
+                  "column dots of \(a.shape) and \(b.shape) into \(acc.count)")
     guard a.count > 0 else { return }
-    let cols = a.cols
+    let (rows, cols) = (a.rows, a.cols)
     a.storage.withUnsafeBufferPointer { pa in
         b.storage.withUnsafeBufferPointer { pb in
             acc.storage.withUnsafeMutableBufferPointer { pacc in
                 let (pa, pb, pacc) = (pa.baseAddress!, pb.baseAddress!, pacc.baseAddress!)
-                forEachColumnChunk(rows: a.rows, cols: cols) { columns in
-                    lorabench_add_column_dots(a.rows, cols, columns.lowerBound, columns.upperBound, pa, pb, pacc)
+                guard let offset else {
+                    forEachColumnChunk(rows: rows, cols: cols) { columns in
+                        lorabench_add_column_dots(rows, cols, columns.lowerBound, columns.upperBound, pa, pb, pacc)
+                    }
+                    return
+                }
+                offset.storage.withUnsafeBufferPointer { po in
+                    let po = po.baseAddress!
+                    forEachColumnChunk(rows: rows, cols: cols) { columns in
+                        lorabench_add_column_dots_offset(rows, cols, columns.lowerBound, columns.upperBound, pa, pb, po, pacc)
+                    }
                 }
             }
         }

@@ -75,13 +75,14 @@ public func vectorExp(_ x: SIMD8<Float>) -> SIMD8<Float> {
     return (p * twoToTheN).replacing(with: 0, where: x .< lowest)
 }
 
-/// GELU(x) = x·Φ(x) in place over `count` floats from `values`, and GELU′(x) = Φ(x) + x·φ(x)
-/// into `derivative`, with Φ from erf by Abramowitz & Stegun 7.1.26 (|error| ≤ 1.5·10⁻⁷, the
-/// formula of PyTorch's vectorised CPU erf) and e^(−x²/2) from `vectorExp`'s polynomial. The
-/// loop is C (CKernels), built for several vector widths and picked per call for the CPU.
+/// GELU(x) = x·Φ(x) over `count` floats from `input` into `output`, and GELU′(x) = Φ(x) + x·φ(x)
+/// into `derivative` (three distinct buffers), with Φ from erf by Abramowitz & Stegun 7.1.26
+/// (|error| ≤ 1.5·10⁻⁷, the formula of PyTorch's vectorised CPU erf) and e^(−x²/2) from
+/// `vectorExp`'s polynomial. The loop is C (CKernels), built for several vector widths and
+/// picked per call for the CPU.
 @inlinable
-public func geluInPlace(_ values: UnsafeMutablePointer<Float>, derivative: UnsafeMutablePointer<Float>, count: Int) {
-    lorabench_gelu_forward(values, derivative, count)
+public func gelu(_ input: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, derivative: UnsafeMutablePointer<Float>, count: Int) {
+    lorabench_gelu_forward(input, output, derivative, count)
 }
 
 /// Runs `body` over 0..<count split into contiguous chunks, one per BLAS thread and at least

@@ -37,10 +37,12 @@ import Testing
     }
 
     static func kernelGELU(_ values: inout [Float], _ slopes: inout [Float]) {
-        let count = values.count
-        values.withUnsafeMutableBufferPointer { pv in
-            slopes.withUnsafeMutableBufferPointer { ps in
-                geluInPlace(pv.baseAddress!, derivative: ps.baseAddress!, count: count)
+        let inputs = values
+        inputs.withUnsafeBufferPointer { pi in
+            values.withUnsafeMutableBufferPointer { pv in
+                slopes.withUnsafeMutableBufferPointer { ps in
+                    gelu(pi.baseAddress!, into: pv.baseAddress!, derivative: ps.baseAddress!, count: pi.count)
+                }
             }
         }
     }

@@ -53,13 +53,13 @@ import Testing
         var rng = SplitMix64(seed: 2)
         // 37 entries over [−4, 4]: both tails, the curved middle, and a partial vector at the end.
         let x = Matrix.uniform(37, 1, bound: 4, using: &rng), weights = Matrix.gaussian(37, 1, std: 1, using: &rng)
-        var y = x, derivative = Matrix.zeros(0, 0)
-        GELU.forward(&y, derivative: &derivative)
+        var y = Matrix.zeros(0, 0), derivative = Matrix.zeros(0, 0)
+        GELU.forward(x, into: &y, derivative: &derivative)
         var analytic = weights
         GELU.backward(&analytic, derivative: derivative)
         let numeric = Self.numericalGradient(at: x) { point in
-            var out = point, unused = Matrix.zeros(0, 0)
-            GELU.forward(&out, derivative: &unused)
+            var out = Matrix.zeros(0, 0), unused = Matrix.zeros(0, 0)
+            GELU.forward(point, into: &out, derivative: &unused)
             return Self.probe(out, weights)
         }
         let error = relativeError(analytic, numeric)
@@ -67,8 +67,8 @@ import Testing
     }
 
     @Test func geluMatchesTheErfForm() {
-        var y = Matrix([[-3, -1, 0, 0.5, 2]]), derivative = Matrix.zeros(0, 0)
-        GELU.forward(&y, derivative: &derivative)
+        var y = Matrix.zeros(0, 0), derivative = Matrix.zeros(0, 0)
+        GELU.forward(Matrix([[-3, -1, 0, 0.5, 2]]), into: &y, derivative: &derivative)
         // x·Φ(x) from the standard normal CDF: Φ(−3) = 0.0013499, Φ(−1) = 0.158655, Φ(0.5) = 0.691462, Φ(2) = 0.977250.
         let want: [Float] = [-3 * 0.0013499, -0.158655, 0, 0.5 * 0.691462, 2 * 0.977250]
         #expect(relativeError(y.storage, want) <= 1e-5)

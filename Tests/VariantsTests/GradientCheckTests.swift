@@ -132,9 +132,12 @@ import Testing
         try Self.check(adapter, setup, reference: { Self.loraLoss($0, scaling: 1.5, mask: mask) }, label: "LoRA p=\(dropout)")
     }
 
-    @Test(arguments: [Float(0), 0.3])
-    func doraGradientsMatchFiniteDifferencesWithDetachedNorm(dropout: Float) throws {
-        let setup = Setup(magnitude: true)
+    /// A zero magnitude entry leaves the fused path (it reads x·Vᵀ back as (y − b)/g, which a zero
+    /// g would turn into 0/0), so that case is checked too.
+    @Test(arguments: [(Float(0), false), (0.3, false), (0, true)])
+    func doraGradientsMatchFiniteDifferencesWithDetachedNorm(dropout: Float, zeroMagnitude: Bool) throws {
+        var setup = Setup(magnitude: true)
+        if zeroMagnitude { setup.values["lora_magnitude_vector"]![1] = 0 }
         let adapter = try DoRA(base: Self.base(setup), a: setup.matrix("lora_A", Self.rank, Self.inFeatures),
                                b: setup.matrix("lora_B", Self.outFeatures, Self.rank),
                                magnitude: setup.matrix("lora_magnitude_vector", 1, Self.outFeatures), scaling: 1.5, dropout: dropout, seed: 7)
@@ -143,7 +146,7 @@ import Testing
             (0..<Self.inFeatures).reduce(0.0) { $0 + combined[o * Self.inFeatures + $1] * combined[o * Self.inFeatures + $1] }.squareRoot()
         }
         let mask = dropout > 0 ? try Self.dropoutMask(probability: dropout, seed: 7) : nil
-        try Self.check(adapter, setup, reference: { Self.doraLoss($0, scaling: 1.5, norms: norms, mask: mask) }, label: "DoRA p=\(dropout)")
+        try Self.check(adapter, setup, reference: { Self.doraLoss($0, scaling: 1.5, norms: norms, mask: mask) }, label: "DoRA p=\(dropout)\(zeroMagnitude ? " m₁=0" : "")")
     }
 
     @Test func adaloraGradientsMatchFiniteDifferences() throws {
@@ -152,6 +155,34 @@ import Testing
                                        b: setup.matrix("lora_B", Self.outFeatures, Self.rank),
                                        e: setup.matrix("lora_E", Self.rank, 1), alpha: 6, initialRank: Self.rank)
         try Self.check(adapter, setup, reference: { Self.adaloraLoss($0, scaling: Double(adapter.scaling)) }, label: "AdaLoRA")
+    }
+
+    /// `backward(_:into:accumulate: true)` adds ∂x to what the buffer holds (sgemm with β = 1 on
+    /// the fused paths): the same numbers as adding the returned ∂x, for every path.
+    @Test(arguments: [Float(0), 0.3])
+    func accumulatedInputGradientIsTheSumWithTheBuffer(dropout: Float) throws {
+        let setup = Setup(magnitude: true, singularValues: true)
+        let (a, b) = (setup.matrix("lora_A", Self.rank, Self.inFeatures), setup.matrix("lora_B", Self.outFeatures, Self.rank))
+        let x = setup.matrix("x", Self.n, Self.inFeatures), g = setup.matrix("G", Self.n, Self.outFeatures)
+        let adapters: [any Adapter] = [
+            try LoRA(base: Self.base(setup), a: a, b: b, scaling: 1.5, dropout: dropout, seed: 7),
+            try DoRA(base: Self.base(setup), a: a, b: b, magnitude: setup.matrix("lora_magnitude_vector", 1, Self.outFeatures),
+                     scaling: 1.5, dropout: dropout, seed: 7),
+            try AdaLoRALayer(base: Self.base(setup), a: a, b: b, e: setup.matrix("lora_E", Self.rank, 1), alpha: 6,
+                             initialRank: Self.rank, dropout: dropout, seed: 7),
+            FrozenLayer(base: try Self.base(setup)),
+        ]
+        var rng = SplitMix64(seed: 3)
+        for adapter in adapters {
+            let earlier = Matrix.gaussian(Self.n, Self.inFeatures, std: 1, using: &rng)
+            _ = try adapter.forward(x, training: true)
+            let gradInput = try adapter.backward(g)
+            var accumulated = earlier
+            try adapter.backward(g, into: &accumulated, accumulate: true)
+            var expected = earlier
+            axpy(1, gradInput, &expected)
+            #expect(relativeError(accumulated.storage, expected.storage) < 1e-6, "\(type(of: adapter)) p=\(dropout)")
+        }
     }
 
     @Test func trainedBiasGradientIsTheColumnSumOfTheOutputGradient() throws {

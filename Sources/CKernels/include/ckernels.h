@@ -3,9 +3,10 @@
 
 #include <stddef.h>
 
-/// GELU(x) = x·Φ(x) in place over `count` floats, and its derivative Φ(x) + x·φ(x) into
-/// `derivative`, bit for bit as the Swift SIMD8 reference in Tests/KernelsTests/GELUKernelTests.swift.
-void lorabench_gelu_forward(float *restrict values, float *restrict derivative, size_t count);
+/// GELU(x) = x·Φ(x) from `input` into `output` over `count` floats, and its derivative
+/// Φ(x) + x·φ(x) into `derivative` (three distinct buffers), bit for bit as the Swift SIMD8
+/// reference in Tests/KernelsTests/GELUKernelTests.swift.
+void lorabench_gelu_forward(const float *restrict input, float *restrict output, float *restrict derivative, size_t count);
 
 /// The instruction set level the kernels run at on this CPU: 4 for x86-64-v4 (AVX-512), 3 for
 /// x86-64-v3 (AVX2 and FMA), 1 for the baseline.
@@ -32,6 +33,11 @@ void lorabench_combine_partials(size_t count, const float *partials, size_t m, s
 /// row by row, each product rounded before it is added.
 void lorabench_add_column_dots(size_t rows, size_t cols, size_t first, size_t last, const float *restrict a,
                                const float *restrict b, float *restrict acc);
+
+/// acc[c] += Σ_r A[r, c]·(B[r, c] − offset[c]) for columns c in [first, last), as above, each
+/// difference and product rounded before the sum.
+void lorabench_add_column_dots_offset(size_t rows, size_t cols, size_t first, size_t last, const float *restrict a,
+                                      const float *restrict b, const float *restrict offset, float *restrict acc);
 
 /// acc[c] += Σ_r G[r, c] for columns c in [first, last) of a dense [rows, cols] G, row by row.
 void lorabench_add_column_sums(size_t rows, size_t cols, size_t first, size_t last, const float *restrict g, float *restrict acc);

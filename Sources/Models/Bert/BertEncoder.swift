@@ -308,10 +308,9 @@ package enum BertLinear {
     package func backward(_ gradOutput: Matrix, into gradInput: inout Matrix, accumulate: Bool) throws {
         switch self {
         case let .adapted(adapter):
-            let gradient = try adapter.backward(gradOutput)
-            if accumulate { axpy(1, gradient, &gradInput) } else { gradInput = gradient }
+            try adapter.backward(gradOutput, into: &gradInput, accumulate: accumulate)
         case let .frozen(linear):
-            linear.withWeight { gemm(gradOutput, .n, $0, .n, into: &gradInput, beta: accumulate ? 1 : 0) }
+            linear.backward(gradOutput, into: &gradInput, accumulate: accumulate)
         }
     }
 
@@ -372,9 +371,10 @@ package final class BertLayer {
         try attentionOutput.forward(context, training: training, into: &projected)
         var normalized = Matrix.zeros(0, 0)  // h [N, C]
         attentionNorm.forward(projected, adding: x, into: &normalized)
-        var activation = Matrix.zeros(0, 0)  // h·W_i, then GELU of it [N, F]
-        try intermediate.forward(normalized, training: training, into: &activation)
-        GELU.forward(&activation, derivative: &geluDerivative)
+        var preActivation = Matrix.zeros(0, 0)  // h·W_i [N, F]
+        try intermediate.forward(normalized, training: training, into: &preActivation)
+        var activation = Matrix.uninitializedActivation(x.rows, preActivation.cols)  // GELU(h·W_i) [N, F]
+        GELU.forward(preActivation, into: &activation, derivative: &geluDerivative)
         var feedForward = Matrix.zeros(0, 0)  // activation·W_f [N, C]
         try output.forward(activation, training: training, into: &feedForward)
         outputNorm.forward(feedForward, adding: normalized, into: &out)

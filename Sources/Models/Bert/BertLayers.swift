@@ -351,19 +351,25 @@ private func softmaxBackwardRows(_ grad: UnsafeMutablePointer<Float>, probabilit
 /// torch's `nn.GELU()` default and BERT's "gelu".
 ///
 /// The exp and erf are the cost (done per element by libm they took a third of a layer's GEMM
-/// time), so they run vectorised (`geluInPlace`, as wide as the CPU allows), split across the
-/// BLAS threads, and only once:
-/// forward also stores GELU′(x) = Φ(x) + x·φ(x), φ(x) = exp(−x²/2)/√(2π), which is all that
-/// backward needs (the input itself need not be kept).
+/// time), so they run vectorised (`gelu`, as wide as the CPU allows), split across the BLAS
+/// threads, and only once: forward also stores GELU′(x) = Φ(x) + x·φ(x), φ(x) = exp(−x²/2)/√(2π),
+/// which is all that backward needs. Forward writes a new matrix, as llm.c's `gelu_forward(out,
+/// inp)`: its input is an adapter's output, which the adapter may keep for backward (DoRA does),
+/// and writing over it would copy it first.
 public enum GELU {
-    /// x [N, F] → GELU(x) in place; `derivative` [N, F] ← GELU′(x) (written in full).
-    public static func forward(_ x: inout Matrix, derivative: inout Matrix) {
+    /// x [N, F] → y = GELU(x) [N, F] (reshaped as needed); `derivative` [N, F] ← GELU′(x).
+    public static func forward(_ x: Matrix, into y: inout Matrix, derivative: inout Matrix) {
+        y.ensureShapeForOverwrite(x.rows, x.cols)
         if derivative.shape != x.shape { derivative = .uninitializedActivation(x.rows, x.cols) }
-        x.storage.withUnsafeMutableBufferPointer { px in
-            derivative.storage.withUnsafeMutableBufferPointer { pd in
-                let values = px.baseAddress!, slopes = pd.baseAddress!
-                forEachChunk(px.count, minimumChunk: 16_384) { chunk in
-                    geluInPlace(values + chunk.lowerBound, derivative: slopes + chunk.lowerBound, count: chunk.count)
+        guard x.count > 0 else { return }
+        x.storage.withUnsafeBufferPointer { px in
+            y.storage.withUnsafeMutableBufferPointer { py in
+                derivative.storage.withUnsafeMutableBufferPointer { pd in
+                    let (inputs, outputs, slopes) = (px.baseAddress!, py.baseAddress!, pd.baseAddress!)
+                    forEachChunk(px.count, minimumChunk: 16_384) { chunk in
+                        gelu(inputs + chunk.lowerBound, into: outputs + chunk.lowerBound, derivative: slopes + chunk.lowerBound,
+                             count: chunk.count)
+                    }
                 }
             }
         }

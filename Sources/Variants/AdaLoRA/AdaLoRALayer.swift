@@ -94,10 +94,10 @@ public final class AdaLoRALayer: LowRankUpdate, DropoutAdapter {
         return y
     }
 
-    public func backward(_ g: Matrix) throws -> Matrix {
+    public func backward(_ g: Matrix, into gradInput: inout Matrix, accumulate: Bool) throws {
         try checkGradient(g, rows: droppedInput.rows)
         base.accumulateBiasGradient(g)
-        guard !isMerged else { return base.backward(g) }
+        guard !isMerged else { return base.backward(g, into: &gradInput, accumulate: accumulate) }
         // ∂P = c·Gᵀ·w; ∂w = c·G·P; ∂Λ_k = Σ_rows (∂w ⊙ z)_k; ∂z = ∂w ⊙ Λᵀ; ∂Q = ∂zᵀ·x_d.
         gemm(g, .t, weighted, .n, into: &b.grad, alpha: scaling, beta: 1)
         var gradWeighted = Matrix.zeros(0, 0)
@@ -106,10 +106,9 @@ public final class AdaLoRALayer: LowRankUpdate, DropoutAdapter {
         scaleColumns(&gradWeighted, by: e.value.storage)
         gemm(gradWeighted, .t, droppedInput, .n, into: &a.grad, beta: 1)
         // ∂x = G·W0 + D ⊙ (∂z·Q), which without dropout is G·(W0 + c·P·(Λ ⊙ Q)).
-        if fusesBaseAndUpdate { return matmul(g, .n, effectiveWeight, .n) }
-        var gradInput = base.backward(g)
+        if fusesBaseAndUpdate { return gemm(g, .n, effectiveWeight, .n, into: &gradInput, beta: accumulate ? 1 : 0) }
+        base.backward(g, into: &gradInput, accumulate: accumulate)
         dropout.accumulateInputGradient(gradWeighted, a.value, into: &gradInput)
-        return gradInput
     }
 
     /// Whether forward and backward go through one W0 + c·P·(Λ ⊙ Q): only without dropout (both

@@ -28,8 +28,9 @@ public final class DoRA: LowRankFactored, DropoutAdapter {
     private var droppedInput = Matrix.zeros(0, 0)  // x_d [N, in]
     private var projected = Matrix.zeros(0, 0)     // z = x_d·Aᵀ [N, r]
     private var gradProjected = Matrix.zeros(0, 0) // ∂z [N, r]
-    private var scaledWeight = Matrix.zeros(0, 0)  // g ⊙_rows V [out, in]: the merged weight of this step (float32 base, no dropout)
-    private var direction = Matrix.zeros(0, 0)     // u + s·l = x_d·Vᵀ [N, out]
+    private var scaledWeight = Matrix.zeros(0, 0)  // g ⊙_rows V [out, in]: the merged weight of this step (fused path)
+    private var output = Matrix.zeros(0, 0)        // y = g ⊙_c x·Vᵀ + b [N, out] (fused path)
+    private var direction = Matrix.zeros(0, 0)     // u + s·l = x_d·Vᵀ [N, out] (with dropout or an NF4 base)
     private var norms: [Float] = []                // n = ‖V_i‖ (detached) [out]
     private var factor: [Float] = []               // g = m / n [out]
 
@@ -72,9 +73,11 @@ public final class DoRA: LowRankFactored, DropoutAdapter {
         }
     }
 
-    /// Whether backward's ∂x goes through the saved g ⊙_rows V [out, in]: only without dropout and
-    /// on a float32 base (an NF4 one would keep a float32 weight per layer, which QLoRA avoids).
-    private var savesScaledWeight: Bool { !dropout.isActive && !base.isQuantized }
+    /// Whether forward is one sgemm with the merged weight g ⊙_rows V, as LoRA's: only without
+    /// dropout (the base and adapter paths see one input), on a float32 base (an NF4 one would keep
+    /// a float32 weight per layer, which QLoRA avoids), and with every g nonzero, because backward
+    /// reads x·Vᵀ back from the output as (y − b)/g.
+    private var fusesBaseAndUpdate = false
 
     public func forward(_ x: Matrix, training: Bool) throws -> Matrix {
         try checkInput(x)
@@ -82,17 +85,24 @@ public final class DoRA: LowRankFactored, DropoutAdapter {
             droppedInput = x
             return base.forward(x)
         }
-        let combined = combinedWeight()
+        var combined = combinedWeight()
         norms = rowNorms(combined)
         factor = zip(magnitude.value.storage, norms).map { $0 / $1 }
         droppedInput = dropout.apply(x, training: training)
-        // direction = u + s·l = x_d·Vᵀ: one sgemm with V = W0 + s·B·A. z = x_d·Aᵀ is kept for ∂B.
-        gemm(droppedInput, .n, combined, .t, into: &direction)
         gemm(droppedInput, .n, a.value, .t, into: &projected)
-        if savesScaledWeight {
+        fusesBaseAndUpdate = !dropout.isActive && !base.isQuantized && !factor.contains(0)
+        if fusesBaseAndUpdate {
+            // y = x·(g ⊙_rows V)ᵀ + b: one sgemm adding into the bias rows, and y itself is what
+            // backward keeps, not a second [N, out] matrix x·Vᵀ.
+            scaleRows(&combined, by: factor)
             scaledWeight = combined
-            scaleRows(&scaledWeight, by: factor)
+            direction = .zeros(0, 0)
+            output = base.forward(x, weight: scaledWeight)
+            return output
         }
+        // direction = u + s·l = x_d·Vᵀ: one sgemm with V = W0 + s·B·A. z = x_d·Aᵀ is kept for ∂B.
+        scaledWeight = .zeros(0, 0)
+        gemm(droppedInput, .n, combined, .t, into: &direction)
         // y = g ⊙_c direction + b, plus x·W0ᵀ − u when dropout made the base and adapter inputs differ.
         var y = scaledColumnsPlusRow(direction, factor, base.bias.value)
         if dropout.isActive {
@@ -104,14 +114,20 @@ public final class DoRA: LowRankFactored, DropoutAdapter {
         return y
     }
 
-    public func backward(_ g: Matrix) throws -> Matrix {
+    public func backward(_ g: Matrix, into gradInput: inout Matrix, accumulate: Bool) throws {
         try checkGradient(g, rows: droppedInput.rows)
         base.accumulateBiasGradient(g)
-        guard !isMerged else { return base.backward(g) }
-        // ∂m_i = Σ_rows G[:, i] · direction[:, i] / n_i (n detached).
+        guard !isMerged else { return base.backward(g, into: &gradInput, accumulate: accumulate) }
+        // ∂m_i = Σ_rows G[:, i] · direction[:, i] / n_i (n detached), with direction = (y − b)/g
+        // on the fused path.
         var gradMagnitude = Matrix(rows: 1, cols: base.outFeatures)
-        addColumnDots(g, direction, to: &gradMagnitude)
-        for i in 0..<base.outFeatures { magnitude.grad.storage[i] += gradMagnitude.storage[i] / norms[i] }
+        if fusesBaseAndUpdate {
+            addColumnDots(g, output, minus: base.bias.value, to: &gradMagnitude)
+            for i in 0..<base.outFeatures { magnitude.grad.storage[i] += gradMagnitude.storage[i] / factor[i] / norms[i] }
+        } else {
+            addColumnDots(g, direction, to: &gradMagnitude)
+            for i in 0..<base.outFeatures { magnitude.grad.storage[i] += gradMagnitude.storage[i] / norms[i] }
+        }
         // With G_l = s·(g ⊙_c G): ∂B = G_lᵀ·z = s·diag(g)·(Gᵀ·z) and ∂z = G_l·B = s·G·(diag(g)·B),
         // so the [N, out] matrix g ⊙_c G is never formed; ∂A = ∂zᵀ·x_d.
         var gradB = matmul(g, .t, projected, .n)
@@ -121,18 +137,17 @@ public final class DoRA: LowRankFactored, DropoutAdapter {
         scaleRows(&scaledB, by: factor)
         gemm(g, .n, scaledB, .n, into: &gradProjected, alpha: scaling)
         if a.isTrainable { gemm(gradProjected, .t, droppedInput, .n, into: &a.grad, beta: 1) }
-        // Without dropout ∂x = (g ⊙_c G)·W0 + ∂z·A = G·(diag(g)·V); with it (D = 1 on an NF4
-        // base without dropout) ∂x = G·W0 + D ⊙ [((g − 1) ⊙_c G)·W0 + ∂z·A].
-        if savesScaledWeight { return matmul(g, .n, scaledWeight, .n) }
+        // Fused, ∂x = (g ⊙_c G)·W0 + ∂z·A = G·(diag(g)·V); with dropout (D = 1 on an NF4 base
+        // without it) ∂x = G·W0 + D ⊙ [((g − 1) ⊙_c G)·W0 + ∂z·A].
+        if fusesBaseAndUpdate { return gemm(g, .n, scaledWeight, .n, into: &gradInput, beta: accumulate ? 1 : 0) }
         var correction = base.withWeight { w in
             var correctionWeight = w
             scaleRows(&correctionWeight, by: factor.map { $0 - 1 })
             return matmul(g, .n, correctionWeight, .n)
         }
         gemm(gradProjected, .n, a.value, .n, into: &correction, beta: 1)
-        var gradInput = base.backward(g)
+        base.backward(g, into: &gradInput, accumulate: accumulate)
         axpy(1, dropout.masked(correction), &gradInput)
-        return gradInput
     }
 
     /// (m/‖V‖) ⊙_rows V − W0, with V and its norm from the unmerged weights.

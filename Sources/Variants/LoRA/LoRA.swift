@@ -68,19 +68,18 @@ public final class LoRA: LowRankFactored, DropoutAdapter {
         return y
     }
 
-    public func backward(_ g: Matrix) throws -> Matrix {
+    public func backward(_ g: Matrix, into gradInput: inout Matrix, accumulate: Bool) throws {
         try checkGradient(g, rows: droppedInput.rows)
         base.accumulateBiasGradient(g)
-        guard !isMerged else { return base.backward(g) }
+        guard !isMerged else { return base.backward(g, into: &gradInput, accumulate: accumulate) }
         // With G_l = s·G: ∂B = G_lᵀ·z, ∂z = G_l·B, ∂A = ∂zᵀ·x_d.
         gemm(g, .t, projected, .n, into: &b.grad, alpha: scaling, beta: 1)
         gemm(g, .n, b.value, .n, into: &gradProjected, alpha: scaling)
         if a.isTrainable { gemm(gradProjected, .t, droppedInput, .n, into: &a.grad, beta: 1) }
         // ∂x = G·W0 + D ⊙ (∂z·A), which without dropout is G·(W0 + s·B·A).
-        if fusesBaseAndUpdate { return matmul(g, .n, effectiveWeight, .n) }
-        var gradInput = base.backward(g)
+        if fusesBaseAndUpdate { return gemm(g, .n, effectiveWeight, .n, into: &gradInput, beta: accumulate ? 1 : 0) }
+        base.backward(g, into: &gradInput, accumulate: accumulate)
         dropout.accumulateInputGradient(gradProjected, a.value, into: &gradInput)
-        return gradInput
     }
 
     /// Whether forward and backward go through one W0 + s·B·A: only without dropout (both paths

@@ -163,10 +163,10 @@ public final class VeRALayer: LowRankUpdate, DropoutAdapter {
         return y
     }
 
-    public func backward(_ g: Matrix) throws -> Matrix {
+    public func backward(_ g: Matrix, into gradInput: inout Matrix, accumulate: Bool) throws {
         try checkGradient(g, rows: droppedInput.rows)
         base.accumulateBiasGradient(g)
-        guard !isMerged else { return base.backward(g) }
+        guard !isMerged else { return base.backward(g, into: &gradInput, accumulate: accumulate) }
         // z = w·Bᵀ [N, out]: ∂λ_b = Σ_rows z ⊙ G.
         let lifted = matmul(weighted, .n, b, .t)
         addColumnDots(g, lifted, to: &lambdaB.grad)
@@ -174,11 +174,10 @@ public final class VeRALayer: LowRankUpdate, DropoutAdapter {
         var gradProjected = matmul(g, .n, scaledB, .n)
         addColumnDots(gradProjected, projected, to: &lambdaD.grad)
         // ∂x = G·W0 + D ⊙ (∂u·A), which without dropout is G·(W0 + ΔW).
-        if fusesBaseAndUpdate { return matmul(g, .n, effectiveWeight, .n) }
+        if fusesBaseAndUpdate { return gemm(g, .n, effectiveWeight, .n, into: &gradInput, beta: accumulate ? 1 : 0) }
         scaleColumns(&gradProjected, by: lambdaD.value.storage)
-        var gradInput = base.backward(g)
+        base.backward(g, into: &gradInput, accumulate: accumulate)
         dropout.accumulateInputGradient(gradProjected, a, into: &gradInput)
-        return gradInput
     }
 
     /// As LoRA's: one W0 + ΔW only without dropout and on a float32 base.
