@@ -20,12 +20,14 @@ import Testing
         let factors = (0..<cols).map { _ in rng.nextGaussian() }
         let results = [1, 2, 4].map { threads in
             Self.onThreads(threads) { () -> [[UInt32]] in
-                var sums = Matrix.zeros(1, cols), dots = Matrix.zeros(1, cols), scaled = a, biased = a
+                var sums = Matrix.zeros(1, cols), dots = Matrix.zeros(1, cols), offsetDots = Matrix.zeros(1, cols)
+                var scaled = a, biased = a
                 addColumnSums(of: a, to: &sums)
                 addColumnDots(a, b, to: &dots)
+                addColumnDots(a, b, minus: row, to: &offsetDots)
                 scaleColumns(&scaled, by: factors)
                 addRowVector(row, to: &biased)
-                return [sums, dots, scaled, biased, hadamard(a, b), scaledColumnsPlusRow(a, factors, row),
+                return [sums, dots, offsetDots, scaled, biased, hadamard(a, b), scaledColumnsPlusRow(a, factors, row),
                         Matrix(repeatingRow: row, count: rows)].map(Self.bits)
             }
         }
@@ -35,6 +37,10 @@ import Testing
         var expected = [Float](repeating: 0, count: cols)
         for r in 0..<rows { for c in 0..<cols { expected[c] += a.storage[r * cols + c] } }
         #expect(results[0][0] == expected.map(\.bitPattern))
+        // DoRA's dots with its bias taken off: each difference and product rounded, added row by row.
+        var expectedDots = [Float](repeating: 0, count: cols)
+        for r in 0..<rows { for c in 0..<cols { expectedDots[c] += a.storage[r * cols + c] * (b.storage[r * cols + c] - row.storage[c]) } }
+        #expect(results[0][2] == expectedDots.map(\.bitPattern))
     }
 
     @Test func emptyMatricesPassThrough() {
