@@ -65,32 +65,31 @@ public struct ModelBenchmark {
     /// Times the variant called `variant` (a registry name, at its default settings, as a manifest's
     /// `- <name>` gets it) with rank-r adapters (α = 2r) on all six module types.
     public func run(_ variant: String, files: ModelFiles, base: BaseWeightFormat = .float32) throws -> Row {
-        let steps = warmup + repeats
-        let plan = try VariantRegistry.plan(named: variant, for: RunShape(rank: rank, alpha: Double(2 * rank), steps: steps + 1,
-                                                                           targetModules: BertEncoder.allLinearTargets))
-        let encoder = try BertEncoder(files: files, labelCount: 2, seed: 0, plan: plan, baseFormat: base)
-        let layers = encoder.adapters.map { NamedAdapter(name: $0.name, adapter: $0.adapter) }
-        let timedMethod = TimedMethod(try plan.makeMethod(layers: layers))
-        let optimizer = AdamW(groups: [ParameterGroup(name: "all", parameters: encoder.trainableParameters, learningRate: 1e-4)])
-        var rng = SplitMix64(seed: 0)
-        let ids = (0..<(batch * sequence)).map { _ in 1000 + Int(rng.next() % 29000) }
-        let mask = [Int](repeating: 1, count: batch * sequence)
-        let labels = (0..<batch).map { _ in Int(rng.next() % 2) }
-        var step = 0
-        let timing = try Timing.measure(warmup: warmup, repeats: repeats) {
-            _ = try trainingStep(step, optimizer: optimizer, method: timedMethod) {
-                let loss = try encoder.loss(inputIDs: ids, attentionMask: mask, batchSize: batch, labels: labels).loss
-                try encoder.backward()
-                return loss
-            }
-            step += 1
-        }
-        let allocation = Timing(seconds: Array(timedMethod.seconds.suffix(repeats))).median
+        let session = try StepSession(variant, benchmark: self, files: files, base: base)
+        let timing = try Timing.measure(warmup: warmup, repeats: repeats, session.step)
+        let allocation = Timing(seconds: Array(session.method.seconds.suffix(repeats))).median
+        let encoder = session.encoder
         let flops = Self.flops(config: encoder.config, batch: batch, sequence: sequence, rank: rank,
                                adapted: encoder.adapters.map { ($0.adapter.inFeatures, $0.adapter.outFeatures) })
         return Row(variant: variant, timing: timing, allocationSeconds: allocation, flops: flops,
                    peakResidentMiB: Self.peakResidentMiB(), trainableParameters: encoder.trainableParameters.reduce(0) { $0 + $1.count },
                    frozenLinearMiB: Double(encoder.frozenLinearBytes) / 1_048_576)
+    }
+
+    /// Steps of several variants interleaved in one process, one step each in turn (A, B, C, A, B,
+    /// C, …): `seconds[v][i]` is variant v's step in cycle i. Steps of one cycle are under a second
+    /// apart, so the ratio of two variants' steps in a cycle is far less moved by the machine's
+    /// drift than the ratio of two children timed seconds apart.
+    public func interleaved(_ variants: [String], files: ModelFiles, base: BaseWeightFormat = .float32) throws -> [[Double]] {
+        let sessions = try variants.map { try StepSession($0, benchmark: self, files: files, base: base) }
+        for _ in 0..<warmup { for session in sessions { try session.step() } }
+        var seconds = [[Double]](repeating: [], count: sessions.count)
+        for _ in 0..<repeats {
+            for (index, session) in sessions.enumerated() {
+                seconds[index] += try Timing.measure(warmup: 0, repeats: 1, session.step).seconds
+            }
+        }
+        return seconds
     }
 
     /// The process's peak resident set size so far (getrusage ru_maxrss, in KiB on Linux).
@@ -109,6 +108,41 @@ public struct ModelBenchmark {
         var y = Matrix.zeros(n, config.intermediateSize)
         let timing = Timing.measure(warmup: 3, repeats: 15) { gemm(x, .n, w, .t, into: &y) }
         return 2 * Double(n * config.hiddenSize * config.intermediateSize) / timing.median / 1e9
+    }
+}
+
+/// One variant's model, method and optimizer on the benchmark's fixed batch, ready to step.
+final class StepSession {
+    let encoder: BertEncoder
+    let method: TimedMethod
+    private let optimizer: AdamW
+    private let ids: [Int], mask: [Int], labels: [Int]
+    private let batch: Int
+    private var stepIndex = 0
+
+    init(_ variant: String, benchmark: ModelBenchmark, files: ModelFiles, base: BaseWeightFormat) throws {
+        let plan = try VariantRegistry.plan(named: variant, for: RunShape(rank: benchmark.rank, alpha: Double(2 * benchmark.rank),
+                                                                           steps: benchmark.warmup + benchmark.repeats + 1,
+                                                                           targetModules: BertEncoder.allLinearTargets))
+        encoder = try BertEncoder(files: files, labelCount: 2, seed: 0, plan: plan, baseFormat: base)
+        let layers = encoder.adapters.map { NamedAdapter(name: $0.name, adapter: $0.adapter) }
+        method = TimedMethod(try plan.makeMethod(layers: layers))
+        optimizer = AdamW(groups: [ParameterGroup(name: "all", parameters: encoder.trainableParameters, learningRate: 1e-4)])
+        batch = benchmark.batch
+        var rng = SplitMix64(seed: 0)
+        ids = (0..<(benchmark.batch * benchmark.sequence)).map { _ in 1000 + Int(rng.next() % 29000) }
+        mask = [Int](repeating: 1, count: benchmark.batch * benchmark.sequence)
+        labels = (0..<benchmark.batch).map { _ in Int(rng.next() % 2) }
+    }
+
+    /// One training step: forward to the loss, backward, AdamW and the method's own step.
+    func step() throws {
+        _ = try trainingStep(stepIndex, optimizer: optimizer, method: method) {
+            let loss = try encoder.loss(inputIDs: ids, attentionMask: mask, batchSize: batch, labels: labels).loss
+            try encoder.backward()
+            return loss
+        }
+        stepIndex += 1
     }
 }
 
@@ -161,6 +195,18 @@ public struct StepMeasurement: Codable, Sendable {
     public var median: Double { Timing(seconds: seconds).median }
 }
 
+/// Our variants' steps interleaved in one child process (`ModelBenchmark.interleaved`), as it
+/// prints them (JSON): `seconds[v][i]` is `variants[v]`'s step in cycle i.
+public struct InterleavedMeasurement: Codable, Sendable {
+    public var variants: [String]
+    public var seconds: [[Double]]
+
+    public init(variants: [String], seconds: [[Double]]) {
+        self.variants = variants
+        self.seconds = seconds
+    }
+}
+
 /// A bench child: this executable (`lorabench bench model --child …`) or the PyTorch + peft
 /// reference (Benchmarks/peft_reference.py), run as its own process, printing a `StepMeasurement`.
 public struct BenchChild: Sendable {
@@ -190,9 +236,18 @@ public struct BenchChild: Sendable {
     }
 
     public func measure(_ variant: String) throws -> StepMeasurement {
+        try run(["--variant", variant])
+    }
+
+    /// Our variants' steps interleaved in this one child (`--interleave V` for each).
+    public func measureInterleaved(_ variants: [String]) throws -> InterleavedMeasurement {
+        try run(variants.flatMap { ["--interleave", $0] })
+    }
+
+    private func run<Measurement: Decodable>(_ extraArguments: [String]) throws -> Measurement {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments + ["--variant", variant]
+        process.arguments = arguments + extraArguments
         let output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
@@ -200,8 +255,8 @@ public struct BenchChild: Sendable {
         let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         guard process.terminationStatus == 0, let line = data.split(separator: UInt8(ascii: "\n")).last,
-              let measurement = try? JSONDecoder().decode(StepMeasurement.self, from: Data(line)) else {
-            throw BenchError.childFailed(command: ([executable] + arguments + ["--variant", variant]).joined(separator: " "),
+              let measurement = try? JSONDecoder().decode(Measurement.self, from: Data(line)) else {
+            throw BenchError.childFailed(command: ([executable] + arguments + extraArguments).joined(separator: " "),
                                          status: process.terminationStatus)
         }
         return measurement
@@ -237,16 +292,23 @@ public struct AlternatingComparison {
 
     public var children: [BenchChild]
     public var rounds: Int
+    /// Whether each round also runs ours once more with all variants' steps interleaved in one
+    /// process (`InterleavedMeasurement`), for the variants' ratios.
+    public var interleaves: Bool
 
-    public init(children: [BenchChild], rounds: Int) {
+    public init(children: [BenchChild], rounds: Int, interleaves: Bool = false) {
         self.children = children
         self.rounds = rounds
+        self.interleaves = interleaves
     }
 
-    /// `children[0]` is ours; `sgemm` is measured before each round (the floor moves with the machine).
-    public func run(variants: [String], sgemm: () -> Double) throws -> (cells: [Cell], sgemmGFLOPS: [Double]) {
+    /// `children[0]` is ours; `sgemm` is measured before each round (the floor moves with the
+    /// machine). `interleaved` holds the interleaved children's measurements, one per round.
+    public func run(variants: [String], sgemm: () -> Double) throws
+        -> (cells: [Cell], sgemmGFLOPS: [Double], interleaved: [InterleavedMeasurement]) {
         var times = [String: [Double]](), memory = [String: Double](), frozen = [String: Double]()
         var throughput: [Double] = []
+        var interleaved: [InterleavedMeasurement] = []
         for _ in 0..<rounds {
             throughput.append(sgemm())
             for variant in variants {
@@ -257,6 +319,7 @@ public struct AlternatingComparison {
                     frozen["\(child.label)|\(variant)"] = measurement.frozenLinearMiB
                 }
             }
+            if interleaves, variants.count > 1 { interleaved.append(try children[0].measureInterleaved(variants)) }
         }
         let cells = variants.flatMap { variant in
             children.map { child in
@@ -266,7 +329,7 @@ public struct AlternatingComparison {
                             ratios: zip(times[key]!, ours).map { $0 / $1 }, frozenLinearMiB: frozen[key] ?? nil)
             }
         }
-        return (cells, throughput)
+        return (cells, throughput, interleaved)
     }
 }
 
@@ -307,6 +370,26 @@ extension AlternatingComparison {
             return cell.variant + String(format: " %.2fx (%.2f–%.2f)", ratio.median, ratio.q1, ratio.q3)
         }
         return "\(ours) per round against \(first.variant): " + ratios.joined(separator: ", ")
+    }
+}
+
+extension InterleavedMeasurement {
+    /// Each variant after the first against the first, per cycle of interleaved steps, pooled over
+    /// the measurements (median and IQR). Nil without a second variant or a step.
+    public static func ratioLine(_ measurements: [InterleavedMeasurement]) -> String? {
+        guard let variants = measurements.first?.variants, variants.count > 1,
+              measurements.allSatisfy({ $0.variants == variants }) else { return nil }
+        var parts: [String] = []
+        var cycles = 0
+        for index in 1..<variants.count {
+            let ratios = measurements.flatMap { zip($0.seconds[index], $0.seconds[0]).map { $0 / $1 } }
+            guard !ratios.isEmpty else { return nil }
+            cycles = ratios.count
+            let ratio = quartiles(ratios)
+            parts.append(variants[index] + String(format: " %.2fx (%.2f–%.2f)", ratio.median, ratio.q1, ratio.q3))
+        }
+        return "LoRABench with steps interleaved in one process (\(cycles) cycles over \(measurements.count) children), per cycle against "
+            + "\(variants[0]): " + parts.joined(separator: ", ")
     }
 }
 

@@ -83,8 +83,9 @@ struct BenchCommand: ParsableCommand {
             discussion: """
             Ours and PyTorch + peft (when .venv-reference exists: Benchmarks/setup_reference_env.sh) run as child processes, \
             alternating within each round so that the machine's drift hits both; the table gives medians over rounds, \
-            their interquartile range and the ratio to ours, and a last line gives each of our variants against the first \
-            in the same round. PyTorch runs with the attention a user gets by default (SDPA); \
+            their interquartile range and the ratio to ours, and a line gives each of our variants against the first \
+            in the same round. One more child per round interleaves our variants' steps in one process (A, B, C, A, …); \
+            the last line gives their ratios per cycle of steps, which the machine's drift moves far less. PyTorch runs with the attention a user gets by default (SDPA); \
             --eager adds eager attention as a labelled extra row.
             """)
 
@@ -103,10 +104,12 @@ struct BenchCommand: ParsableCommand {
         var base: BaseWeightFormat = .float32
         /// A child: time this one variant in this process and print a StepMeasurement as JSON.
         @Option(help: .hidden) var variant: String?
+        /// A child: interleave these variants' steps in this process and print an InterleavedMeasurement.
+        @Option(help: .hidden) var interleave: [String] = []
 
         func validate() throws {
             let known = VariantRegistry.variants.map { $0.name }
-            for name in variants + (variant.map { [$0] } ?? []) where !known.contains(name) {
+            for name in variants + interleave + (variant.map { [$0] } ?? []) where !known.contains(name) {
                 throw ValidationError("unknown variant '\(name)' for --variants; allowed: \(known.joined(separator: ", ")) "
                     + "(repeat the option for several: --variants lora --variants dora)")
             }
@@ -123,6 +126,11 @@ struct BenchCommand: ParsableCommand {
                 print(String(decoding: try JSONEncoder().encode(measurement), as: UTF8.self))
                 return
             }
+            if !interleave.isEmpty {
+                let measurement = InterleavedMeasurement(variants: interleave, seconds: try benchmark.interleaved(interleave, files: files, base: base))
+                print(String(decoding: try JSONEncoder().encode(measurement), as: UTF8.self))
+                return
+            }
             guard let executable = RunCommand.executablePath else { throw CommandError("cannot find this executable to start bench children") }
             let ours = BenchChild(label: "LoRABench", executable: executable,
                                   arguments: ["bench", "model", "--batch", "\(batch)", "--sequence", "\(sequence)", "--rank", "\(rank)",
@@ -134,9 +142,10 @@ struct BenchCommand: ParsableCommand {
             let config = try BertConfig(contentsOf: URL(fileURLWithPath: files.configPath))
             print("all-MiniLM-L6-v2 training step, batch \(batch) x \(sequence) tokens, r = \(rank) on all six module types, \(threads) threads; "
                 + "\(rounds) rounds alternating \(([ours] + quantized + references).map(\.label).joined(separator: ", ")); each child: \(repeats) timed steps after \(warmup) warm-up")
-            let comparison = AlternatingComparison(children: [ours] + quantized + references, rounds: rounds)
-            let (cells, sgemm) = try comparison.run(variants: variants) { benchmark.sgemmGFLOPS(config: config) }
+            let comparison = AlternatingComparison(children: [ours] + quantized + references, rounds: rounds, interleaves: true)
+            let (cells, sgemm, interleaved) = try comparison.run(variants: variants) { benchmark.sgemmGFLOPS(config: config) }
             print(AlternatingComparison.table(cells, sgemmGFLOPS: sgemm, stepFLOPs: benchmark.stepFLOPs(config: config)))
+            if let line = InterleavedMeasurement.ratioLine(interleaved) { print(line) }
             print("floor share = step FLOPs / the round's sgemm throughput / the round's step time, median over rounds; peak MiB is each child's own (one variant per process); "
                 + "frozen MiB: what the frozen Linears keep (weights and biases; NF4 with its scales)")
             if references.isEmpty, !noReference { print("(no PyTorch reference: .venv-reference is missing; Benchmarks/setup_reference_env.sh makes it)") }

@@ -58,6 +58,18 @@ import Testing
         #expect(!table.contains("per round against"), "one variant: nothing to compare it with")
     }
 
+    @Test func interleavedStepsGiveEachVariantAgainstTheFirstPerCycle() {
+        // The second child ran on a machine twice as slow: its cycles' ratios are unchanged.
+        let measurements = [
+            InterleavedMeasurement(variants: ["lora", "dora"], seconds: [[1, 1, 1], [1.02, 1.04, 1.06]]),
+            InterleavedMeasurement(variants: ["lora", "dora"], seconds: [[2, 2], [2.08, 2.1]]),
+        ]
+        let line = InterleavedMeasurement.ratioLine(measurements)
+        #expect(line == "LoRABench with steps interleaved in one process (5 cycles over 2 children), per cycle against lora: dora 1.04x (1.04–1.05)")
+        #expect(InterleavedMeasurement.ratioLine([InterleavedMeasurement(variants: ["lora"], seconds: [[1]])]) == nil)
+        #expect(InterleavedMeasurement.ratioLine([]) == nil)
+    }
+
     @Test func theTableGivesEachOfOurVariantsAgainstTheFirstInTheSameRound() {
         // Round 2 ran on a slower machine: its sgemm and its steps slowed together.
         let cells = [
