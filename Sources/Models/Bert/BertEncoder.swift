@@ -290,8 +290,8 @@ package enum BertLinear {
     case frozen(FrozenLinear)
     case adapted(any Adapter)
 
-    /// x [N, in] → y [N, out], always a new matrix: the consumer (an adapter, or GELU in place)
-    /// may keep or overwrite it, and a reused buffer would then be copied on write instead.
+    /// x [N, in] → y [N, out], always a new matrix: the adapters that read it, and DoRA's that wrote
+    /// it, may keep it for backward, and a reused buffer would then be copied on write instead.
     package func forward(_ x: Matrix, training: Bool, into y: inout Matrix) throws {
         switch self {
         case let .adapted(adapter):
