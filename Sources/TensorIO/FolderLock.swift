@@ -21,19 +21,33 @@ public final class FolderLock {
     public let path: String
     private let descriptor: Int32
 
-    /// Takes the lock or throws `FolderLockError` at once (never waits); creates the folder.
+    /// How long a lock that this process last held may still read as taken: a child that another
+    /// thread is starting holds a copy of the released descriptor from fork until its exec closes
+    /// it (O_CLOEXEC), microseconds that a loaded machine can stretch to milliseconds.
+    static let ownReleaseGrace: TimeInterval = 0.5
+
+    /// Takes the lock or throws `FolderLockError` at once when another process holds it; creates
+    /// the folder. A lock that this process's own earlier holder released (a sweep resumed in the
+    /// same process) is retried for up to `ownReleaseGrace`.
     public init(folder: String, holder: String) throws {
         try FileSystem.createDirectory(folder)
         path = "\(folder)/\(Self.fileName)"
         // O_CLOEXEC: worker processes must not inherit the lock and outlive their parent holding it.
         descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else { throw FileOperationError(operation: "open the lock file", path: path, errno: errno) }
-        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+        let deadline = Date().addingTimeInterval(Self.ownReleaseGrace)
+        while flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
             let code = errno
-            defer { close(descriptor) }
-            guard code == EWOULDBLOCK else { throw FileOperationError(operation: "lock", path: path, errno: code) }
+            guard code == EWOULDBLOCK else {
+                close(descriptor)
+                throw FileOperationError(operation: "lock", path: path, errno: code)
+            }
             let recorded = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
-            throw FolderLockError(folder: folder, holder: recorded.isEmpty ? "pid unknown" : recorded)
+            guard recorded.hasPrefix("pid \(getpid()):"), Date() < deadline else {
+                close(descriptor)
+                throw FolderLockError(folder: folder, holder: recorded.isEmpty ? "pid unknown" : recorded)
+            }
+            usleep(10_000)
         }
         let record = Data("pid \(getpid()): \(holder)\n".utf8)
         guard ftruncate(descriptor, 0) == 0,

@@ -60,6 +60,25 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: "\(results)/runs"))
     }
 
+    /// A lock this process released is taken again even while a child that another thread is
+    /// starting still holds a copy of the released descriptor, between its fork and its exec: a
+    /// second descriptor, unlocked 100 ms later, stands in for that copy.
+    @Test func aLockThisProcessReleasedIsRetriedWhileACopyStillHoldsIt() throws {
+        let directory = try ExperimentSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        _ = try FolderLock(folder: directory, holder: "lorabench run m.yaml")  // taken and released; the file names this process
+        let copy = open("\(directory)/\(FolderLock.fileName)", O_RDWR | O_CLOEXEC)
+        defer { close(copy) }
+        #expect(flock(copy, LOCK_EX | LOCK_NB) == 0)
+        // A thread of its own: the test's wait blocks one of the shared pool's few threads.
+        Thread.detachNewThread {
+            usleep(100_000)
+            flock(copy, LOCK_UN)
+        }
+        let again = try FolderLock(folder: directory, holder: "lorabench run m.yaml")
+        withExtendedLifetime(again) {}
+    }
+
     /// At lr 1e30 the first AdamW step moves every trainable value by about 1e30; DoRA's loss stays
     /// finite (its direction is normalised) and its gradient norm reads 0, so only the parameters tell.
     /// (head_only trains only a classifier head, which the synthetic task has not.)
