@@ -359,7 +359,7 @@ private func softmaxBackwardRows(_ grad: UnsafeMutablePointer<Float>, probabilit
 public enum GELU {
     /// x [N, F] → y = GELU(x) [N, F] (reshaped as needed); `derivative` [N, F] ← GELU′(x).
     public static func forward(_ x: Matrix, into y: inout Matrix, derivative: inout Matrix) {
-        y.ensureShapeForOverwrite(x.rows, x.cols)
+        if y.shape != x.shape { y = .uninitializedActivation(x.rows, x.cols) }
         if derivative.shape != x.shape { derivative = .uninitializedActivation(x.rows, x.cols) }
         guard x.count > 0 else { return }
         x.storage.withUnsafeBufferPointer { px in

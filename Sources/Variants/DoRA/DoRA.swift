@@ -123,10 +123,12 @@ public final class DoRA: LowRankFactored, DropoutAdapter {
         var gradMagnitude = Matrix(rows: 1, cols: base.outFeatures)
         if fusesBaseAndUpdate {
             addColumnDots(g, output, minus: base.bias.value, to: &gradMagnitude)
-            for i in 0..<base.outFeatures { magnitude.grad.storage[i] += gradMagnitude.storage[i] / factor[i] / norms[i] }
         } else {
             addColumnDots(g, direction, to: &gradMagnitude)
-            for i in 0..<base.outFeatures { magnitude.grad.storage[i] += gradMagnitude.storage[i] / norms[i] }
+        }
+        for i in 0..<base.outFeatures {
+            let directionScale = fusesBaseAndUpdate ? factor[i] : 1
+            magnitude.grad.storage[i] += gradMagnitude.storage[i] / directionScale / norms[i]
         }
         // With G_l = s·(g ⊙_c G): ∂B = G_lᵀ·z = s·diag(g)·(Gᵀ·z) and ∂z = G_l·B = s·G·(diag(g)·B),
         // so the [N, out] matrix g ⊙_c G is never formed; ∂A = ∂zᵀ·x_d.
