@@ -2,45 +2,22 @@
 // ∂A = ∂zᵀ·x, ∂B = Gᵀ·z [r, features]. OpenBLAS runs these at 27–40 GFLOP/s (against 290 on
 // the frozen layers' products; measured per shape through an LD_PRELOAD shim on cblas_sgemm),
 // packing the long operand before its kernel runs; these read it once, in place, in 16-float
-// vectors (one AVX-512 register, two AVX2 ones, four SSE ones).
+// vectors (one AVX-512 register, two AVX2 ones, four SSE ones). Products whose inner side is the
+// rank (the merged weight W0 + s·B·A [out, in], s·z·Bᵀ [N, out], ∂z·A [N, in]) ran at 5–20
+// GFLOP/s there, a few milliseconds for a pass over their output; here each output row is written
+// once from the k rows of B, which stay in the L1 cache.
 //
 // A dot product (x·Aᵀ, G·B) keeps 16 partial sums, one per lane, combined in a fixed tree; a sum
-// over the long side (∂zᵀ·x, Gᵀ·z) adds each row in order into its own element. So a result does
-// not depend on the vector width. Products and sums contract into FMA where the CPU has it: the
-// AVX2 and AVX-512 builds give the same bits, the baseline build (no FMA) rounds differently.
+// over the long side (∂zᵀ·x, Gᵀ·z) or over the rank adds each term in order into its own element.
+// So a result does not depend on the vector width. Products and sums contract into FMA where the
+// CPU has it: the AVX2 and AVX-512 builds give the same bits, the baseline build (no FMA) rounds
+// differently.
 #include "ckernels.h"
 #include "cpu_level.h"
+#include "vec16.h"
 #include <string.h>
 
 #pragma STDC FP_CONTRACT ON
-// Every function taking or returning a vec16 is always inlined into the per-level builds, so no
-// call passes one by value and the baseline's vector ABI (-Wpsabi) never applies.
-#pragma clang diagnostic ignored "-Wpsabi"
-
-typedef float vec16 __attribute__((ext_vector_type(16)));
-enum { lanes = 16 };
-
-static inline __attribute__((always_inline)) vec16 load16(const float *p) {
-    vec16 v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-static inline __attribute__((always_inline)) void store16(float *p, vec16 v) { memcpy(p, &v, sizeof v); }
-
-// The first `count` (< 16) floats of p, zeros after.
-static inline __attribute__((always_inline)) vec16 loadTail(const float *p, size_t count) {
-    float padded[lanes] = {0};
-    memcpy(padded, p, count * sizeof(float));
-    return load16(padded);
-}
-
-static inline __attribute__((always_inline)) float sumLanes(vec16 v) {
-    __attribute__((ext_vector_type(8))) float half = v.lo + v.hi;
-    __attribute__((ext_vector_type(4))) float quarter = half.lo + half.hi;
-    __attribute__((ext_vector_type(2))) float eighth = quarter.lo + quarter.hi;
-    return eighth.x + eighth.y;
-}
 
 static inline __attribute__((always_inline)) float blend(float alpha, float sum, float beta, const float *old) {
     return beta == 0.0f ? alpha * sum : alpha * sum + beta * *old;
@@ -139,6 +116,47 @@ LORABENCH_DISPATCH(lorabench_rows_times_narrow, rows_times_narrow,
                    (size_t rowStart, size_t rowEnd, size_t n, size_t k, float alpha, const float *restrict a, size_t lda,
                     const float *restrict bt, size_t ldbt, float beta, float *restrict c, size_t ldc),
                    (rowStart, rowEnd, n, k, alpha, a, lda, bt, ldbt, beta, c, ldc))
+
+// alpha·Σ_p a[p]·B[p, col..col+16) + beta·old over the k ≤ 16 rows of B, p in order: each
+// lane sums the same products in the same order whether its vector is whole or a zero-padded
+// edge, so an element's bits do not depend on where it falls.
+static inline __attribute__((always_inline))
+vec16 combination16(const float *a, size_t k, const float *b, size_t ldb, size_t col, size_t count,
+                    float alpha, float beta, vec16 old) {
+    vec16 acc = 0;
+    for (size_t p = 0; p < k; p++) acc += a[p] * (count == lanes ? load16(b + p * ldb + col) : loadTail(b + p * ldb + col, count));
+    return beta == 0.0f ? alpha * acc : alpha * acc + beta * old;
+}
+
+static inline __attribute__((always_inline))
+void rows_times_short_inner(size_t rowStart, size_t rowEnd, size_t n, size_t k, float alpha,
+                            const float *restrict a, size_t lda, const float *restrict b, size_t ldb,
+                            float beta, float *restrict c, size_t ldc) {
+    for (size_t i = rowStart; i < rowEnd; i++) {
+        const float *row = a + i * lda;
+        float *out = c + i * ldc;
+        size_t col = 0;
+        // Four vectors of a row at a time: four independent sums over the loaded weights of A.
+        for (; col + 4 * lanes <= n; col += 4 * lanes) {
+            for (int v = 0; v < 4; v++) {
+                float *at = out + col + v * lanes;
+                store16(at, combination16(row, k, b, ldb, col + v * lanes, lanes, alpha, beta, beta == 0.0f ? 0 : load16(at)));
+            }
+        }
+        for (; col < n; col += lanes) {
+            const size_t count = n - col < lanes ? n - col : lanes;
+            float *at = out + col;
+            const vec16 old = beta == 0.0f ? 0 : (count == lanes ? load16(at) : loadTail(at, count));
+            const vec16 result = combination16(row, k, b, ldb, col, count, alpha, beta, old);
+            if (count == lanes) store16(at, result); else storeTail(at, result, count);
+        }
+    }
+}
+
+LORABENCH_DISPATCH(lorabench_rows_times_short_inner, rows_times_short_inner,
+                   (size_t rowStart, size_t rowEnd, size_t n, size_t k, float alpha, const float *restrict a, size_t lda,
+                    const float *restrict b, size_t ldb, float beta, float *restrict c, size_t ldc),
+                   (rowStart, rowEnd, n, k, alpha, a, lda, b, ldb, beta, c, ldc))
 
 // partial[j, col..col+32) += Σ_i A[i, j]·B[i, col..col+32) for `width` (8, 4 or 1) rows j from
 // j0, the 2·width sums held in registers while every row i passes (no partial sum is loaded or

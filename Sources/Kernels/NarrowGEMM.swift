@@ -1,9 +1,10 @@
 import CKernels
 
 /// Products with one side at most `maximumWidth` wide and a long other side: a rank-r adapter's
-/// x·Aᵀ, G·B [N, r] and ∂zᵀ·x, Gᵀ·z [r or features, …]. `gemm` sends them to the CKernels narrow
-/// kernels, which read the long operand once where OpenBLAS first packs it into a buffer
-/// (these shapes ran at 27–40 GFLOP/s against 290 for the frozen layers' products).
+/// x·Aᵀ, G·B [N, r] and ∂zᵀ·x, Gᵀ·z [r or features, …], and those whose inner side is the rank:
+/// W0 + s·B·A, s·z·Bᵀ, ∂z·A. `gemm` sends them to the CKernels narrow kernels, which read the long
+/// operand once where OpenBLAS first packs it into a buffer (these shapes ran at 27–40 GFLOP/s
+/// against 290 for the frozen layers' products; the short-inner ones at 5–20).
 enum NarrowProduct {
     /// Widest narrow side routed (ranks 4, 8 and 16; at 64 OpenBLAS's blocking wins).
     static let maximumWidth = 16
@@ -18,16 +19,15 @@ enum NarrowProduct {
                          m: Int, n: Int, k: Int, alpha: Float, beta: Float) -> Bool {
         if opA == .n, n <= maximumWidth, m * k >= minimumLongOperand {
             // Each row of C is n dot products of A's row with the rows of op(B)ᵀ (B itself when op(B) = Bᵀ).
-            let rowsOfBt = opB == .t ? b : b.transposed
-            a.storage.withUnsafeBufferPointer { pa in
-                rowsOfBt.storage.withUnsafeBufferPointer { pb in
-                    c.storage.withUnsafeMutableBufferPointer { pc in
-                        let (pa, pb, pc) = (pa.baseAddress!, pb.baseAddress!, pc.baseAddress!)
-                        forEachChunk(m, minimumChunk: minimumChunk) { rows in
-                            lorabench_rows_times_narrow(rows.lowerBound, rows.upperBound, n, k, alpha, pa, a.cols, pb, k, beta, pc, n)
-                        }
-                    }
-                }
+            forEachRowChunk(of: &c, a, opB == .t ? b : b.transposed, minimumChunk: minimumChunk) { rows, pa, pb, pc in
+                lorabench_rows_times_narrow(rows.lowerBound, rows.upperBound, n, k, alpha, pa, a.cols, pb, k, beta, pc, n)
+            }
+            return true
+        }
+        if opA == .n, k <= maximumWidth, m * n >= minimumLongOperand {
+            // Each row of C combines the k rows of op(B) (a copy of [k, n] when B is stored [n, k]).
+            forEachRowChunk(of: &c, a, opB == .n ? b : b.transposed, minimumChunk: max(1, minimumElementsPerWorker / n)) { rows, pa, pb, pc in
+                lorabench_rows_times_short_inner(rows.lowerBound, rows.upperBound, n, k, alpha, pa, a.cols, pb, n, beta, pc, n)
             }
             return true
         }
@@ -43,6 +43,21 @@ enum NarrowProduct {
             return true
         }
         return false
+    }
+
+    /// `kernel(rows, a, b, c)` over contiguous chunks of C's rows, concurrently, with the three
+    /// matrices' storage; each chunk's rows are computed as on one thread.
+    private static func forEachRowChunk(of c: inout Matrix, _ a: Matrix, _ b: Matrix, minimumChunk: Int,
+                                        _ kernel: (Range<Int>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void) {
+        let rowCount = c.rows
+        a.storage.withUnsafeBufferPointer { pa in
+            b.storage.withUnsafeBufferPointer { pb in
+                c.storage.withUnsafeMutableBufferPointer { pc in
+                    let (pa, pb, pc) = (pa.baseAddress!, pb.baseAddress!, pc.baseAddress!)
+                    forEachChunk(rowCount, minimumChunk: minimumChunk) { rows in kernel(rows, pa, pb, pc) }
+                }
+            }
+        }
     }
 
     /// C[j, col] (at j·rowStride + col·columnStride) ← alpha·Σ_i narrow[i, j]·wide[i, col] + beta·C,

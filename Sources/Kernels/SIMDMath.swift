@@ -1,8 +1,8 @@
 import CKernels
 import Dispatch
 
-// Vectorised helpers for the elementwise passes between GEMMs (LayerNorm, softmax, GELU):
-// eight-lane loads and sums, exp, GELU, and splitting a pass across the BLAS threads.
+// Vectorised helpers for the elementwise passes between GEMMs (LayerNorm, GELU): eight-lane
+// sums, GELU, and splitting a pass across the BLAS threads.
 
 extension Matrix {
     /// A matrix whose entries are unspecified, for outputs that are written in full before they
@@ -31,54 +31,10 @@ public func laneSum(_ count: Int, _ term: (Int) -> Float) -> Float {
     return sum
 }
 
-/// Up to eight floats from `source` into a vector, the missing lanes 0.
-@inlinable @inline(__always)
-public func loadLanes(_ source: UnsafePointer<Float>, _ lanes: Int) -> SIMD8<Float> {
-    if lanes == 8 { return UnsafeRawPointer(source).loadUnaligned(as: SIMD8<Float>.self) }
-    var vector = SIMD8<Float>()
-    for lane in 0..<lanes { vector[lane] = source[lane] }
-    return vector
-}
-
-/// The first `lanes` lanes of `vector` to `target`.
-@inlinable @inline(__always)
-public func storeLanes(_ vector: SIMD8<Float>, _ target: UnsafeMutablePointer<Float>, _ lanes: Int) {
-    if lanes == 8 { return UnsafeMutableRawPointer(target).storeBytes(of: vector, as: SIMD8<Float>.self) }
-    for lane in 0..<lanes { target[lane] = vector[lane] }
-}
-
-// MARK: - Vectorised exp and erf
-
-/// e^x for x ≤ 0 (softmax's s − max and GELU's −x²/2), eight lanes at a time: Cephes' expf
-/// (x = n·ln2 + r with ln2 split in two parts, a degree-5 polynomial for e^r, 2ⁿ assembled in
-/// the exponent bits), within ~1 ulp of libm. Exactly 0 below −87.34, where e^x is no longer a
-/// normal Float, as libm's result for a padded key's −3.4·10³⁸.
-@inlinable @inline(__always)
-public func vectorExp(_ x: SIMD8<Float>) -> SIMD8<Float> {
-    let lowest = SIMD8<Float>(repeating: -87.33654)
-    // (The stdlib's pointwiseMax is a generic call here; a masked select inlines.)
-    let clamped = x.replacing(with: lowest, where: x .< lowest)
-    // Adding 1.5·2²³ leaves round(x/ln2) in the low mantissa bits (no SSE4.1 rounding needed).
-    let shifter = SIMD8<Float>(repeating: 12_582_912)
-    let shifted = clamped * 1.442_695_04 + shifter
-    let n = shifted - shifter
-    let r = clamped - n * 0.693_359_375 + n * 2.121_944_4e-4
-    var p = SIMD8<Float>(repeating: 1.987_569_15e-4)
-    p = p * r + 1.398_199_950_7e-3
-    p = p * r + 8.333_451_907_3e-3
-    p = p * r + 4.166_579_589_4e-2
-    p = p * r + 1.666_666_545_9e-1
-    p = p * r + 5.000_000_120_1e-1
-    p = p * (r * r) + r + 1
-    let exponent = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- unsafeBitCast(shifter, to: SIMD8<Int32>.self)
-    let twoToTheN = unsafeBitCast((exponent &+ 127) &<< 23, to: SIMD8<Float>.self)
-    return (p * twoToTheN).replacing(with: 0, where: x .< lowest)
-}
-
 /// GELU(x) = x·Φ(x) over `count` floats from `input` into `output`, and GELU′(x) = Φ(x) + x·φ(x)
 /// into `derivative` (three distinct buffers), with Φ from erf by Abramowitz & Stegun 7.1.26
 /// (|error| ≤ 1.5·10⁻⁷, the formula of PyTorch's vectorised CPU erf) and e^(−x²/2) from
-/// `vectorExp`'s polynomial. The loop is C (CKernels), built for several vector widths and
+/// Cephes' polynomial (cephes_exp.h). The loop is C (CKernels), built for several vector widths and
 /// picked per call for the CPU.
 @inlinable
 public func gelu(_ input: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, derivative: UnsafeMutablePointer<Float>, count: Int) {

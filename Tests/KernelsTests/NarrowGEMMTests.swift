@@ -14,8 +14,8 @@ import Testing
         var bShape: (Int, Int) { opB == .n ? (k, n) : (n, k) }
     }
 
-    /// x·Aᵀ and G·B (n narrow), ∂zᵀ·x (m narrow) and Gᵀ·z (n narrow, A transposed), at ranks
-    /// 1–16 and lengths that leave partial vectors, blocks and worker chunks.
+    /// x·Aᵀ and G·B (n narrow), ∂zᵀ·x (m narrow), Gᵀ·z (n narrow, A transposed), and B·A, z·Bᵀ
+    /// (k narrow), at ranks 1–16 and lengths that leave partial vectors, blocks and worker chunks.
     static let shapes: [Shape] = [
         Shape(opA: .n, opB: .t, m: 600, n: 8, k: 384), Shape(opA: .n, opB: .t, m: 513, n: 3, k: 385),
         Shape(opA: .n, opB: .t, m: 300, n: 16, k: 1_536), Shape(opA: .n, opB: .t, m: 4_097, n: 1, k: 17),
@@ -25,6 +25,9 @@ import Testing
         Shape(opA: .t, opB: .n, m: 16, n: 1_536, k: 65), Shape(opA: .t, opB: .n, m: 1, n: 33, k: 2_049),
         Shape(opA: .t, opB: .n, m: 384, n: 8, k: 600), Shape(opA: .t, opB: .n, m: 1_536, n: 13, k: 70),
         Shape(opA: .t, opB: .n, m: 100, n: 4, k: 1_111),
+        Shape(opA: .n, opB: .n, m: 384, n: 384, k: 8), Shape(opA: .n, opB: .n, m: 300, n: 250, k: 1),
+        Shape(opA: .n, opB: .n, m: 1_000, n: 77, k: 5), Shape(opA: .n, opB: .t, m: 300, n: 400, k: 8),
+        Shape(opA: .n, opB: .t, m: 257, n: 300, k: 16),
     ]
 
     static func operands(_ shape: Shape, seed: UInt64) -> (a: Matrix, b: Matrix, c: Matrix) {
@@ -63,8 +66,9 @@ import Testing
     @Test(arguments: shapes)
     func theNarrowProductsGiveOpenBLASsNumbers(shape: Shape) {
         let (a, b, c) = Self.operands(shape, seed: UInt64(shape.m * 31 + shape.n * 7 + shape.k))
-        #expect(shape.opA == .n ? shape.m * shape.k >= NarrowProduct.minimumLongOperand
-                                : shape.k * max(shape.m, shape.n) >= NarrowProduct.minimumLongOperand,
+        let longOperand = shape.opA == .n ? (shape.k <= NarrowProduct.maximumWidth ? shape.m * shape.n : shape.m * shape.k)
+                                          : shape.k * max(shape.m, shape.n)
+        #expect(longOperand >= NarrowProduct.minimumLongOperand,
                 "the shape must be one that leaves OpenBLAS")
         for (alpha, beta) in [(Float(1), Float(0)), (0.5, 1), (-2, 0.25)] {
             let expected = Self.reference(shape, a, b, c, alpha: alpha, beta: beta)

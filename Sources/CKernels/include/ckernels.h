@@ -19,6 +19,13 @@ void lorabench_rows_times_narrow(size_t rowStart, size_t rowEnd, size_t n, size_
                                  const float *restrict a, size_t lda, const float *restrict bt, size_t ldbt,
                                  float beta, float *restrict c, size_t ldc);
 
+/// C[i, :] = alpha·Σ_{p<k} A[i, p]·B[p, :] + beta·C[i, :] for rows i in [rowStart, rowEnd) and n
+/// columns, k at most 16: A [·, k] and B [k, n] with row strides lda and ldb, C with row stride
+/// ldc. With beta = 0, C is only written.
+void lorabench_rows_times_short_inner(size_t rowStart, size_t rowEnd, size_t n, size_t k, float alpha,
+                                      const float *restrict a, size_t lda, const float *restrict b, size_t ldb,
+                                      float beta, float *restrict c, size_t ldc);
+
 /// partial[j, col] += Σ_{i in [kStart, kEnd)} A[i, j]·B[i, col] for j < m, col < n: A [k, m] and
 /// B [k, n] with row strides lda and ldb, partial dense [m, n].
 void lorabench_accumulate_narrow_outer(size_t kStart, size_t kEnd, size_t m, size_t n, const float *restrict a, size_t lda,
@@ -41,5 +48,22 @@ void lorabench_add_column_dots_offset(size_t rows, size_t cols, size_t first, si
 
 /// acc[c] += Σ_r G[r, c] for columns c in [first, last) of a dense [rows, cols] G, row by row.
 void lorabench_add_column_sums(size_t rows, size_t cols, size_t first, size_t last, const float *restrict g, float *restrict acc);
+
+/// Softmax in place over each row of a [rows, rows] block of scores S, with keyBias [rows] added
+/// first: P_ij = exp(s_ij − max_j s_ij)/Σ_j exp(s_ij − max), s_ij = S_ij + keyBias_j.
+void lorabench_masked_softmax_rows(float *restrict scores, size_t rows, const float *restrict keyBias);
+
+/// ∂P → ∂S in place over a [rows, rows] block: ∂S_ij = P_ij·(∂P_ij − Σ_k P_ik·∂P_ik).
+void lorabench_softmax_backward_rows(float *restrict grad, const float *restrict probabilities, size_t rows);
+
+/// C[i, j] = alpha·Σ_{p<k} A(i, p)·B[p, j] for i < m, j < n, with A(i, p) = a[i·rowStride +
+/// p·columnStride] (a row-major A, or a transposed one read in place), B [k, n] with row stride
+/// ldb and C (written, never read) with row stride ldc: one attention head's products.
+void lorabench_small_product(size_t m, size_t n, size_t k, float alpha, const float *restrict a, size_t rowStride,
+                             size_t columnStride, const float *restrict b, size_t ldb, float *restrict c, size_t ldc);
+
+/// destination [cols, rows] (dense) = the transpose of a [rows, cols] block with row stride sourceStride.
+void lorabench_transpose(size_t rows, size_t cols, const float *restrict source, size_t sourceStride,
+                         float *restrict destination);
 
 #endif

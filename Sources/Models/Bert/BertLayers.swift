@@ -167,18 +167,15 @@ public struct BertEmbeddings {
 /// Multi-head scaled dot-product attention (Vaswani et al. 2017, Eq. 1) over already projected
 /// Q, K, V: per sequence b and head h, P = softmax(Q_bh·K_bhᵀ/√d + M_b) and O_bh = P·V_bh.
 ///
-/// Heads are column blocks of the [N, C] buffers and are addressed by stride, never copied.
+/// Heads are column blocks of the [N, C] buffers and are addressed by stride; only one head's
+/// Kᵀ or Vᵀ [d, T] is copied, into a per-thread scratch, so that every product combines rows.
 /// The padding mask is Hugging Face's additive one: 0 for a kept key and the most negative
 /// finite Float (torch.finfo(float32).min) for a padded key. Being finite, it never makes
 /// inf − inf: a row whose keys are all padded gets a uniform softmax, exactly as in torch.
-/// At BERT's sizes the per-head GEMMs are too small for OpenBLAS to thread, so sequences are
-/// split across the BLAS threads instead, each making its own single-threaded sgemm calls.
+/// At BERT's sizes a head's products take microseconds, too little for OpenBLAS to thread or
+/// for a cblas_sgemm call's overhead, so sequences are split across the BLAS threads and each
+/// head runs CKernels' `smallProduct` and softmax loops.
 public struct MultiHeadAttention {
-    /// OpenBLAS computes a GEMM with m·n·k at most this on the calling thread (interface/gemm.c:
-    /// SMP_THRESHOLD_MIN · GEMM_MULTITHREAD_THRESHOLD). Sequences run concurrently only below it,
-    /// so our threads never start OpenBLAS's own threads from inside a parallel region.
-    package static let singleThreadedGEMMWork = 65_536 * 4
-
     public let headCount: Int
     // Saved by forward: P [B·H·T, T], the (b, h) block at rows (b·H + h)·T.
     private var probabilities = Matrix.zeros(0, 0)
@@ -190,6 +187,7 @@ public struct MultiHeadAttention {
     }
 
     /// Q, K, V [B·T, C], mask [B·T] of 1 (token) / 0 (padding) → context [B·T, C] (written in full).
+    /// Sequences run concurrently; a head's products are `smallProduct`s over its blocks in place.
     public mutating func forward(query: Matrix, key: Matrix, value: Matrix, attentionMask: [Int],
                                  sequenceLength: Int, into context: inout Matrix) {
         let tokens = query.rows, width = query.cols, heads = headCount
@@ -202,7 +200,6 @@ public struct MultiHeadAttention {
         probabilities.ensureShape(batch * heads * length, length)
         if context.shape != query.shape { context = .uninitializedActivation(tokens, width) }
         let keyBias = attentionMask.map { $0 == 0 ? -Float.greatestFiniteMagnitude : 0 }
-        let sequencesPerWorker = Self.minimumSequencesPerWorker(length: length, headWidth: headWidth, batch: batch)
         query.storage.withUnsafeBufferPointer { pq in
             key.storage.withUnsafeBufferPointer { pk in
                 value.storage.withUnsafeBufferPointer { pv in
@@ -211,18 +208,23 @@ public struct MultiHeadAttention {
                             keyBias.withUnsafeBufferPointer { pm in
                                 let q = pq.baseAddress!, k = pk.baseAddress!, v = pv.baseAddress!
                                 let p = pp.baseAddress!, o = po.baseAddress!, bias = pm.baseAddress!
-                                forEachChunk(batch, minimumChunk: sequencesPerWorker) { sequences in
-                                    for b in sequences {
-                                        for h in 0..<heads {
-                                            let head = b * length * width + h * headWidth
-                                            let scores = p + (b * heads + h) * length * length
-                                            // S = Q_bh·K_bhᵀ/√d [T, T].
-                                            gemm(.n, .t, m: length, n: length, k: headWidth, alpha: scale,
-                                                 q + head, lda: width, k + head, ldb: width, beta: 0, scores, ldc: length)
-                                            maskedSoftmaxRows(scores, rows: length, keyBias: bias + b * length)
-                                            // O_bh = P·V_bh [T, d].
-                                            gemm(.n, .n, m: length, n: headWidth, k: length, alpha: 1,
-                                                 scores, lda: length, v + head, ldb: width, beta: 0, o + head, ldc: width)
+                                forEachChunk(batch, minimumChunk: 1) { sequences in
+                                    // K_bhᵀ [d, T], so that S's rows combine rows of it.
+                                    withUnsafeTemporaryAllocation(of: Float.self, capacity: headWidth * length) { scratch in
+                                        let keysTransposed = scratch.baseAddress!
+                                        for b in sequences {
+                                            for h in 0..<heads {
+                                                let head = b * length * width + h * headWidth
+                                                let scores = p + (b * heads + h) * length * length
+                                                // S = Q_bh·K_bhᵀ/√d [T, T].
+                                                transpose(rows: length, cols: headWidth, k + head, stride: width, into: keysTransposed)
+                                                smallProduct(.n, m: length, n: length, k: headWidth, alpha: scale,
+                                                             q + head, lda: width, keysTransposed, ldb: length, scores, ldc: length)
+                                                maskedSoftmaxRows(scores, rows: length, keyBias: bias + b * length)
+                                                // O_bh = P·V_bh [T, d].
+                                                smallProduct(.n, m: length, n: headWidth, k: length, alpha: 1,
+                                                             scores, lda: length, v + head, ldb: width, o + head, ldc: width)
+                                            }
                                         }
                                     }
                                 }
@@ -232,12 +234,6 @@ public struct MultiHeadAttention {
                 }
             }
         }
-    }
-
-    /// 1 when a head's GEMMs (T·T·d multiply-adds) stay single-threaded in OpenBLAS, else the
-    /// whole batch, which keeps the loop on one thread.
-    private static func minimumSequencesPerWorker(length: Int, headWidth: Int, batch: Int) -> Int {
-        length * length * headWidth <= singleThreadedGEMMWork ? 1 : batch
     }
 
     /// ∂L/∂O [B·T, C] with the forward's Q, K, V → ∂Q, ∂K, ∂V [B·T, C] (each written in full):
@@ -250,7 +246,6 @@ public struct MultiHeadAttention {
                      "attention gradient \(gradContext.shape) for a forward over \(probabilities.rows / heads) tokens")
         let headWidth = width / heads, batch = tokens / length
         let scale = 1 / Float(headWidth).squareRoot()
-        let sequencesPerWorker = Self.minimumSequencesPerWorker(length: length, headWidth: headWidth, batch: batch)
         gradQuery.ensureShape(tokens, width)
         gradKey.ensureShape(tokens, width)
         gradValue.ensureShape(tokens, width)
@@ -264,26 +259,27 @@ public struct MultiHeadAttention {
                                     gradValue.storage.withUnsafeMutableBufferPointer { pdv in
                                         let dO = pdo.baseAddress!, q = pq.baseAddress!, k = pk.baseAddress!, v = pv.baseAddress!
                                         let probs = pp.baseAddress!, dQ = pdq.baseAddress!, dK = pdk.baseAddress!, dV = pdv.baseAddress!
-                                        forEachChunk(batch, minimumChunk: sequencesPerWorker) { sequences in
-                                            // ∂P, then ∂S, of one head [T, T].
-                                            withUnsafeTemporaryAllocation(of: Float.self, capacity: length * length) { scratch in
-                                                let ds = scratch.baseAddress!
+                                        forEachChunk(batch, minimumChunk: 1) { sequences in
+                                            // ∂P, then ∂S, of one head [T, T], and V_bhᵀ [d, T].
+                                            withUnsafeTemporaryAllocation(of: Float.self, capacity: length * length + headWidth * length) { scratch in
+                                                let ds = scratch.baseAddress!, valuesTransposed = ds + length * length
                                                 for b in sequences {
                                                     for h in 0..<heads {
                                                         let head = b * length * width + h * headWidth
                                                         let p = probs + (b * heads + h) * length * length
                                                         // ∂V_bh = Pᵀ·∂O_bh [T, d].
-                                                        gemm(.t, .n, m: length, n: headWidth, k: length, alpha: 1,
-                                                             p, lda: length, dO + head, ldb: width, beta: 0, dV + head, ldc: width)
+                                                        smallProduct(.t, m: length, n: headWidth, k: length, alpha: 1,
+                                                                     p, lda: length, dO + head, ldb: width, dV + head, ldc: width)
                                                         // ∂P = ∂O_bh·V_bhᵀ [T, T].
-                                                        gemm(.n, .t, m: length, n: length, k: headWidth, alpha: 1,
-                                                             dO + head, lda: width, v + head, ldb: width, beta: 0, ds, ldc: length)
+                                                        transpose(rows: length, cols: headWidth, v + head, stride: width, into: valuesTransposed)
+                                                        smallProduct(.n, m: length, n: length, k: headWidth, alpha: 1,
+                                                                     dO + head, lda: width, valuesTransposed, ldb: length, ds, ldc: length)
                                                         softmaxBackwardRows(ds, probabilities: p, rows: length)
                                                         // ∂Q_bh = ∂S·K_bh/√d, ∂K_bh = ∂Sᵀ·Q_bh/√d [T, d].
-                                                        gemm(.n, .n, m: length, n: headWidth, k: length, alpha: scale,
-                                                             ds, lda: length, k + head, ldb: width, beta: 0, dQ + head, ldc: width)
-                                                        gemm(.t, .n, m: length, n: headWidth, k: length, alpha: scale,
-                                                             ds, lda: length, q + head, ldb: width, beta: 0, dK + head, ldc: width)
+                                                        smallProduct(.n, m: length, n: headWidth, k: length, alpha: scale,
+                                                                     ds, lda: length, k + head, ldb: width, dQ + head, ldc: width)
+                                                        smallProduct(.t, m: length, n: headWidth, k: length, alpha: scale,
+                                                                     ds, lda: length, q + head, ldb: width, dK + head, ldc: width)
                                                     }
                                                 }
                                             }
@@ -296,52 +292,6 @@ public struct MultiHeadAttention {
                 }
             }
         }
-    }
-}
-
-/// Row-wise softmax of S + bias in place over a [rows, rows] block: p_j = exp(s_j − max)/Σ exp(s_k − max),
-/// with s_j = S[i, j] + bias[j], added in Float before the max as torch does. Full groups of eight
-/// keys go through vectors (a scalar max or sum is a serial chain), the rest one by one.
-@inline(__always)
-private func maskedSoftmaxRows(_ scores: UnsafeMutablePointer<Float>, rows: Int, keyBias: UnsafePointer<Float>) {
-    let vectorized = rows - rows % 8
-    for i in 0..<rows {
-        let row = scores + i * rows
-        var maxima = SIMD8<Float>(repeating: -.infinity)
-        for j in stride(from: 0, to: vectorized, by: 8) {
-            let s = loadLanes(row + j, 8) + loadLanes(keyBias + j, 8)
-            storeLanes(s, row + j, 8)
-            maxima = maxima.replacing(with: s, where: s .> maxima)
-        }
-        var maximum = -Float.infinity
-        for lane in 0..<8 where maxima[lane] > maximum { maximum = maxima[lane] }
-        for j in vectorized..<rows {
-            row[j] += keyBias[j]
-            if row[j] > maximum { maximum = row[j] }
-        }
-        var sums = SIMD8<Float>()
-        for j in stride(from: 0, to: vectorized, by: 8) {
-            let e = vectorExp(loadLanes(row + j, 8) - maximum)
-            storeLanes(e, row + j, 8)
-            sums += e
-        }
-        var sum = sums.sum()
-        for j in vectorized..<rows {
-            row[j] = expf(row[j] - maximum)
-            sum += row[j]
-        }
-        let inverse = 1 / sum
-        for j in 0..<rows { row[j] *= inverse }
-    }
-}
-
-/// ∂P → ∂S in place for one [rows, rows] softmax block: ∂S_ij = P_ij·(∂P_ij − Σ_k P_ik ∂P_ik).
-@inline(__always)
-private func softmaxBackwardRows(_ grad: UnsafeMutablePointer<Float>, probabilities: UnsafePointer<Float>, rows: Int) {
-    for i in 0..<rows {
-        let g = grad + i * rows, p = probabilities + i * rows
-        let weighted = laneSum(rows) { p[$0] * g[$0] }
-        for j in 0..<rows { g[j] = p[j] * (g[j] - weighted) }
     }
 }
 
