@@ -1,8 +1,8 @@
 import CKernels
 import Dispatch
 
-// Vectorised helpers for the elementwise passes between GEMMs (LayerNorm, GELU): eight-lane
-// sums, GELU, and splitting a pass across the BLAS threads.
+// Helpers for the elementwise passes between GEMMs: uninitialised activations, GELU, and
+// splitting a pass across the BLAS threads.
 
 extension Matrix {
     /// A matrix whose entries are unspecified, for outputs that are written in full before they
@@ -11,24 +11,6 @@ extension Matrix {
         let count = rows * cols
         return Matrix(rows: rows, cols: cols, storage: [Float](unsafeUninitializedCapacity: count) { _, initialized in initialized = count })
     }
-}
-
-/// Σ_{i<count} term(i) with eight partial sums: a plain Float loop is a serial chain of adds
-/// (the compiler may not reorder them), eight independent sums vectorise.
-@inlinable @inline(__always)
-public func laneSum(_ count: Int, _ term: (Int) -> Float) -> Float {
-    var lanes = SIMD8<Float>()
-    var i = 0
-    while i + 8 <= count {
-        lanes += SIMD8(term(i), term(i + 1), term(i + 2), term(i + 3), term(i + 4), term(i + 5), term(i + 6), term(i + 7))
-        i += 8
-    }
-    var sum = lanes.sum()
-    while i < count {
-        sum += term(i)
-        i += 1
-    }
-    return sum
 }
 
 /// GELU(x) = x·Φ(x) over `count` floats from `input` into `output`, and GELU′(x) = Φ(x) + x·φ(x)

@@ -1,5 +1,6 @@
-/// The Swift SIMD8 loops the CKernels exp, GELU and softmax replaced, kept as the references their
-/// kernels must match bit for bit (GELUKernelTests, SoftmaxKernelTests).
+/// The Swift SIMD8 loops the CKernels exp, GELU, softmax and LayerNorm replaced, kept as the
+/// references their kernels must match bit for bit (GELUKernelTests, SoftmaxKernelTests,
+/// LayerNormKernelTests).
 
 /// Up to eight floats from `source` into a vector, the missing lanes 0.
 func loadLanes(_ source: UnsafePointer<Float>, _ lanes: Int) -> SIMD8<Float> {
@@ -38,4 +39,21 @@ func vectorExp(_ x: SIMD8<Float>) -> SIMD8<Float> {
     let exponent = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- unsafeBitCast(shifter, to: SIMD8<Int32>.self)
     let twoToTheN = unsafeBitCast((exponent &+ 127) &<< 23, to: SIMD8<Float>.self)
     return (p * twoToTheN).replacing(with: 0, where: x .< lowest)
+}
+
+/// Σ_{i<count} term(i) with eight partial sums: a plain Float loop is a serial chain of adds
+/// (the compiler may not reorder them), eight independent sums vectorise.
+func laneSum(_ count: Int, _ term: (Int) -> Float) -> Float {
+    var lanes = SIMD8<Float>()
+    var i = 0
+    while i + 8 <= count {
+        lanes += SIMD8(term(i), term(i + 1), term(i + 2), term(i + 3), term(i + 4), term(i + 5), term(i + 6), term(i + 7))
+        i += 8
+    }
+    var sum = lanes.sum()
+    while i < count {
+        sum += term(i)
+        i += 1
+    }
+    return sum
 }

@@ -56,6 +56,16 @@ void lorabench_masked_softmax_rows(float *restrict scores, size_t rows, const fl
 /// ∂P → ∂S in place over a [rows, rows] block: ∂S_ij = P_ij·(∂P_ij − Σ_k P_ik·∂P_ik).
 void lorabench_softmax_backward_rows(float *restrict grad, const float *restrict probabilities, size_t rows);
 
+/// LayerNorm of rows [rowStart, rowEnd) of [·, width] input (+ residual, when not null):
+/// normalized ← x̂ = (x − μ)/σ, output ← x̂·gains + shifts, inverses[r] ← 1/σ, σ = √(var + epsilon).
+void lorabench_layer_norm_forward(size_t rowStart, size_t rowEnd, size_t width, const float *restrict input,
+                                  const float *restrict residual, const float *restrict gains, const float *restrict shifts,
+                                  float epsilon, float *restrict normalized, float *restrict output, float *restrict inverses);
+
+/// ∂y → ∂x in place for rows [rowStart, rowEnd): ∂x = (1/σ)·(g − mean(g) − x̂ ⊙ mean(g ⊙ x̂)), g = gains ⊙ ∂y.
+void lorabench_layer_norm_backward(size_t rowStart, size_t rowEnd, size_t width, float *restrict gradient,
+                                   const float *restrict normalized, const float *restrict gains, const float *restrict inverses);
+
 /// C[i, j] = alpha·Σ_{p<k} A(i, p)·B[p, j] for i < m, j < n, with A(i, p) = a[i·rowStride +
 /// p·columnStride] (a row-major A, or a transposed one read in place), B [k, n] with row stride
 /// ldb and C (written, never read) with row stride ldc: one attention head's products.

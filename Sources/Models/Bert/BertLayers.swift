@@ -1,4 +1,3 @@
-import Dispatch
 #if canImport(Glibc)
 import Glibc
 #else
@@ -19,7 +18,7 @@ import LoRABenchAdapters
 
 /// LayerNorm over the last dimension (Ba et al. 2016): y = γ ⊙ (x − μ)/√(σ² + ε) + β, with μ, σ²
 /// the mean and biased variance of each row, as torch `nn.LayerNorm`. Rows are split across
-/// the BLAS threads and reduced eight lanes at a time.
+/// the BLAS threads and reduced eight lanes at a time (CKernels' layer_norm.c).
 public struct LayerNorm {
     /// γ [1, C].
     public let gamma: Matrix
@@ -56,28 +55,12 @@ public struct LayerNorm {
                         normalized.storage.withUnsafeMutableBufferPointer { pn in
                             y.storage.withUnsafeMutableBufferPointer { py in
                                 inverseStd.withUnsafeMutableBufferPointer { ps in
-                                    let input = px.baseAddress!, added = residual == nil ? nil : pr.baseAddress
+                                    let input = px.baseAddress!, added = residual == nil ? nil : UnsafePointer(pr.baseAddress)
                                     let gains = pg.baseAddress!, shifts = pb.baseAddress!
                                     let xhat = pn.baseAddress!, output = py.baseAddress!, inverses = ps.baseAddress!
                                     forEachChunk(rows, minimumChunk: 64) { chunk in
-                                        for r in chunk {
-                                            // The row's sum x + residual, staged in x̂'s row and normalized in place.
-                                            let row = xhat + r * width
-                                            if let added {
-                                                for c in 0..<width { row[c] = input[r * width + c] + added[r * width + c] }
-                                            } else {
-                                                row.update(from: input + r * width, count: width)
-                                            }
-                                            let mean = laneSum(width) { row[$0] } / Float(width)
-                                            let variance = laneSum(width) { (row[$0] - mean) * (row[$0] - mean) } / Float(width)
-                                            let inverse = 1 / (variance + epsilon).squareRoot()
-                                            inverses[r] = inverse
-                                            for c in 0..<width {
-                                                let value = (row[c] - mean) * inverse
-                                                row[c] = value
-                                                output[r * width + c] = value * gains[c] + shifts[c]
-                                            }
-                                        }
+                                        layerNormForward(rows: chunk, width: width, input, adding: added, gains: gains, shifts: shifts,
+                                                         epsilon: epsilon, normalized: xhat, output: output, inverses: inverses)
                                     }
                                 }
                             }
@@ -100,13 +83,7 @@ public struct LayerNorm {
                     inverseStd.withUnsafeBufferPointer { ps in
                         let gradient = pd.baseAddress!, xhat = pn.baseAddress!, gains = pg.baseAddress!, inverses = ps.baseAddress!
                         forEachChunk(rows, minimumChunk: 64) { chunk in
-                            for r in chunk {
-                                let g = gradient + r * width, n = xhat + r * width
-                                let meanG = laneSum(width) { g[$0] * gains[$0] } / Float(width)
-                                let meanGX = laneSum(width) { g[$0] * gains[$0] * n[$0] } / Float(width)
-                                let inverse = inverses[r]
-                                for c in 0..<width { g[c] = inverse * (g[c] * gains[c] - meanG - n[c] * meanGX) }
-                            }
+                            layerNormBackward(rows: chunk, width: width, gradient, normalized: xhat, gains: gains, inverses: inverses)
                         }
                     }
                 }
