@@ -6,7 +6,6 @@
 #include "ckernels.h"
 #include "cpu_level.h"
 #include "cephes_exp.h"
-#include <stdint.h>
 
 #pragma STDC FP_CONTRACT OFF
 #pragma clang fp contract(off)

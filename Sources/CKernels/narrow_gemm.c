@@ -15,7 +15,6 @@
 #include "ckernels.h"
 #include "cpu_level.h"
 #include "vec16.h"
-#include <string.h>
 
 #pragma STDC FP_CONTRACT ON
 

@@ -1,10 +1,11 @@
 // The per-head products of attention, S = Q·Kᵀ, O = P·V and their gradients: [T, T] or [T, d]
-// results (T the sequence length, d the head width; 64 and 32 in the benchmark's step), 2,304
-// calls per kind and step there, each small enough to stay in the L1 and L2 caches. Through
-// cblas_sgemm they ran at 30–45 GFLOP/s per thread (OpenBLAS's small-matrix kernels behind a
-// call's checks and dispatch). Here an output row is a combination of B's rows, held in
-// registers over blocks of 2 rows × 64 columns (4 × 32, 8 × 16 for narrower results): eight
-// independent sums cover the FMA latency, and each loaded vector of B serves every row of the block.
+// results (T the sequence length, d the head width; 64 and 32 in the benchmark's step), 2,304 of
+// each per step there (6 layers × 32 sequences × 12 heads), each small enough to stay in the L1
+// and L2 caches. Through cblas_sgemm they ran at 30–45 GFLOP/s per thread (OpenBLAS's
+// small-matrix kernels behind a call's checks and dispatch). Here an output row is a combination
+// of B's rows, held in registers over blocks of 2 rows × 64 columns (4 × 32, 8 × 16 for narrower
+// results): eight independent sums cover the FMA latency, and each loaded vector of B serves every
+// row of the block.
 //
 // Every element sums its k products in order, p = 0, 1, …, contracted into FMA where the CPU has
 // it, in whichever block it falls: its bits do not depend on the blocking, the thread or the
