@@ -5,27 +5,12 @@
 // contraction, so every build gives their bits.
 #include "ckernels.h"
 #include "cpu_level.h"
+#include "simd8_sum.h"
 #include <math.h>
 #include <string.h>
 
 #pragma STDC FP_CONTRACT OFF
 #pragma clang fp contract(off)
-
-enum { sumLanes = 8 };
-
-// Σ_c values[c] as `laneSum`: eight partial sums over the whole groups of eight, added in lane
-// order from −0 (SIMD8<Float>.sum()), then the remaining values one by one.
-#define LANE_SUM(width, term, result)                                                    \
-    do {                                                                                 \
-        float lanes_[sumLanes] = {0};                                                    \
-        const size_t whole_ = (width) - (width) % sumLanes;                              \
-        for (size_t c0_ = 0; c0_ < whole_; c0_ += sumLanes)                              \
-            for (int l_ = 0; l_ < sumLanes; l_++) { const size_t c = c0_ + l_; lanes_[l_] += (term); } \
-        float sum_ = -0.0f;                                                              \
-        for (int l_ = 0; l_ < sumLanes; l_++) sum_ += lanes_[l_];                        \
-        for (size_t c = whole_; c < (width); c++) sum_ += (term);                        \
-        (result) = sum_;                                                                 \
-    } while (0)
 
 static inline __attribute__((always_inline))
 void layer_norm_forward(size_t rowStart, size_t rowEnd, size_t width, const float *restrict input,
@@ -42,9 +27,9 @@ void layer_norm_forward(size_t rowStart, size_t rowEnd, size_t width, const floa
             memcpy(row, x, width * sizeof(float));
         }
         float mean, variance;
-        LANE_SUM(width, row[c], mean);
+        SIMD8_LANE_SUM(width, row[c], mean);
         mean = mean / (float)width;
-        LANE_SUM(width, (row[c] - mean) * (row[c] - mean), variance);
+        SIMD8_LANE_SUM(width, (row[c] - mean) * (row[c] - mean), variance);
         variance = variance / (float)width;
         const float inverse = 1 / sqrtf(variance + epsilon);
         inverses[r] = inverse;
@@ -70,9 +55,9 @@ void layer_norm_backward(size_t rowStart, size_t rowEnd, size_t width, float *re
         float *g = gradient + r * width;
         const float *n = normalized + r * width;
         float meanG, meanGX;
-        LANE_SUM(width, g[c] * gains[c], meanG);
+        SIMD8_LANE_SUM(width, g[c] * gains[c], meanG);
         meanG = meanG / (float)width;
-        LANE_SUM(width, g[c] * gains[c] * n[c], meanGX);
+        SIMD8_LANE_SUM(width, g[c] * gains[c] * n[c], meanGX);
         meanGX = meanGX / (float)width;
         const float inverse = inverses[r];
         for (size_t c = 0; c < width; c++) g[c] = inverse * (g[c] * gains[c] - meanG - n[c] * meanGX);

