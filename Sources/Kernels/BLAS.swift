@@ -33,6 +33,24 @@ public func gemm(_ a: Matrix, _ opA: Op = .n, _ b: Matrix, _ opB: Op = .n,
     }
 }
 
+/// The two products of a low-rank layer's backward that read its output gradient G [N, out]:
+/// weightGradient ← alpha·Gᵀ·z + beta·weightGradient [out, r], for the up projection W [out, r]
+/// applied to z [N, r], and projectedGradient ← projectedAlpha·G·W [N, r]. The numbers of
+/// `gemm(g, .t, z, .n, …)` and `gemm(g, .n, w, .n, …)` bit for bit; at adapter ranks one pass over
+/// G does both, where the two calls read it from memory twice.
+public func upProjectionGradients(_ g: Matrix, projected z: Matrix, weight w: Matrix,
+                                  into weightGradient: inout Matrix, alpha: Float = 1, beta: Float = 0,
+                                  projectedGradient: inout Matrix, projectedAlpha: Float = 1) {
+    precondition(z.rows == g.rows && w.rows == g.cols && w.cols == z.cols,
+                 "up projection shapes: G [\(g.rows), \(g.cols)], z [\(z.rows), \(z.cols)], W [\(w.rows), \(w.cols)]")
+    if beta == 0 { weightGradient.ensureShapeForOverwrite(w.rows, w.cols) }
+    precondition(weightGradient.shape == w.shape, "weight gradient is \(weightGradient.shape), expected \(w.shape)")
+    if NarrowProduct.outerAndRows(g, z, w, gradW: &weightGradient, alphaW: alpha, betaW: beta,
+                                  gradZ: &projectedGradient, alphaZ: projectedAlpha) { return }
+    gemm(g, .t, z, .n, into: &weightGradient, alpha: alpha, beta: beta)
+    gemm(g, .n, w, .n, into: &projectedGradient, alpha: projectedAlpha)
+}
+
 /// op(A) · op(B) as a new matrix.
 public func matmul(_ a: Matrix, _ opA: Op = .n, _ b: Matrix, _ opB: Op = .n) -> Matrix {
     var c = Matrix(rows: 0, cols: 0)

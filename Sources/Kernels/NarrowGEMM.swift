@@ -60,23 +60,59 @@ enum NarrowProduct {
         }
     }
 
-    /// C[j, col] (at j·rowStride + col·columnStride) ← alpha·Σ_i narrow[i, j]·wide[i, col] + beta·C,
-    /// with i split over the workers, each into its own partial sum, added in worker order: the
-    /// same thread count gives the same bits.
-    private static func sumOuterProducts(narrow: Matrix, wide: Matrix, k: Int, alpha: Float, beta: Float,
-                                         into c: inout Matrix, rowStride: Int, columnStride: Int) {
-        let (m, n) = (narrow.cols, wide.cols)
-        let workers = workerCount(k, minimumChunk: minimumChunk)
-        var partials = [Float](repeating: 0, count: workers * m * n)
-        narrow.storage.withUnsafeBufferPointer { pa in
-            wide.storage.withUnsafeBufferPointer { pb in
-                partials.withUnsafeMutableBufferPointer { pp in
-                    let (pa, pb, pp) = (pa.baseAddress!, pb.baseAddress!, pp.baseAddress!)
-                    forEachChunk(k, workers: workers) { worker, rows in
-                        lorabench_accumulate_narrow_outer(rows.lowerBound, rows.upperBound, m, n, pa, m, pb, n, pp + worker * m * n)
+    /// gradW ← alphaW·Gᵀ·z + betaW·gradW [n, r] and gradZ ← alphaZ·G·W [N, r] in one pass over
+    /// G [N, n] (W [n, r]) when both are shapes `multiply` routes to the narrow kernels, with the
+    /// bits those two products give there; says whether it did. gradW has its final shape.
+    static func outerAndRows(_ g: Matrix, _ z: Matrix, _ w: Matrix, gradW: inout Matrix, alphaW: Float, betaW: Float,
+                             gradZ: inout Matrix, alphaZ: Float) -> Bool {
+        let (rowCount, width, rank) = (g.rows, g.cols, z.cols)
+        // `multiply` takes Gᵀ·z as narrow in z only when G is not narrow itself.
+        guard (1...maximumWidth).contains(rank), width > maximumWidth, rowCount * width >= minimumLongOperand else { return false }
+        gradZ.ensureShapeForOverwrite(rowCount, rank)
+        let wt = w.transposed
+        g.storage.withUnsafeBufferPointer { pg in
+            z.storage.withUnsafeBufferPointer { pz in
+                wt.storage.withUnsafeBufferPointer { pwt in
+                    gradZ.storage.withUnsafeMutableBufferPointer { pgz in
+                        let (pg, pz, pwt, pgz) = (pg.baseAddress!, pz.baseAddress!, pwt.baseAddress!, pgz.baseAddress!)
+                        sumOverWorkers(k: rowCount, m: rank, n: width, alpha: alphaW, beta: betaW, into: &gradW,
+                                       rowStride: 1, columnStride: rank) { rows, partial in
+                            lorabench_narrow_outer_and_rows(rows.lowerBound, rows.upperBound, rank, width, pz, rank, pg, width,
+                                                            partial, alphaZ, pwt, width, pgz, rank)
+                        }
                     }
                 }
             }
+        }
+        return true
+    }
+
+    /// C[j, col] (at j·rowStride + col·columnStride) ← alpha·Σ_i narrow[i, j]·wide[i, col] + beta·C.
+    private static func sumOuterProducts(narrow: Matrix, wide: Matrix, k: Int, alpha: Float, beta: Float,
+                                         into c: inout Matrix, rowStride: Int, columnStride: Int) {
+        let (m, n) = (narrow.cols, wide.cols)
+        narrow.storage.withUnsafeBufferPointer { pa in
+            wide.storage.withUnsafeBufferPointer { pb in
+                let (pa, pb) = (pa.baseAddress!, pb.baseAddress!)
+                sumOverWorkers(k: k, m: m, n: n, alpha: alpha, beta: beta, into: &c, rowStride: rowStride, columnStride: columnStride) { rows, partial in
+                    lorabench_accumulate_narrow_outer(rows.lowerBound, rows.upperBound, m, n, pa, m, pb, n, partial)
+                }
+            }
+        }
+    }
+
+    /// C[j, col] (at j·rowStride + col·columnStride) ← alpha·Σ_w partial_w[j, col] + beta·C, where
+    /// `accumulate(rows, partial_w)` adds a sum over its chunk of 0..<k into a zeroed dense [m, n]
+    /// partial: the chunks go to the workers and the partials are added in worker order, so the
+    /// same thread count gives the same bits.
+    private static func sumOverWorkers(k: Int, m: Int, n: Int, alpha: Float, beta: Float, into c: inout Matrix,
+                                       rowStride: Int, columnStride: Int,
+                                       _ accumulate: (_ rows: Range<Int>, _ partial: UnsafeMutablePointer<Float>) -> Void) {
+        let workers = workerCount(k, minimumChunk: minimumChunk)
+        var partials = [Float](repeating: 0, count: workers * m * n)
+        partials.withUnsafeMutableBufferPointer { pp in
+            let pp = pp.baseAddress!
+            forEachChunk(k, workers: workers) { worker, rows in accumulate(rows, pp + worker * m * n) }
         }
         c.storage.withUnsafeMutableBufferPointer { pc in
             lorabench_combine_partials(workers, partials, m, n, alpha, beta, pc.baseAddress!, rowStride, columnStride)

@@ -88,6 +88,48 @@ import Testing
         }
     }
 
+    /// G [N, out], z [N, r] and W [out, r] of a layer's backward: query-sized, FFN-sized, ranks 1–16
+    /// with partial vectors and row blocks; the last two stay with OpenBLAS (rank 64, and a short G).
+    static let upProjections: [(rows: Int, width: Int, rank: Int)] = [
+        (2_048, 384, 8), (600, 1_536, 16), (1_025, 97, 3), (257, 300, 1), (700, 200, 64), (30, 40, 8),
+    ]
+
+    /// One pass over G for ∂W = α·Gᵀ·z + β·∂W and ∂z = α_z·G·W gives the bits of the two `gemm`
+    /// calls, on either thread count.
+    @Test(arguments: upProjections)
+    func upProjectionGradientsAreTheTwoProductsBitForBit(shape: (rows: Int, width: Int, rank: Int)) {
+        var rng = SplitMix64(seed: UInt64(shape.rows + shape.width + shape.rank))
+        let g = Matrix.gaussian(shape.rows, shape.width, std: 1, using: &rng)
+        let z = Matrix.gaussian(shape.rows, shape.rank, std: 1, using: &rng)
+        let w = Matrix.gaussian(shape.width, shape.rank, std: 1, using: &rng)
+        let initial = Matrix.gaussian(shape.width, shape.rank, std: 1, using: &rng)
+        for (alpha, beta, projectedAlpha) in [(Float(1), Float(0), Float(1)), (0.5, 1, 2), (-2, 0.25, 0.125)] {
+            for threads in [1, 2] {
+                BLASThreads.set(threads)
+                defer { BLASThreads.set(1) }
+                var expectedWeight = initial, expectedProjected = Matrix.zeros(0, 0)
+                gemm(g, .t, z, .n, into: &expectedWeight, alpha: alpha, beta: beta)
+                gemm(g, .n, w, .n, into: &expectedProjected, alpha: projectedAlpha)
+                var weightGradient = beta == 0 ? Matrix(rows: 1, cols: 1, repeating: .nan) : initial
+                var projectedGradient = Matrix(rows: shape.rows, cols: shape.rank, repeating: .nan)
+                upProjectionGradients(g, projected: z, weight: w, into: &weightGradient, alpha: alpha, beta: beta,
+                                      projectedGradient: &projectedGradient, projectedAlpha: projectedAlpha)
+                let context = "alpha \(alpha), beta \(beta), \(threads) threads"
+                #expect(weightGradient.shape == expectedWeight.shape, "\(context)")
+                #expect(Self.differingBits(weightGradient, expectedWeight) == 0, "elements of ∂W, \(context)")
+                #expect(Self.differingBits(projectedGradient, expectedProjected) == 0, "elements of ∂z, \(context)")
+            }
+        }
+        var unused = Matrix.zeros(shape.width, shape.rank), unusedProjected = Matrix.zeros(0, 0)
+        let fused = NarrowProduct.outerAndRows(g, z, w, gradW: &unused, alphaW: 1, betaW: 0, gradZ: &unusedProjected, alphaZ: 1)
+        #expect(fused == (shape.rank <= NarrowProduct.maximumWidth && shape.rows * shape.width >= NarrowProduct.minimumLongOperand),
+                "which shapes take the one pass")
+    }
+
+    static func differingBits(_ a: Matrix, _ b: Matrix) -> Int {
+        zip(a.storage, b.storage).filter { $0.bitPattern != $1.bitPattern }.count + abs(a.count - b.count)
+    }
+
     @Test func betaZeroOverwritesWhatever() {
         let shape = Shape(opA: .t, opB: .n, m: 8, n: 384, k: 600)
         let (a, b, _) = Self.operands(shape, seed: 3)

@@ -31,6 +31,14 @@ void lorabench_rows_times_short_inner(size_t rowStart, size_t rowEnd, size_t n, 
 void lorabench_accumulate_narrow_outer(size_t kStart, size_t kEnd, size_t m, size_t n, const float *restrict a, size_t lda,
                                        const float *restrict b, size_t ldb, float *restrict partial);
 
+/// Over rows i in [kStart, kEnd) of G [·, n]: partial[j, col] += Σ_i Z[i, j]·G[i, col] as
+/// lorabench_accumulate_narrow_outer (Z [·, m], partial dense [m, n]), and Rows[i, j] =
+/// alpha·Σ_col G[i, col]·Wt[j, col] as lorabench_rows_times_narrow with beta = 0 (Wt [m, n]),
+/// with the same bits as those two calls; G is read from memory once. Row strides ldz, ldg, ldwt, ldrows.
+void lorabench_narrow_outer_and_rows(size_t kStart, size_t kEnd, size_t m, size_t n, const float *restrict z, size_t ldz,
+                                     const float *restrict g, size_t ldg, float *restrict partial, float alpha,
+                                     const float *restrict wt, size_t ldwt, float *restrict rows, size_t ldrows);
+
 /// C[j, col] = alpha·Σ_w partials[w][j, col] + beta·C[j, col] over `count` dense [m, n]
 /// partials in a row, summed in order; C's element (j, col) is at j·rowStride + col·columnStride.
 void lorabench_combine_partials(size_t count, const float *partials, size_t m, size_t n, float alpha, float beta,

@@ -99,9 +99,9 @@ public final class AdaLoRALayer: LowRankUpdate, DropoutAdapter {
         base.accumulateBiasGradient(g)
         guard !isMerged else { return base.backward(g, into: &gradInput, accumulate: accumulate) }
         // ∂P = c·Gᵀ·w; ∂w = c·G·P; ∂Λ_k = Σ_rows (∂w ⊙ z)_k; ∂z = ∂w ⊙ Λᵀ; ∂Q = ∂zᵀ·x_d.
-        gemm(g, .t, weighted, .n, into: &b.grad, alpha: scaling, beta: 1)
         var gradWeighted = Matrix.zeros(0, 0)
-        gemm(g, .n, b.value, .n, into: &gradWeighted, alpha: scaling)
+        upProjectionGradients(g, projected: weighted, weight: b.value, into: &b.grad, alpha: scaling, beta: 1,
+                              projectedGradient: &gradWeighted, projectedAlpha: scaling)
         addColumnDots(gradWeighted, projected, to: &e.grad)
         scaleColumns(&gradWeighted, by: e.value.storage)
         gemm(gradWeighted, .t, droppedInput, .n, into: &a.grad, beta: 1)

@@ -132,12 +132,13 @@ public final class DoRA: LowRankFactored, DropoutAdapter {
         }
         // With G_l = s·(g ⊙_c G): ∂B = G_lᵀ·z = s·diag(g)·(Gᵀ·z) and ∂z = G_l·B = s·G·(diag(g)·B),
         // so the [N, out] matrix g ⊙_c G is never formed; ∂A = ∂zᵀ·x_d.
-        var gradB = matmul(g, .t, projected, .n)
-        scaleRows(&gradB, by: factor)
-        axpy(scaling, gradB, &b.grad)
         var scaledB = b.value
         scaleRows(&scaledB, by: factor)
-        gemm(g, .n, scaledB, .n, into: &gradProjected, alpha: scaling)
+        var gradB = Matrix.zeros(0, 0)
+        upProjectionGradients(g, projected: projected, weight: scaledB, into: &gradB,
+                              projectedGradient: &gradProjected, projectedAlpha: scaling)
+        scaleRows(&gradB, by: factor)
+        axpy(scaling, gradB, &b.grad)
         if a.isTrainable { gemm(gradProjected, .t, droppedInput, .n, into: &a.grad, beta: 1) }
         // Fused, ∂x = (g ⊙_c G)·W0 + ∂z·A = G·(diag(g)·V); with dropout (D = 1 on an NF4 base
         // without it) ∂x = G·W0 + D ⊙ [((g − 1) ⊙_c G)·W0 + ∂z·A].

@@ -73,8 +73,8 @@ public final class LoRA: LowRankFactored, DropoutAdapter {
         base.accumulateBiasGradient(g)
         guard !isMerged else { return base.backward(g, into: &gradInput, accumulate: accumulate) }
         // With G_l = s·G: ∂B = G_lᵀ·z, ∂z = G_l·B, ∂A = ∂zᵀ·x_d.
-        gemm(g, .t, projected, .n, into: &b.grad, alpha: scaling, beta: 1)
-        gemm(g, .n, b.value, .n, into: &gradProjected, alpha: scaling)
+        upProjectionGradients(g, projected: projected, weight: b.value, into: &b.grad, alpha: scaling, beta: 1,
+                              projectedGradient: &gradProjected, projectedAlpha: scaling)
         if a.isTrainable { gemm(gradProjected, .t, droppedInput, .n, into: &a.grad, beta: 1) }
         // ∂x = G·W0 + D ⊙ (∂z·A), which without dropout is G·(W0 + s·B·A).
         if fusesBaseAndUpdate { return gemm(g, .n, effectiveWeight, .n, into: &gradInput, beta: accumulate ? 1 : 0) }
