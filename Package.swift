@@ -34,7 +34,8 @@ let floors: [(name: String, path: String, dependencies: [Target.Dependency])] = 
 ]
 
 /// One test target per floor (tests may import any floor); `LoRABenchTestSupport` holds the
-/// fixture lookup they share.
+/// fixture lookup they share. `VectorKernelsTests` (the C loops against the Swift loops they
+/// replaced) is the one exception.
 let testTargets: [(name: String, extra: [Target.Dependency])] = [
     ("KernelsTests", []),
     ("TensorIOTests", []),
@@ -64,6 +65,8 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .library(name: "LoRABench", targets: floors.map(\.name)),
+        // The lowest floor alone, for Tests/ReleaseKernels (the vector kernels' suites, optimised).
+        .library(name: "LoRABenchKernels", targets: ["LoRABenchKernels"]),
         .executable(name: "lorabench", targets: ["lorabench"]),
     ],
     dependencies: [
@@ -93,6 +96,10 @@ let package = Package(
     ] + testTargets.map { test in
         .testTarget(name: test.name, dependencies: allFloors + ["LoRABenchTestSupport"] + test.extra,
                     path: "Tests/\(test.name)")
-    },
+    } + [
+        // The vector kernels' suites import their floor alone, so that Tests/ReleaseKernels can
+        // build them optimised without the rest of the package.
+        .testTarget(name: "VectorKernelsTests", dependencies: ["LoRABenchKernels"], path: "Tests/VectorKernelsTests"),
+    ],
     swiftLanguageModes: [.v6]
 )

@@ -73,17 +73,17 @@ import Testing
         for (alpha, beta) in [(Float(1), Float(0)), (0.5, 1), (-2, 0.25)] {
             let expected = Self.reference(shape, a, b, c, alpha: alpha, beta: beta)
             for threads in [1, 2] {
-                BLASThreads.set(threads)
-                defer { BLASThreads.set(1) }
-                var actual = c
-                var routed = c
-                #expect(NarrowProduct.multiply(a, shape.opA, b, shape.opB, into: &routed, m: shape.m, n: shape.n, k: shape.k,
-                                               alpha: alpha, beta: beta))
-                gemm(a, shape.opA, b, shape.opB, into: &actual, alpha: alpha, beta: beta)
-                #expect(actual.storage.map(\.bitPattern) == routed.storage.map(\.bitPattern), "gemm takes the narrow path")
-                let worst = zip(zip(actual.storage, expected.product.storage), expected.scale)
-                    .map { pair, scale in abs(pair.0 - pair.1) / max(scale, .leastNormalMagnitude) }.max() ?? 0
-                #expect(worst < 4e-6, "alpha \(alpha), beta \(beta), \(threads) threads: worst error \(worst) of the magnitude summed")
+                BLASThreads.with(threads) {
+                    var actual = c
+                    var routed = c
+                    #expect(NarrowProduct.multiply(a, shape.opA, b, shape.opB, into: &routed, m: shape.m, n: shape.n, k: shape.k,
+                                                   alpha: alpha, beta: beta))
+                    gemm(a, shape.opA, b, shape.opB, into: &actual, alpha: alpha, beta: beta)
+                    #expect(actual.storage.map(\.bitPattern) == routed.storage.map(\.bitPattern), "gemm takes the narrow path")
+                    let worst = zip(zip(actual.storage, expected.product.storage), expected.scale)
+                        .map { pair, scale in abs(pair.0 - pair.1) / max(scale, .leastNormalMagnitude) }.max() ?? 0
+                    #expect(worst < 4e-6, "alpha \(alpha), beta \(beta), \(threads) threads: worst error \(worst) of the magnitude summed")
+                }
             }
         }
     }
@@ -105,19 +105,19 @@ import Testing
         let initial = Matrix.gaussian(shape.width, shape.rank, std: 1, using: &rng)
         for (alpha, beta, projectedAlpha) in [(Float(1), Float(0), Float(1)), (0.5, 1, 2), (-2, 0.25, 0.125)] {
             for threads in [1, 2] {
-                BLASThreads.set(threads)
-                defer { BLASThreads.set(1) }
-                var expectedWeight = initial, expectedProjected = Matrix.zeros(0, 0)
-                gemm(g, .t, z, .n, into: &expectedWeight, alpha: alpha, beta: beta)
-                gemm(g, .n, w, .n, into: &expectedProjected, alpha: projectedAlpha)
-                var weightGradient = beta == 0 ? Matrix(rows: 1, cols: 1, repeating: .nan) : initial
-                var projectedGradient = Matrix(rows: shape.rows, cols: shape.rank, repeating: .nan)
-                upProjectionGradients(g, projected: z, weight: w, into: &weightGradient, alpha: alpha, beta: beta,
-                                      projectedGradient: &projectedGradient, projectedAlpha: projectedAlpha)
-                let context = "alpha \(alpha), beta \(beta), \(threads) threads"
-                #expect(weightGradient.shape == expectedWeight.shape, "\(context)")
-                #expect(Self.differingBits(weightGradient, expectedWeight) == 0, "elements of ∂W, \(context)")
-                #expect(Self.differingBits(projectedGradient, expectedProjected) == 0, "elements of ∂z, \(context)")
+                BLASThreads.with(threads) {
+                    var expectedWeight = initial, expectedProjected = Matrix.zeros(0, 0)
+                    gemm(g, .t, z, .n, into: &expectedWeight, alpha: alpha, beta: beta)
+                    gemm(g, .n, w, .n, into: &expectedProjected, alpha: projectedAlpha)
+                    var weightGradient = beta == 0 ? Matrix(rows: 1, cols: 1, repeating: .nan) : initial
+                    var projectedGradient = Matrix(rows: shape.rows, cols: shape.rank, repeating: .nan)
+                    upProjectionGradients(g, projected: z, weight: w, into: &weightGradient, alpha: alpha, beta: beta,
+                                          projectedGradient: &projectedGradient, projectedAlpha: projectedAlpha)
+                    let context = "alpha \(alpha), beta \(beta), \(threads) threads"
+                    #expect(weightGradient.shape == expectedWeight.shape, "\(context)")
+                    #expect(Self.differingBits(weightGradient, expectedWeight) == 0, "elements of ∂W, \(context)")
+                    #expect(Self.differingBits(projectedGradient, expectedProjected) == 0, "elements of ∂z, \(context)")
+                }
             }
         }
         var unused = Matrix.zeros(shape.width, shape.rank), unusedProjected = Matrix.zeros(0, 0)
@@ -144,13 +144,13 @@ import Testing
 
     @Test func oneThreadCountGivesTheSameBitsEveryTime() {
         for threads in [1, 2] {
-            BLASThreads.set(threads)
-            defer { BLASThreads.set(1) }
-            for shape in Self.shapes {
-                let (a, b, _) = Self.operands(shape, seed: 11)
-                let first = matmul(a, shape.opA, b, shape.opB)
-                let second = matmul(a, shape.opA, b, shape.opB)
-                #expect(first.storage.map(\.bitPattern) == second.storage.map(\.bitPattern), "\(shape.testDescription)")
+            BLASThreads.with(threads) {
+                for shape in Self.shapes {
+                    let (a, b, _) = Self.operands(shape, seed: 11)
+                    let first = matmul(a, shape.opA, b, shape.opB)
+                    let second = matmul(a, shape.opA, b, shape.opB)
+                    #expect(first.storage.map(\.bitPattern) == second.storage.map(\.bitPattern), "\(shape.testDescription)")
+                }
             }
         }
     }

@@ -5,9 +5,7 @@ import Testing
 /// (and what a plain loop gives): a split by rows or by columns must never move a number.
 @Suite(.serialized) struct ElementwiseTests {
     static func onThreads<Result>(_ threads: Int, _ body: () -> Result) -> Result {
-        BLASThreads.set(threads)
-        defer { BLASThreads.set(1) }
-        return body()
+        BLASThreads.with(threads, body)
     }
 
     static func bits(_ m: Matrix) -> [UInt32] { m.storage.map(\.bitPattern) }
