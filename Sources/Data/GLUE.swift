@@ -65,7 +65,8 @@ public enum GLUE {
         } catch {
             throw GLUEError.unreadable(path: path, reason: error.localizedDescription)
         }
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        // A CRLF file's "\r\n" is one Character, so splitting on "\n" alone would leave it one line.
+        var lines = text.split(omittingEmptySubsequences: false) { $0 == "\n" || $0 == "\r\n" }
         if lines.last?.isEmpty == true { lines.removeLast() }
         guard let header = lines.first else { throw GLUEError.badHeader(path: path, header: "") }
         let columns = header.split(separator: "\t", omittingEmptySubsequences: false)
@@ -73,7 +74,7 @@ public enum GLUE {
         switch columns {
         case ["sentence", "label"]: isPair = false
         case ["sentence1", "sentence2", "label"]: isPair = true
-        default: throw GLUEError.badHeader(path: path, header: String(header))
+        default: throw GLUEError.badHeader(path: path, header: excerpt(header))
         }
 
         var examples: [GLUEExample] = []
@@ -86,12 +87,19 @@ public enum GLUE {
             }
             // Both copies are binary (`GLUETask.labelCount`); another label would index past the head's logits.
             guard let label = Int(fields[fields.count - 1]), (0..<2).contains(label) else {
-                throw GLUEError.badRow(path: path, line: lineNumber, reason: "label '\(fields[fields.count - 1])' is not 0 or 1")
+                throw GLUEError.badRow(path: path, line: lineNumber, reason: "label '\(excerpt(fields[fields.count - 1]))' is not 0 or 1")
             }
             examples.append(GLUEExample(text: String(fields[0]), textPair: isPair ? String(fields[1]) : nil, label: label))
         }
         return examples
     }
+}
+
+/// At most the first 80 characters of a line, for an error message: a damaged file can make one
+/// "line" megabytes long.
+private func excerpt(_ text: Substring) -> String {
+    let limit = 80
+    return text.count <= limit ? String(text) : text.prefix(limit) + "… (\(text.count) characters)"
 }
 
 /// A padded batch of token ids, row-major `[batchSize, seqLen]`.

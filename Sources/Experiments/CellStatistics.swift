@@ -4,17 +4,18 @@ import LoRABenchTensorIO
 import LoRABenchVariants
 
 /// `cells.csv`: the runs of each cell (every axis but the seed) summarised over seeds, for every
-/// final metric of summary.csv: how many runs the cell has and how many diverged or failed (they
-/// are counted, never averaged in), then n, mean, sample standard deviation and the 95 %
-/// Student-t interval of the mean over the completed seeds (none for n = 1).
+/// final metric of summary.csv: how many runs the cell has, how many diverged or failed, and how
+/// many completed with a value that is not a finite number (nan, inf; all three are counted, never
+/// averaged in), then n, mean, sample standard deviation and the 95 % Student-t interval of the
+/// mean over the completed seeds with a finite value (none for n = 1).
 ///
-///     variant,rank,alpha,init,target_modules,dropout,use_rslora[,learning_rate],split,metric,runs,diverged,failed,n,mean,std,ci95_low,ci95_high,interval
+///     variant,rank,alpha,init,target_modules,dropout,use_rslora[,learning_rate],split,metric,runs,diverged,failed,non_finite,n,mean,std,ci95_low,ci95_high,interval
 ///
 /// With a `selection:` block the learning rate is chosen, not a cell axis: each cell keeps the
 /// runs of its selected learning rate only, named in a `selected_learning_rate` column (empty
 /// where no candidate completed a run; such a cell keeps all its runs, to count them).
 public struct CellTable {
-    public static let statisticColumns = ["split", "metric", "runs", "diverged", "failed", "n", "mean", "std", "ci95_low", "ci95_high",
+    public static let statisticColumns = ["split", "metric", "runs", "diverged", "failed", "non_finite", "n", "mean", "std", "ci95_low", "ci95_high",
                                           "interval"]
 
     public struct Cell {
@@ -26,13 +27,15 @@ public struct CellTable {
         public var runs: Int
         public var diverged: Int
         public var failed: Int
-        /// The completed runs' final values over seeds; nil when none completed.
+        /// Completed runs whose final value is nan or infinite: left out of `summary`.
+        public var nonFinite: Int
+        /// The completed runs' finite final values over seeds; nil when there are none.
         public var summary: SampleSummary?
 
         /// How `interval` reads: the method, or why there is none.
         public var intervalNote: String {
             switch summary?.count {
-            case nil: return "none (no completed run)"
+            case nil: return nonFinite > 0 ? "none (no finite value)" : "none (no completed run)"
             case 1: return "none (n = 1)"
             default: return "student_t"
             }
@@ -69,7 +72,8 @@ public struct CellTable {
                 let (split, metric) = Self.splitAndMetric(column)
                 let values = runs.filter { $0.status == .completed }.compactMap { $0.evalMetrics[column] }
                 return Cell(axes: key, split: split, metric: metric, runs: runs.count, diverged: runs.filter { $0.status == .diverged }.count,
-                            failed: runs.filter { $0.status == .failed }.count, summary: SampleSummary(values))
+                            failed: runs.filter { $0.status == .failed }.count, nonFinite: values.filter { !$0.isFinite }.count,
+                            summary: SampleSummary(values.filter(\.isFinite)))
             }
         }
     }
@@ -88,6 +92,7 @@ public struct CellTable {
         cells.map { cell in
             let summary = cell.summary
             return cell.axes + [cell.split, cell.metric, String(cell.runs), String(cell.diverged), String(cell.failed),
+                                String(cell.nonFinite),
                                 String(summary?.count ?? 0), summary.map { formatNumber($0.mean) } ?? "",
                                 summary?.standardDeviation.map(formatNumber) ?? "", summary?.interval95.map { formatNumber($0.lowerBound) } ?? "",
                                 summary?.interval95.map { formatNumber($0.upperBound) } ?? "", cell.intervalNote]

@@ -71,12 +71,18 @@ public protocol TaskSettings {
     /// Whether the model has a head that trains with the adapters, so `head_only` runs have
     /// something to train.
     var hasHead: Bool { get }
+    /// The classes a classifier predicts, labelled 0..<labelCount; nil for a regression task.
+    var labelCount: Int? { get }
     /// Training examples held out as the `validation` split (`task.validation_examples`); nil: none.
     var validationExamples: Int? { get }
     /// The resolved block as written to each run's settings.yaml (and hashed into its id).
     var resolved: Node { get }
     /// Builds the data and the frozen base model: deterministic in the settings, shared by runs.
     func makeTask() throws -> any ExperimentTask
+}
+
+extension TaskSettings {
+    public var labelCount: Int? { nil }
 }
 
 /// A task built once per sweep: data plus a frozen base model, from which each run gets a fresh

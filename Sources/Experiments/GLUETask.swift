@@ -38,6 +38,7 @@ public struct GLUETaskSettings: TaskSettings {
     public let models = [PretrainedModel.minilm.rawValue]
     public let evalMetrics = [EvalMetric(name: "loss", higherIsBetter: false), EvalMetric(name: "accuracy", higherIsBetter: true)]
     public let hasHead = true
+    public var labelCount: Int? { task.labelCount }
 
     /// all-MiniLM-L6-v2's architecture. The modules must be known when a manifest is validated,
     /// before (and without) the model being fetched; `makeTask` checks the fetched config against it.
@@ -105,6 +106,7 @@ public enum GLUETaskError: Error, CustomStringConvertible {
     case unexpectedArchitecture(path: String, found: String, expected: String)
     case noExamples(path: String)
     case validationTooLarge(path: String, examples: Int, validation: Int)
+    case fewerExamplesThanBatch(path: String, examples: Int, batchSize: Int, limitedBy: [String])
 
     public var description: String {
         switch self {
@@ -113,6 +115,11 @@ public enum GLUETaskError: Error, CustomStringConvertible {
         case let .noExamples(path): return "\(path): no examples"
         case let .validationTooLarge(path, examples, validation):
             return "\(path) has \(examples) examples: task.validation_examples (\(validation)) must leave some to train on"
+        case let .fewerExamplesThanBatch(path, examples, batchSize, limitedBy):
+            let keys = limitedBy.isEmpty ? "" : " after \(limitedBy.joined(separator: " and "))"
+            return "\(path): \(examples) training example(s) are left\(keys), fewer than training.batch_size (\(batchSize)), "
+                + "so every batch would be smaller than settings.yaml says: lower training.batch_size to at most \(examples)"
+                + (limitedBy.isEmpty ? "" : ", or change \(limitedBy.joined(separator: " or "))")
         }
     }
 }
@@ -203,6 +210,16 @@ package final class GLUEExperiment: ExperimentTask {
         return order.prefix(count).sorted()
     }
 
+    /// A batch larger than the training set would silently shrink to the whole set: an error
+    /// naming the keys that left so few examples.
+    package static func checkBatchFits(trainingExamples: Int, batchSize: Int, settings: GLUETaskSettings) throws {
+        guard trainingExamples < batchSize else { return }
+        let limitedBy = [settings.validationExamples.map { "task.validation_examples (\($0))" },
+                         settings.maxTrainExamples.map { "task.max_train_examples (\($0))" }].compactMap { $0 }
+        throw GLUETaskError.fewerExamplesThanBatch(path: GLUE.path(settings.task, split: .train, in: settings.dataDirectory),
+                                                   examples: trainingExamples, batchSize: batchSize, limitedBy: limitedBy)
+    }
+
     private static let cacheLock = NSLock()
     nonisolated(unsafe) private static var decodedWeights: [String: BertWeights] = [:]
 
@@ -218,6 +235,7 @@ package final class GLUEExperiment: ExperimentTask {
     }
 
     package func makeModel(seed: UInt64, batchSize: Int, base: BaseWeightFormat, adapt: AdapterFactory) throws -> any TaskModel {
+        try Self.checkBatchFits(trainingExamples: trainBatcher.exampleCount, batchSize: batchSize, settings: settings)
         let buffer = DequantizationBuffer()
         let encoder = try BertEncoder(config: config, weights: weights, labelCount: settings.task.labelCount, seed: seed,
                                       baseFormat: base) { name, weight, bias in

@@ -16,6 +16,9 @@ public enum ProgressEvent: Sendable {
     case runStarted(id: String)
     /// The run continues from its checkpoint at `step` (after a kill), not from step 0.
     case runResumed(id: String, step: Int)
+    /// The run's checkpoint at `step` does not load (`reason`): the one before it is tried, and
+    /// without one the run starts again from step 0.
+    case checkpointSkipped(id: String, step: Int, reason: String)
     case step(id: String, step: Int, steps: Int, loss: Float)
     case runFinished(id: String, outcome: RunOutcome)
     case sweepFinished
@@ -63,7 +66,7 @@ package struct SweepClock {
         case let .runFinished(id, _):
             active[id] = nil
             done += 1
-        case .sweepFinished:
+        case .sweepFinished, .checkpointSkipped:
             break
         }
     }
@@ -100,6 +103,8 @@ public final class PlainProgress: ProgressSink {
             write("sweep: \(runs) runs of \(steps) steps" + (finished > 0 ? ", \(finished) already finished" : ""))
         case let .runResumed(id, step):
             write("\(id): resuming from the checkpoint at step \(step)")
+        case let .checkpointSkipped(id, step, reason):
+            write(skippedCheckpointLine(id: id, step: step, reason: reason))
         case let .runFinished(id, outcome):
             let eta = clock.eta.map { ", ETA \(formatDuration($0))" } ?? ""
             write("[\(clock.done)/\(clock.runs)] \(id): \(describe(outcome))\(eta)")
@@ -135,6 +140,9 @@ public final class TerminalProgress: ProgressSink {
             write("\r\u{1B}[2Kruns \(clock.done)/\(clock.runs) done in \(formatDuration(clock.elapsed))\n")
         case .sweepStarted, .runStarted, .runResumed:
             draw()
+        case let .checkpointSkipped(id, step, reason):
+            write("\r\u{1B}[2K" + skippedCheckpointLine(id: id, step: step, reason: reason) + "\n")
+            draw()
         }
         return .more
     }
@@ -150,6 +158,11 @@ public final class TerminalProgress: ProgressSink {
         if let eta = clock.eta { line += " · ETA \(formatDuration(eta))" }
         write("\r\u{1B}[2K" + line)
     }
+}
+
+/// Both sinks' line for `.checkpointSkipped`.
+package func skippedCheckpointLine(id: String, step: Int, reason: String) -> String {
+    "\(id): the checkpoint at step \(step) cannot be used (\(reason)); falling back to the one before it, or to step 0"
 }
 
 /// `completed: 600 steps in 1.2s, eval loss 0.00312` or `diverged: loss is nan at step 12`.

@@ -58,9 +58,45 @@ public struct ResultsLayout: Sendable {
     public func outcomeFile(_ id: String) -> String { "\(runDirectory(id))/outcome.json" }
 
     /// The run's outcome if it finished; nil while it has not (or was interrupted).
+    /// A damaged file is an error naming it, its line where it can be found, and what is wrong.
     public func outcome(of id: String) throws -> RunOutcome? {
-        guard let data = FileManager.default.contents(atPath: outcomeFile(id)) else { return nil }
-        return try RunOutcome.decode(data)
+        let path = outcomeFile(id)
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        do {
+            return try RunOutcome.decode(data)
+        } catch let error as DecodingError {
+            throw Self.outcomeError(error, path: path, text: String(decoding: data, as: UTF8.self))
+        }
+    }
+
+    /// JSONDecoder reports no position, so the line is found from the text: the last line of a
+    /// truncated file, the line of the key at fault.
+    private static func outcomeError(_ error: DecodingError, path: String, text: String) -> ResultsError {
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        let redo = "remove it and run `lorabench run MANIFEST --resume` to redo the run"
+        func line(ofKey key: String) -> Int { (lines.firstIndex { $0.contains("\"\(key)\"") } ?? 0) + 1 }
+        func keyPath(_ context: DecodingError.Context) -> String { context.codingPath.map(\.stringValue).joined(separator: ".") }
+        switch error {
+        case let .dataCorrupted(context) where context.codingPath.isEmpty:
+            let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            if trimmed.isEmpty { return .malformed(path: path, line: 1, message: "the file is empty; \(redo)") }
+            if !trimmed.hasSuffix("}") {
+                return .malformed(path: path, line: lines.count, message: "the JSON ends before its closing '}' (the file is truncated); \(redo)")
+            }
+            return .malformed(path: path, line: 1, message: "not valid JSON; \(redo)")
+        case let .dataCorrupted(context):
+            let key = keyPath(context)
+            return .malformed(path: path, line: line(ofKey: context.codingPath.last!.stringValue),
+                              message: "key '\(key)': \(context.debugDescription); \(redo)")
+        case let .keyNotFound(key, _):
+            return .malformed(path: path, line: 1, message: "the key '\(key.stringValue)' is missing; \(redo)")
+        case let .typeMismatch(type, context), let .valueNotFound(type, context):
+            let key = keyPath(context)
+            return .malformed(path: path, line: line(ofKey: context.codingPath.last?.stringValue ?? key),
+                              message: "key '\(key)' does not hold a value of type \(type); \(redo)")
+        @unknown default:
+            return .malformed(path: path, line: 1, message: "\(error); \(redo)")
+        }
     }
 
     /// Run folders present on disk, finished or not.

@@ -40,7 +40,7 @@ package struct SavedAdapter {
     /// The peft folder into `directory`, or (the synthetic task) the tensors into `file`.
     package func save(directory: String, file: String, metadata: [String: String]) throws {
         if isPeftFolder {
-            try PeftCheckpoint.save(adapter, to: directory, extraTensors: extraTensors, baseModelSHA256: baseModelSHA256)
+            try PeftCheckpoint.save(adapter, to: directory, extraTensors: extraTensors, baseModelSHA256: baseModelSHA256, metadata: metadata)
         } else {
             try Safetensors.write(adapter.tensors, to: file, metadata: metadata)
         }
@@ -102,6 +102,8 @@ package final class RunTrainer {
             return previousSeconds + Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
         }
         var log = RunLog()
+        // The log's rows already in a checkpoint: each checkpoint saves only the rows after them.
+        var rowsInCheckpoints = 0
         var finalPredictions: [Prediction]?
         var model: (any TaskModel)?
         var method: (any AdaptationMethod)?
@@ -122,6 +124,7 @@ package final class RunTrainer {
             let schedule = training.learningRateSchedule
             if let resume {
                 log = try resume.restore(model: built, optimizer: optimizer, method: adaptation)
+                rowsInCheckpoints = log.rows.count
                 previousSeconds = log.elapsedSeconds
             } else if training.evaluatesAtStart {
                 _ = try evaluate(built, step: 0, into: &log)
@@ -147,8 +150,10 @@ package final class RunTrainer {
                 func saveCheckpoint() throws {
                     log.elapsedSeconds = elapsed()
                     try checkpoint(RunCheckpoint(
-                        step: step, state: TrainingState(model: built, optimizer: optimizer, method: adaptation, log: log),
+                        step: step, state: TrainingState(model: built, optimizer: optimizer, method: adaptation, log: log,
+                                                         rowsSavedBefore: rowsInCheckpoints),
                         adapter: try SavedAdapter(plan: plan, model: built, method: adaptation)))
+                    rowsInCheckpoints = log.rows.count
                 }
                 let onSchedule = training.saveEvery > 0 && step % training.saveEvery == 0
                 if onSchedule, step < training.steps { try saveCheckpoint() }
@@ -247,7 +252,8 @@ private struct Divergence: Error {
 }
 
 /// What a run has logged so far: its rows, the running bests, and the open logging interval.
-/// A checkpoint saves it whole, so a resumed run writes the rows an uninterrupted one would.
+/// Checkpoints save it (the rows incrementally: `TrainingState`), so a resumed run writes the
+/// rows an uninterrupted one would.
 package struct RunLog: Codable {
     package var rows: [MetricRow] = []
     package var status: RunOutcome.Status = .failed

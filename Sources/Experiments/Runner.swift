@@ -134,10 +134,14 @@ public final class ExperimentRunner {
     /// metrics.csv and the adapter, then outcome.json. A folder left by an interrupted attempt
     /// continues from its last checkpoint when it has one for these settings, else is cleared.
     private func execute(_ run: RunSpec, progress: (ProgressEvent) -> ProgressAnswer) throws -> RunOutcome {
-        // Before the task is built: generating its data runs sgemm too.
-        BLASThreads.set(manifest.training.blasThreads)
+        // Held from before the task is built (generating its data runs sgemm too) to the end, so
+        // nothing else in this process moves the count while the run computes.
+        try BLASThreads.with(manifest.training.blasThreads) { try train(run, progress: progress) }
+    }
+
+    private func train(_ run: RunSpec, progress: (ProgressEvent) -> ProgressAnswer) throws -> RunOutcome {
         let id = run.id
-        let resume = try lastCheckpoint(of: run)
+        let resume = lastCheckpoint(of: run, progress: progress)
         if resume == nil {
             try FileSystem.remove(layout.runDirectory(id))
             try FileSystem.createDirectory(layout.runDirectory(id))
@@ -164,13 +168,23 @@ public final class ExperimentRunner {
         return trained.outcome
     }
 
-    /// The training state of the run's last complete checkpoint, when its folder was written
-    /// for exactly these settings; nil otherwise.
-    private func lastCheckpoint(of run: RunSpec) throws -> TrainingState? {
-        guard let step = layout.checkpointSteps(run.id).last,
-              let settings = FileManager.default.contents(atPath: layout.settingsFile(run.id)),
+    /// The training state of the run's newest checkpoint that loads, when its folder was
+    /// written for exactly these settings; nil otherwise. A damaged checkpoint is reported and
+    /// the one before it tried.
+    private func lastCheckpoint(of run: RunSpec, progress: (ProgressEvent) -> ProgressAnswer) -> TrainingState? {
+        guard let settings = FileManager.default.contents(atPath: layout.settingsFile(run.id)),
               String(decoding: settings, as: UTF8.self) == run.settingsYAML else { return nil }
-        return try TrainingState(contentsOf: "\(layout.checkpointDirectory(run.id, step: step))/\(TrainingState.fileName)")
+        let steps = layout.checkpointSteps(run.id)
+        for step in steps.reversed() {
+            do {
+                return try TrainingState.load(step: step, earlierSteps: steps.filter { $0 < step }) { earlier in
+                    "\(layout.checkpointDirectory(run.id, step: earlier))/\(TrainingState.fileName)"
+                }
+            } catch {
+                _ = progress(.checkpointSkipped(id: run.id, step: step, reason: "\(error)"))
+            }
+        }
+        return nil
     }
 
     /// Writes the checkpoint into `.step-<n>.partial/`, then renames it to `step-<n>/`, so a
@@ -186,8 +200,9 @@ public final class ExperimentRunner {
     }
 
     /// Rewrites the experiment's metrics.csv and summary.csv from every finished run, in grid
-    /// order, then from summary.csv the learning rates chosen (selection.csv, with a
-    /// `selection:` block) and the statistics over seeds per cell (cells.csv).
+    /// order (removing compare.csv when the summary changed), then from summary.csv the learning
+    /// rates chosen (selection.csv, with a `selection:` block) and the statistics over seeds per
+    /// cell (cells.csv).
     package func rebuildAggregates() throws {
         let evalMetrics = manifest.task.evalMetrics, validation = manifest.task.validationExamples != nil
         let (showingBase, learningRateAxis) = (manifest.sweep.showsBase, manifest.hasLearningRateAxis)
@@ -213,6 +228,9 @@ public final class ExperimentRunner {
             summary += CSV.line(SummaryCSV.row(run: run, outcome: outcome, evalMetrics: evalMetrics, validation: validation))
         }
         try AtomicFile.write(metrics, to: layout.metricsFile)
+        // compare.csv pairs the runs of the summary it was computed from; a changed summary (runs
+        // added or redone) makes it stale, and only `lorabench compare` knows its baseline to redo it.
+        if FileManager.default.contents(atPath: layout.summaryFile) != Data(summary.utf8) { try FileSystem.remove(layout.compareFile) }
         try AtomicFile.write(summary, to: layout.summaryFile)
 
         let results = try ExperimentResults(name: manifest.experiment, summary: CSVTable(data: Data(summary.utf8), path: layout.summaryFile))

@@ -14,6 +14,11 @@ import LoRABenchInterop
 /// state (AdaLoRA's importance averages and rank pattern), each adapter's dropout generator, the
 /// position in the training data, and the metric log. Saved as one safetensors file, the log
 /// as JSON metadata.
+///
+/// The log's rows are saved incrementally: a checkpoint holds the rows logged since the previous
+/// checkpoint (from row `logRowsFrom` on), so its size stays bounded however long the run is, and
+/// `load` joins them back from the earlier checkpoints. (Checkpoints written before this hold the
+/// whole log, with no `log_rows_from`: row 0 on.)
 package struct TrainingState {
     package static let fileName = "training_state.safetensors"
     package static let formatVersion = "1"
@@ -22,8 +27,15 @@ package struct TrainingState {
     package var metadata: [String: String]
     /// The steps completed when the state was taken.
     package var step: Int
+    /// The log with the rows this checkpoint holds: those from `logRowsFrom` on.
+    package var log: RunLog
+    package var logRowsFrom: Int
+    /// The rows before `logRowsFrom`, from earlier checkpoints (`load`).
+    package var earlierRows: [MetricRow] = []
 
-    package init(model: any TaskModel, optimizer: AdamW, method: any AdaptationMethod, log: RunLog) {
+    /// `rowsSavedBefore`: the log's rows that earlier checkpoints of this attempt (or the one it
+    /// resumed from) already hold.
+    package init(model: any TaskModel, optimizer: AdamW, method: any AdaptationMethod, log: RunLog, rowsSavedBefore: Int) {
         var tensors: [String: TensorToWrite] = [:]
         let parameters = model.trainableParameters
         for (index, parameter) in parameters.enumerated() {
@@ -39,17 +51,25 @@ package struct TrainingState {
         tensors["adapter_random_states"] = TensorToWrite(ints: randomStates, shape: [randomStates.count])
         let position = model.dataPosition.map { Int(bitPattern: UInt($0)) }
         tensors["data_position"] = TensorToWrite(ints: position, shape: [position.count])
-        let logJSON = String(decoding: try! Self.logEncoder.encode(log), as: UTF8.self)
+        var segment = log
+        segment.rows = Array(log.rows[rowsSavedBefore...])
+        let logJSON = String(decoding: try! Self.logEncoder.encode(segment), as: UTF8.self)
         self.tensors = tensors
         self.metadata = ["format": "pt", "lorabench_training_state": Self.formatVersion, "step": "\(log.stepsCompleted)",
-                         "parameters": "\(parameters.count)", "log": logJSON]
+                         "parameters": "\(parameters.count)", "log": logJSON, "log_rows_from": "\(rowsSavedBefore)"]
         self.step = log.stepsCompleted
+        self.log = segment
+        self.logRowsFrom = rowsSavedBefore
     }
 
     package init(contentsOf path: String) throws {
         let file = try SafetensorsFile(path: path)
         guard file.metadata["lorabench_training_state"] == Self.formatVersion, let step = file.metadata["step"].flatMap(Int.init) else {
             throw ResultsError.malformed(path: path, line: 0, message: "not a LoRABench training state (version \(Self.formatVersion))")
+        }
+        (log, logRowsFrom) = try Self.logSegment(file, path: path)
+        guard log.stepsCompleted == step else {
+            throw ResultsError.malformed(path: path, line: 0, message: "its metric log ends at step \(log.stepsCompleted), the state is of step \(step)")
         }
         var tensors: [String: TensorToWrite] = [:]
         for (name, info) in file.tensors {
@@ -62,6 +82,40 @@ package struct TrainingState {
     }
 
     package func write(to path: String) throws { try Safetensors.write(tensors, to: path, metadata: metadata) }
+
+    /// The state at `step` with its whole metric log, the earlier rows read from the checkpoints
+    /// of `earlierSteps` (ascending; `path` gives a step's state file). An earlier checkpoint
+    /// whose rows do not end where the later one's begin (left by an attempt that stopped or was
+    /// resumed elsewhere, or damaged) is passed over.
+    package static func load(step: Int, earlierSteps: [Int], path: (Int) -> String) throws -> TrainingState {
+        var state = try TrainingState(contentsOf: path(step))
+        var needed = state.logRowsFrom
+        var segments: [[MetricRow]] = []
+        for previous in earlierSteps.reversed() where needed > 0 && previous < step {
+            guard let file = try? SafetensorsFile(path: path(previous)), let segment = try? logSegment(file, path: path(previous)),
+                  segment.from + segment.log.rows.count == needed else { continue }
+            segments.append(segment.log.rows)
+            needed = segment.from
+        }
+        guard needed == 0 else {
+            throw ResultsError.malformed(path: path(step), line: 0,
+                                         message: "no earlier checkpoint holds its metric log's rows before row \(needed)")
+        }
+        state.earlierRows = segments.reversed().flatMap { $0 }
+        return state
+    }
+
+    /// A state file's metric log (its rows from `from` on).
+    private static func logSegment(_ file: SafetensorsFile, path: String) throws -> (log: RunLog, from: Int) {
+        guard let json = file.metadata["log"], let log = try? logDecoder.decode(RunLog.self, from: Data(json.utf8)) else {
+            throw ResultsError.malformed(path: path, line: 0, message: "its metric log is missing or unreadable")
+        }
+        let from = file.metadata["log_rows_from"].map { Int($0) } ?? 0
+        guard let from, from >= 0 else {
+            throw ResultsError.malformed(path: path, line: 0, message: "log_rows_from is not an integer ≥ 0")
+        }
+        return (log, from)
+    }
 
     /// A logged value may be infinite (a gradient norm that overflowed while the loss stayed finite).
     private static let nonFinite = (positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
@@ -107,10 +161,12 @@ package struct TrainingState {
             (named.adapter as? any DropoutAdapter)?.dropout.generatorState = UInt64(UInt(bitPattern: state))
         }
         try model.restore(dataPosition: (ints("data_position") ?? []).map { UInt64(UInt(bitPattern: $0)) })
-        guard let json = metadata["log"], let log = try? Self.logDecoder.decode(RunLog.self, from: Data(json.utf8)), log.stepsCompleted == step else {
-            throw TrainingStateError("its metric log is missing or unreadable")
+        guard earlierRows.count == logRowsFrom else {
+            throw TrainingStateError("its metric log starts at row \(logRowsFrom) but \(earlierRows.count) earlier rows were found")
         }
-        return log
+        var whole = log
+        whole.rows = earlierRows + log.rows
+        return whole
     }
 
     private func matrix(_ name: String) -> Matrix? {

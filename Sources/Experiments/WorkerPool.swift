@@ -118,7 +118,7 @@ private final class Box<Value>: @unchecked Sendable {
 
 /// A worker's side of the pool: progress as `step<TAB>id<TAB>step<TAB>steps<TAB>loss` lines on
 /// standard output (at most ten a second) and a `resumed<TAB>id<TAB>step` line when the run
-/// continues from a checkpoint, and a stop when the parent has died, so that an
+/// continues from a checkpoint (`skipped<TAB>id<TAB>step<TAB>reason` for one that does not load), and a stop when the parent has died, so that an
 /// orphaned worker never races a resumed sweep for its run folder.
 public final class WorkerReporter: ProgressSink {
     private let parent = getppid()
@@ -134,6 +134,9 @@ public final class WorkerReporter: ProgressSink {
             FileHandle.standardOutput.write(Data("step\t\(id)\t\(step)\t\(steps)\t\(loss)\n".utf8))
         case let .runResumed(id, step):
             FileHandle.standardOutput.write(Data("resumed\t\(id)\t\(step)\n".utf8))
+        case let .checkpointSkipped(id, step, reason):
+            let oneLine = reason.map { $0.isNewline || $0 == "\t" ? " " : String($0) }.joined()
+            FileHandle.standardOutput.write(Data("skipped\t\(id)\t\(step)\t\(oneLine)\n".utf8))
         default:
             break
         }
@@ -143,6 +146,9 @@ public final class WorkerReporter: ProgressSink {
     package static func parse(_ line: String) -> ProgressEvent? {
         let fields = line.split(separator: "\t", omittingEmptySubsequences: false)
         if fields.count == 3, fields[0] == "resumed", let step = Int(fields[2]) { return .runResumed(id: String(fields[1]), step: step) }
+        if fields.count == 4, fields[0] == "skipped", let step = Int(fields[2]) {
+            return .checkpointSkipped(id: String(fields[1]), step: step, reason: String(fields[3]))
+        }
         guard fields.count == 5, fields[0] == "step", let step = Int(fields[2]), let steps = Int(fields[3]),
               let loss = Float(fields[4]) else { return nil }
         return .step(id: String(fields[1]), step: step, steps: steps, loss: loss)

@@ -9,6 +9,11 @@ public enum ComparisonError: Error, Equatable, CustomStringConvertible {
     case unknownBaseline(String, available: [String])
     case noPredictions(path: String)
     case mismatchedExamples(path: String, other: String)
+    /// Two runs' predictions.csv hold different numbers of examples, though every run is scored on the same eval split.
+    case mismatchedExampleCounts(path: String, count: Int, other: String, otherCount: Int)
+    /// A predictions.csv that disagrees with what the run recorded of itself.
+    case inconsistentPredictions(path: String, reason: String)
+    case resamplesOutOfRange(Int)
 
     public var description: String {
         switch self {
@@ -19,6 +24,15 @@ public enum ComparisonError: Error, Equatable, CustomStringConvertible {
                 + "(sst2, rte, cola) run by a LoRABench that saves predictions"
         case let .mismatchedExamples(path, other):
             return "\(path) and \(other) are not predictions on the same examples (indices or labels differ)"
+        case let .mismatchedExampleCounts(path, count, other, otherCount):
+            return "\(path) holds \(count) predictions but \(other) holds \(otherCount): every run of an experiment is scored on the "
+                + "same eval examples, so one of the files is truncated or from another data set"
+        case let .inconsistentPredictions(path, reason):
+            return "\(path): \(reason)"
+        case let .resamplesOutOfRange(resamples):
+            return "--resamples \(resamples) is outside the allowed range \(PairedComparison.allowedResamples.lowerBound)..."
+                + "\(PairedComparison.allowedResamples.upperBound) (at least 100 for a 95 % percentile interval; the upper bound "
+                + "keeps the bootstrap's memory and time bounded)"
         }
     }
 }
@@ -52,6 +66,9 @@ public enum ComparisonError: Error, Equatable, CustomStringConvertible {
 public struct PairedComparison {
     public static let alpha = 0.05
     public static let defaultResamples = 2000
+    /// Every resample keeps its mean in memory; a million of them take 8 MB and a few seconds per
+    /// comparison, far past where a percentile interval stops moving.
+    public static let allowedResamples = 100...1_000_000
     public static let defaultBootstrapSeed: UInt64 = 0
 
     public struct Row {
@@ -79,14 +96,21 @@ public struct PairedComparison {
     public var baseline: String
     public var resamples: Int
     public var bootstrapSeed: UInt64
+    /// The SHA-256 of the summary.csv the comparison was computed from: compare.csv records it in
+    /// every row, so that a report made after runs were added or redone knows the file is stale.
+    public var summarySHA256: String
     public var rows: [Row]
     /// Cells of other variants that no baseline cell matches.
     public var unmatched: [[String]]
 
     public static func compute(resultsDirectory directory: String, baseline: String, resamples: Int = defaultResamples,
                                bootstrapSeed: UInt64 = defaultBootstrapSeed) throws -> PairedComparison {
+        guard allowedResamples.contains(resamples) else { throw ComparisonError.resamplesOutOfRange(resamples) }
         let layout = ResultsLayout(root: directory)
-        let summary = try CSVTable(contentsOf: layout.summaryFile, producer: ExperimentResults.producer)
+        guard let summaryData = FileManager.default.contents(atPath: layout.summaryFile) else {
+            throw ResultsError.missingFile(path: layout.summaryFile, producer: ExperimentResults.producer)
+        }
+        let summary = try CSVTable(data: summaryData, path: layout.summaryFile)
         let results = try ExperimentResults(name: directory, summary: summary)
         let selection = try SelectedSettings.load(resultsDirectory: directory)
         let variants = unique(results.runs.map(\.variant))
@@ -117,12 +141,20 @@ public struct PairedComparison {
             index != variantIndex && axisNames[index] != "selected_learning_rate" && Set(baselineCells.map { $0[index] }).count > 1
         }
 
+        let labelCount = try taskLabelCount(layout)
         var predictionsCache: [String: [Prediction]] = [:]
+        // The first file read: every run is scored on the same eval split, so every file must hold as many predictions.
+        var firstFile: (path: String, count: Int)?
         func predictions(_ run: ExperimentResults.Run) throws -> [Prediction]? {
             let path = layout.predictionsFile(run.runID)
             if let cached = predictionsCache[path] { return cached }
             guard run.status == .completed, FileManager.default.fileExists(atPath: path) else { return nil }
-            let read = try PredictionsCSV.read(path)
+            let read = try PredictionsCSV.read(path, labelCount: labelCount)
+            if let firstFile, firstFile.count != read.count {
+                throw ComparisonError.mismatchedExampleCounts(path: path, count: read.count, other: firstFile.path, otherCount: firstFile.count)
+            }
+            firstFile = firstFile ?? (path, read.count)
+            try checkAccuracy(of: read, path: path, run: run, layout: layout)
             predictionsCache[path] = read
             return read
         }
@@ -147,7 +179,36 @@ public struct PairedComparison {
         let adjusted = holmAdjusted(rows.map(\.mcnemar.pValue))
         for index in rows.indices { rows[index].holmP = adjusted[index] }
         return PairedComparison(axisNames: axisNames, baseline: baseline, resamples: resamples, bootstrapSeed: bootstrapSeed,
-                                rows: rows, unmatched: unmatched)
+                                summarySHA256: SHA256Digest.hex(of: summaryData), rows: rows, unmatched: unmatched)
+    }
+
+    /// The task's classes, from the manifest the results were run with; nil without a manifest
+    /// copy (a folder put together by hand), when labels are checked against each other only.
+    private static func taskLabelCount(_ layout: ResultsLayout) throws -> Int? {
+        guard let data = FileManager.default.contents(atPath: layout.manifestCopy) else { return nil }
+        return try Manifest(yaml: String(decoding: data, as: UTF8.self), file: layout.manifestCopy).task.labelCount
+    }
+
+    /// The file's accuracy must be the one the run recorded (outcome.json, or summary.csv where a
+    /// folder has no outcome.json): otherwise the file is not the run's final predictions.
+    private static func checkAccuracy(of predictions: [Prediction], path: String, run: ExperimentResults.Run,
+                                      layout: ResultsLayout) throws {
+        let outcomePath = layout.outcomeFile(run.runID)
+        let recorded: (accuracy: Double, source: String)?
+        if let outcome = try layout.outcome(of: run.runID) {
+            recorded = outcome.finalEval["accuracy"].map { ($0, "\(outcomePath) records final_eval accuracy") }
+        } else {
+            recorded = run.evalMetrics["final_eval_accuracy"].map { ($0, "\(layout.summaryFile) records final_eval_accuracy") }
+        }
+        guard let recorded, !predictions.isEmpty else { return }
+        let correct = predictions.filter { $0.predicted == $0.label }.count
+        let accuracy = Double(correct) / Double(predictions.count)
+        // Both are a count over the same examples: anything but rounding is a different count.
+        guard abs(accuracy - recorded.accuracy) < 0.5 / Double(predictions.count) else {
+            throw ComparisonError.inconsistentPredictions(
+                path: path, reason: "its predictions are \(correct) of \(predictions.count) right (accuracy \(formatNumber(accuracy))), "
+                    + "but \(recorded.source) \(formatNumber(recorded.accuracy)); the file is not this run's final predictions")
+        }
     }
 
     /// One compared cell against one baseline cell; nil when no seed pairs.
@@ -212,6 +273,7 @@ public struct PairedComparison {
         "baseline", "baseline_cell", "seeds", "seeds_excluded", "examples", "accuracy", "baseline_accuracy", "difference",
         "bootstrap_low", "bootstrap_high", "seed_t_low", "seed_t_high", "baseline_only_correct", "compared_only_correct",
         "mcnemar_method", "mcnemar_p", "holm_p", "significant", "bootstrap_resamples", "bootstrap_seed",
+        "summary_sha256",
     ]
 
     public var header: [String] { axisNames + Self.statisticColumns }
@@ -225,8 +287,22 @@ public struct PairedComparison {
                 row.seedInterval.map { formatNumber($0.lowerBound) } ?? "", row.seedInterval.map { formatNumber($0.upperBound) } ?? "",
                 String(row.mcnemar.baselineOnlyCorrect), String(row.mcnemar.comparedOnlyCorrect), row.mcnemar.method.rawValue,
                 formatNumber(row.mcnemar.pValue), formatNumber(row.holmP), String(row.significant), String(resamples), String(bootstrapSeed),
+                summarySHA256,
             ]
         }
+    }
+
+    /// Why compare.csv (`table`) no longer describes the results whose summary.csv is
+    /// `summary`, or nil while it does: every row must record that summary.csv's SHA-256.
+    public static func staleness(of table: CSVTable, summary: Data) -> String? {
+        guard let column = table.header.firstIndex(of: "summary_sha256") else {
+            return "it does not record the summary.csv it was computed from (it was written by an earlier lorabench)"
+        }
+        let current = SHA256Digest.hex(of: summary)
+        guard table.records.allSatisfy({ $0.fields[column] == current }) else {
+            return "it was computed from an earlier summary.csv: runs have been added or redone since"
+        }
+        return nil
     }
 
     /// compare.csv.

@@ -25,15 +25,20 @@ package struct HeadlineMetric {
 /// CSV files they come from, so the folder can be opened from disk or committed as it is.
 public enum Report {
     /// Reads `directory`'s summary.csv and metrics.csv (with selection.csv and compare.csv when
-    /// they exist) and writes the plots and index.html into it, each atomically. Returns the
-    /// paths written, index.html last.
+    /// they exist) and writes the plots and index.html into it, each atomically. A compare.csv
+    /// computed from another summary.csv is not shown: the page says to run `compare` again.
+    /// Returns the paths written, index.html last.
     @discardableResult
     public static func write(resultsDirectory directory: String) throws -> [String] {
-        let comparePath = ResultsLayout(root: directory).compareFile
-        let comparison = FileManager.default.fileExists(atPath: comparePath)
-            ? try CSVTable(contentsOf: comparePath, producer: "lorabench compare RESULTS --baseline VARIANT") : nil
-        let builder = ReportBuilder(try ExperimentResults.load(directory: directory),
-                                    selection: try SelectedSettings.load(resultsDirectory: directory), comparison: comparison)
+        let layout = ResultsLayout(root: directory)
+        let results = try ExperimentResults.load(directory: directory)
+        var comparison: ReportBuilder.Comparison?
+        if FileManager.default.fileExists(atPath: layout.compareFile) {
+            let table = try CSVTable(contentsOf: layout.compareFile, producer: "lorabench compare RESULTS --baseline VARIANT")
+            let summary = FileManager.default.contents(atPath: layout.summaryFile) ?? Data()
+            comparison = PairedComparison.staleness(of: table, summary: summary).map { .stale(table, reason: $0) } ?? .current(table)
+        }
+        let builder = ReportBuilder(results, selection: try SelectedSettings.load(resultsDirectory: directory), comparison: comparison)
         let plots = builder.plots()
         var written: [String] = []
         for plot in plots {
@@ -60,8 +65,13 @@ package struct ReportBuilder {
     /// The learning rates chosen on the validation split (selection.csv): every table and plot
     /// then shows the runs of the chosen settings only.
     package let selection: SelectedSettings?
-    /// compare.csv, written by `lorabench compare`.
-    package let comparison: CSVTable?
+    /// compare.csv, written by `lorabench compare`, and whether it still describes these results.
+    package enum Comparison {
+        case current(CSVTable)
+        /// Computed from another summary.csv (`reason` says how it differs): not shown.
+        case stale(CSVTable, reason: String)
+    }
+    package let comparison: Comparison?
     package let headline: HeadlineMetric
     /// Axes other than variant, rank and seed that take more than one value for some
     /// (variant, rank) pair, e.g. `init` in an init ablation. They join the variant in labels so
@@ -76,7 +86,7 @@ package struct ReportBuilder {
     /// Runs in the sweep, the ones of settings selection did not choose included.
     package let sweepRunCount: Int
 
-    package init(_ results: ExperimentResults, selection: SelectedSettings? = nil, comparison: CSVTable? = nil) {
+    package init(_ results: ExperimentResults, selection: SelectedSettings? = nil, comparison: Comparison? = nil) {
         var results = results
         sweepRunCount = results.runs.count
         if let selection {
@@ -410,7 +420,8 @@ package struct ReportBuilder {
         <p>Mean and [95 % confidence interval] over the seeds that completed (n of them; Student t with n − 1 degrees of
         freedom; with n = 1 there is no interval); \(headline.direction). The same numbers, with the standard deviation, are in
         <code>cells.csv</code> (<code>lorabench export --cells</code>).
-        Diverged and failed runs are counted in their cell but left out of every mean, band and curve on this page.\(e(selectionNote))</p>
+        Diverged and failed runs, and completed runs whose final value is not a finite number (non-finite), are counted
+        in their cell but left out of every mean, band and curve on this page.\(e(selectionNote))</p>
         <table>
         <tr><th class="name">variant</th>\(ranks.map { "<th>r = \($0)</th>" }.joined())</tr>
 
@@ -437,9 +448,12 @@ package struct ReportBuilder {
                     let rate = selection == nil ? "" : Set(runs.compactMap { $0.axes["learning_rate"] }).sorted().map { ", lr \(e($0))" }.joined()
                     cell = (summary.mean == best[column] ? "<strong>\(value)</strong>" : value) + " <span class=\"n\">n=\(summary.count)\(rate)</span>"
                 }
-                if !left.isEmpty {
+                // A completed run whose final value is nan or infinite is left out of the mean like a diverged one.
+                let nonFinite = runs.filter { $0.status == .completed && !($0.evalMetrics[headline.column]?.isFinite ?? true) }.count
+                if !left.isEmpty || nonFinite > 0 {
                     let byStatus = Dictionary(grouping: left, by: \.status).sorted { $0.key.rawValue < $1.key.rawValue }
-                    cell += "<br><span class=\"excluded\">" + byStatus.map { "\($0.value.count) \($0.key.rawValue)" }.joined(separator: ", ") + "</span>"
+                    let counts = byStatus.map { "\($0.value.count) \($0.key.rawValue)" } + (nonFinite > 0 ? ["\(nonFinite) non-finite"] : [])
+                    cell += "<br><span class=\"excluded\">" + counts.joined(separator: ", ") + "</span>"
                 }
                 html += "<td>\(cell)</td>"
             }
@@ -481,8 +495,21 @@ package struct ReportBuilder {
 
     /// compare.csv's paired tests against the baseline, with the significant ones marked.
     private func comparisonTable() -> String {
-        guard let table = comparison, let first = table.header.firstIndex(of: "baseline") else { return "" }
         let e = SVGPlot.SVGWriter.escape
+        let table: CSVTable
+        switch comparison {
+        case nil: return ""
+        case let .current(current): table = current
+        case let .stale(stale, reason):
+            let baseline = stale.header.firstIndex(of: "baseline").flatMap { stale.records.first?.fields[$0] } ?? "VARIANT"
+            return """
+            <h2>Paired comparisons</h2>
+            <p class="excluded">compare.csv is not shown: \(e(reason)). Run <code>lorabench compare \(e(results.name))
+            --baseline \(e(baseline))</code> (with the results folder's path) again, then <code>lorabench report</code>.</p>
+
+            """
+        }
+        guard let first = table.header.firstIndex(of: "baseline") else { return "" }
         let axes = Array(table.header[..<first])
         func value(_ fields: [String], _ name: String) -> String { table.header.firstIndex(of: name).map { fields[$0] } ?? "" }
         func points(_ text: String) -> String { Double(text).map { String(format: "%+.2f", 100 * $0) } ?? "—" }

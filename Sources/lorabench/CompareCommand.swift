@@ -32,14 +32,16 @@ struct CompareCommand: ParsableCommand {
     @Option(help: "The variant (its label in summary.csv) every other one is compared with, e.g. lora.")
     var baseline: String
 
-    @Option(help: "Bootstrap resamples of the dev examples.")
+    @Option(help: "Bootstrap resamples of the dev examples (100 to 1,000,000).")
     var resamples = PairedComparison.defaultResamples
 
     @Option(help: "Seed of the bootstrap's draws: the same seed gives the same intervals.")
     var bootstrapSeed = PairedComparison.defaultBootstrapSeed
 
     func validate() throws {
-        guard resamples >= 100 else { throw ValidationError("--resamples must be at least 100 for a 95 % percentile interval") }
+        guard PairedComparison.allowedResamples.contains(resamples) else {
+            throw ValidationError(ComparisonError.resamplesOutOfRange(resamples).description)
+        }
     }
 
     func run() throws {

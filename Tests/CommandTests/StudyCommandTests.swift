@@ -30,7 +30,7 @@ import Testing
         try ComparisonFixture.write(into: directory)
         let cells = try LorabenchProcess.output(["export", directory, "--cells"]).split(separator: "\n").map(String.init)
         #expect(cells.first == "variant,rank,alpha,init,target_modules,dropout,use_rslora," + CellTable.statisticColumns.joined(separator: ","))
-        #expect(cells.contains { $0.hasPrefix("dora,8,2r,kaiming,query+value,0,false,eval,accuracy,3,1,0,2,0.75,0,0.75,0.75,student_t") })
+        #expect(cells.contains { $0.hasPrefix("dora,8,2r,kaiming,query+value,0,false,eval,accuracy,3,1,0,0,2,0.75,0,0.75,0.75,student_t") })
         let selected = try LorabenchProcess.failure(["export", directory, "--cells", "--selected"])
         #expect(selected.status != 0 && selected.errors.contains("\(directory)/selection.csv does not exist: --selected needs a sweep whose manifest has a `selection:` block"))
         let neither = try LorabenchProcess.failure(["export", directory])

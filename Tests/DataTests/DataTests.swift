@@ -145,3 +145,27 @@ struct BatcherTests {
         }
     }
 }
+
+/// Issue 25, U8: a train.tsv saved with Windows line ends.
+@Suite struct GLUELineEndTests {
+    @Test func aCRLFFileLoadsLikeAnLFOne() throws {
+        try withTemporaryDirectory { directory in
+            let path = "\(directory)/train.tsv"
+            try "sentence\tlabel\r\ngood film\t1\r\nbad film\t0\r\n".write(toFile: path, atomically: true, encoding: .utf8)
+            #expect(try GLUE.loadTSV(path: path) == [GLUEExample(text: "good film", label: 1), GLUEExample(text: "bad film", label: 0)])
+        }
+    }
+
+    @Test func anErrorQuotesAtMostOneShortLine() throws {
+        try withTemporaryDirectory { directory in
+            let path = "\(directory)/train.tsv"
+            try ("text\tscore\r\n" + String(repeating: "a long line\t1\r\n", count: 10_000)).write(toFile: path, atomically: true, encoding: .utf8)
+            let header = try #require(throws: GLUEError.self) { try GLUE.loadTSV(path: path) }
+            #expect(header.description == "\(path): header 'text\tscore' is neither 'sentence<TAB>label' nor 'sentence1<TAB>sentence2<TAB>label'")
+
+            try (String(repeating: "x", count: 100_000) + "\tlabel\n").write(toFile: path, atomically: true, encoding: .utf8)
+            let long = try #require(throws: GLUEError.self) { try GLUE.loadTSV(path: path) }
+            #expect(long.description.count < 300 && long.description.contains("… (100006 characters)"))
+        }
+    }
+}

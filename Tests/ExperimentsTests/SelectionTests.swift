@@ -127,7 +127,7 @@ import Testing
         #expect(cells[0].summary?.count == 2 && abs(cells[0].summary!.mean - 0.82) < 1e-12)
         #expect(cells[1].summary?.count == 1 && cells[1].summary?.interval95 == nil && cells[1].intervalNote == "none (n = 1)")
         let row = CellTable(results: results, selection: nil).rows[2]
-        #expect(row.suffix(11) == ["eval", "accuracy", "3", "1", "1", "1", "0.8", "", "", "", "none (n = 1)"])
+        #expect(row.suffix(12) == ["eval", "accuracy", "3", "1", "1", "0", "1", "0.8", "", "", "", "none (n = 1)"])
     }
 
     func message(_ selection: String, task: String = "{name: synthetic, validation_examples: 64}", rates: String = "[1e-3, 3e-3]") -> String {

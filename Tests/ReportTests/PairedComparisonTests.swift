@@ -95,7 +95,9 @@ import LoRABenchTestSupport
         }
         let layout = ResultsLayout(root: directory)
         var shifted = try PredictionsCSV.read(layout.predictionsFile("dora-r4-s1"))
+        // Label and prediction flipped together: the file keeps the accuracy summary.csv records.
         shifted[3].label = 1 - shifted[3].label
+        shifted[3].predicted = 1 - shifted[3].predicted
         try AtomicFile.write(PredictionsCSV.text(shifted), to: layout.predictionsFile("dora-r4-s1"))
         #expect(throws: ComparisonError.mismatchedExamples(path: layout.predictionsFile("dora-r4-s1"), other: layout.predictionsFile("lora-r4-s1"))) {
             try PairedComparison.compute(resultsDirectory: directory, baseline: "lora")
