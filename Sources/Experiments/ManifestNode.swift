@@ -44,7 +44,11 @@ public struct ManifestNode {
         switch node {
         case let .scalar(scalar):
             if isNull { return "an empty value" }
-            return scalar.style == .plain ? "'\(scalar.string)'" : "the quoted string \"\(scalar.string)\""
+            // Less than a line of any file: one that is not YAML reads as a single scalar whose
+            // lines are folded together, and the error must not print it.
+            let text = scalar.string.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
+            let shown = text.count > 40 || text.count < scalar.string.count ? text.prefix(40) + "…" : text
+            return scalar.style == .plain ? "'\(shown)'" : "the quoted string \"\(shown)\""
         case .mapping: return "a mapping"
         case .sequence: return "a list"
         case .alias: return "an alias"

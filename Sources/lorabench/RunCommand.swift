@@ -102,16 +102,27 @@ struct RunCommand: ParsableCommand {
     private func submitToSlurm() throws {
         let submission = try SlurmSweep.submit(manifestPath: manifest, outputDirectory: out, request: slurm.request, resume: resume,
                                                dryRun: dryRun, executable: Self.executablePath ?? "lorabench", cluster: SlurmCluster())
+        let root = submission.root
         if dryRun {
-            print(submission.script, terminator: "")
+            for array in submission.arrays {
+                // Several scripts are told apart as `head` does it.
+                if submission.arrays.count > 1 { print("==> \(array.scriptFile) <==") }
+                print(array.script, terminator: "")
+            }
             return
         }
-        let root = URL(fileURLWithPath: submission.scriptFile).deletingLastPathComponent().deletingLastPathComponent().path
-        guard let jobID = submission.jobID else {
+        let submitted = submission.arrays.filter { $0.jobID != nil }
+        guard !submitted.isEmpty else {
             print("nothing to submit: every run of \(root) has finished or is in the queue (lorabench status \(root))")
             return
         }
-        print("submitted job \(jobID): \(submission.runs.count) array task(s), script \(submission.scriptFile)")
+        if submitted.count > 1 {
+            print("\(submission.runs.count) runs are more than this cluster's MaxArraySize (\(submission.maxArraySize)) allows in one array: "
+                  + "submitted \(submitted.count) job arrays" + (slurm.maxParallel == nil ? "" : ", each starting once the one before has ended (--max-parallel)"))
+        }
+        for array in submitted {
+            print("submitted job \(array.jobID ?? ""): \(array.runs.count) array task(s), script \(array.scriptFile)")
+        }
         print("follow it with: lorabench status \(root); when it is done: lorabench collect \(root)")
     }
 
@@ -164,8 +175,11 @@ struct SlurmArguments: ParsableArguments {
     func validate() throws {
         let given = [partition, time, cpusPerTask.map(String.init), mem, maxParallel.map(String.init)].contains { $0 != nil } || !sbatchArg.isEmpty
         if given, !slurm { throw ValidationError("--partition, --time, --cpus-per-task, --mem, --max-parallel and --sbatch-arg need --slurm") }
-        if let cpusPerTask, cpusPerTask < 1 { throw ValidationError("--cpus-per-task must be at least 1") }
-        if let maxParallel, maxParallel < 1 { throw ValidationError("--max-parallel must be at least 1") }
+        do {
+            try request.validate()
+        } catch let error as SlurmInputError {
+            throw ValidationError(error.description)
+        }
     }
 
     var request: SlurmRequest {

@@ -17,8 +17,8 @@ import Testing
         let text = Self.script(runs: ["a-s0-111111", "b-s0-222222"]).text
         let directives = text.split(separator: "\n").filter { $0.hasPrefix("#SBATCH ") }.map { String($0.dropFirst("#SBATCH ".count)) }
         #expect(directives == [
-            "--job-name=lorabench-demo", "--array=0-1%3", "--output=/scratch/my results/slurm/logs/%A_%a.out",
-            "--error=/scratch/my results/slurm/logs/%A_%a.err", "--open-mode=append", "--cpus-per-task=2", "--partition=gpu",
+            "--job-name=lorabench-demo", "--array=0-1%3", "--output=\"/scratch/my results/slurm/logs/%A_%a.out\"",
+            "--error=\"/scratch/my results/slurm/logs/%A_%a.err\"", "--open-mode=append", "--cpus-per-task=2", "--partition=gpu",
             "--time=1:00:00", "--mem=4G", "--requeue", "--signal=B:USR1@120", "--qos=low",
         ])
         #expect(text.contains("runs=(\n  a-s0-111111\n  b-s0-222222\n)"))
@@ -54,6 +54,32 @@ import Testing
         #expect(try String(contentsOfFile: "\(directory)/scontrol", encoding: .utf8) == "requeue 42_1\n")
         #expect(try String(contentsOfFile: "\(directory)/arguments", encoding: .utf8)
             == "run \(directory)/slurm/demo.yaml --out \(directory) --only b --slurm-task --default-blas-threads 2\n")
+    }
+
+    /// Slurm's warning can come while the shell is still between starting the run and learning its
+    /// pid (a loaded node, a short time limit): it must still reach the run. The stand-in trainer
+    /// warns its own shell the moment it starts; an ignored warning lets it finish with 0.
+    @Test func aWarningThatComesAsTheRunStartsStillReachesIt() throws {
+        let directory = try ExperimentSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let trainer = "\(directory)/fake-lorabench"
+        try AtomicFile.write("""
+        #!/bin/bash
+        trap 'exit 75' USR1
+        kill -USR1 "$PPID"
+        for _ in $(seq 1 20); do sleep 0.05; done
+        exit 0
+
+        """, to: trainer)
+        try AtomicFile.write("#!/bin/bash\n", to: "\(directory)/bin/scontrol")
+        for file in [trainer, "\(directory)/bin/scontrol"] { chmod(file, 0o755) }
+        try AtomicFile.write(Self.script(runs: ["a"], root: directory, executable: trainer).text, to: "\(directory)/array.sbatch")
+        let statuses = try (0..<10).map { _ in
+            try CleanSignalsProcess("/bin/bash", ["\(directory)/array.sbatch"],
+                                    environment: ["PATH": "\(directory)/bin:/usr/bin:/bin", "SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_JOB_ID": "42"])
+                .wait()
+        }
+        #expect(statuses == Array(repeating: 75, count: 10))
     }
 
     @Test func statesComeFromTheRunFoldersAndTheQueue() throws {

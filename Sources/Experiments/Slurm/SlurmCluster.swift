@@ -42,9 +42,10 @@ public struct SlurmCluster: Sendable {
         self.environment = environment
     }
 
-    /// `sbatch --parsable SCRIPT`: the job id (the part before a `;cluster` suffix).
-    public func submit(script: String) throws -> String {
-        let output = try run("sbatch", ["--parsable", script])
+    /// `sbatch --parsable SCRIPT`: the job id (the part before a `;cluster` suffix). With `after`,
+    /// the job starts only once that job has ended (`--dependency=afterany:`).
+    public func submit(script: String, after: String? = nil) throws -> String {
+        let output = try run("sbatch", ["--parsable"] + (after.map { ["--dependency=afterany:\($0)"] } ?? []) + [script])
         let jobID = output.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) } ?? ""
         guard !jobID.isEmpty, jobID.allSatisfy(\.isNumber) else { throw SlurmError.unexpectedOutput(command: "sbatch --parsable", output: output) }
         return jobID
@@ -63,6 +64,25 @@ public struct SlurmCluster: Sendable {
                 return QueuedTask(jobID: String(fields[0]), taskIndex: index, state: String(fields[2]))
             }
         }
+    }
+
+    /// Slurm's default `MaxArraySize`: array task ids run from 0 to 1000.
+    public static let defaultMaxArraySize = 1001
+
+    /// The most tasks one job array may have (task ids 0 … MaxArraySize − 1), from `scontrol show
+    /// config`; Slurm's default when scontrol cannot say (a dry run away from the cluster).
+    public var maxArraySize: Int {
+        guard let output = try? run("scontrol", ["show", "config"]) else { return Self.defaultMaxArraySize }
+        return Self.maxArraySize(config: output) ?? Self.defaultMaxArraySize
+    }
+
+    /// `MaxArraySize = N` from the text of `scontrol show config`.
+    package static func maxArraySize(config: String) -> Int? {
+        for line in config.split(separator: "\n") {
+            let parts = line.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            if parts.count == 2, parts[0] == "MaxArraySize" { return Int(parts[1]).flatMap { $0 >= 0 ? $0 : nil } }
+        }
+        return nil
     }
 
     /// Whether `sbatch` can be found on PATH.

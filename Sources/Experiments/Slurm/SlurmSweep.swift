@@ -1,6 +1,21 @@
 import Foundation
 import LoRABenchTensorIO
 
+/// Why `collect` wrote nothing.
+public enum CollectError: Error, Equatable, CustomStringConvertible {
+    /// Rebuilt, the aggregates would hold fewer runs than `file` or the run folders hold.
+    case wouldDropRuns(file: String, runs: [String], reason: String, remedy: String)
+
+    public var description: String {
+        switch self {
+        case let .wouldDropRuns(file, runs, reason, remedy):
+            let named = runs.prefix(3).joined(separator: ", ") + (runs.count > 3 ? " and \(runs.count - 3) more" : "")
+            return "collect left \(file) and the other aggregates as they were: rebuilt, they would lose \(runs.count) "
+                + "\(reason) (\(named)); \(remedy)"
+        }
+    }
+}
+
 /// What `lorabench run --slurm` asks Slurm for, beyond one task per run.
 public struct SlurmRequest: Sendable, Equatable {
     public var partition: String?
@@ -11,7 +26,7 @@ public struct SlurmRequest: Sendable, Equatable {
     public var memory: String?
     /// At most this many tasks at once (`--array=…%K`).
     public var maxParallel: Int?
-    /// Further `#SBATCH` lines, verbatim (`--account=x`, `--qos=y`).
+    /// Further `#SBATCH` lines, verbatim (`--account=x`, `--qos=y`); each one option on one line.
     public var extraArguments: [String] = []
     /// Seconds before the time limit at which Slurm warns the task (SIGUSR1), so that the run
     /// checkpoints and is requeued.
@@ -63,6 +78,9 @@ public enum RunState: Equatable, Sendable {
     case queued(jobID: String, task: Int, state: String)
     /// Neither finished nor queued; `checkpointStep` is where `--resume` continues it.
     case missing(checkpointStep: Int?)
+    /// Not finished, and Slurm's queue could not be asked (no sbatch here), so it may still be
+    /// pending or running: never called missing on a guess.
+    case unfinished(checkpointStep: Int?)
 
     public var name: String {
         switch self {
@@ -71,6 +89,7 @@ public enum RunState: Equatable, Sendable {
         case .failed: return "failed"
         case let .queued(_, _, state): return state == "RUNNING" || state == "COMPLETING" ? "running" : "pending"
         case .missing: return "missing"
+        case .unfinished: return "unfinished"
         }
     }
 
@@ -80,14 +99,16 @@ public enum RunState: Equatable, Sendable {
         case let .diverged(reason), let .failed(reason): return reason
         case let .queued(jobID, task, state): return "job \(jobID) task \(task) (\(state))"
         case let .missing(step): return step.map { "checkpoint at step \($0)" } ?? ""
+        case let .unfinished(step):
+            return "no outcome yet; may still be queued or running (Slurm's queue was not read)" + (step.map { ", checkpoint at step \($0)" } ?? "")
         }
     }
 
-    /// Whether `--resume` submits it again.
+    /// Whether `--resume` submits it again (it reads the queue, so it never sees `unfinished`).
     public var needsSubmission: Bool {
         switch self {
         case .failed, .missing: return true
-        case .completed, .diverged, .queued: return false
+        case .completed, .diverged, .queued, .unfinished: return false
         }
     }
 }
@@ -114,26 +135,25 @@ public struct SlurmSweep {
         guard let data = FileManager.default.contents(atPath: recordPath) else {
             throw ResultsError.missingFile(path: recordPath, producer: "lorabench run MANIFEST --slurm --out \(directory)")
         }
-        let record: SlurmRecord
-        do {
-            record = try JSONDecoder().decode(SlurmRecord.self, from: data)
-        } catch {
-            throw ResultsError.malformed(path: recordPath, line: 1, message: "not a LoRABench job record: \(error)")
-        }
-        let manifest = try Manifest.load(path: "\(directory)/\(record.manifestCopy)", defaultBLASThreads: record.blasThreads)
+        let record = try SlurmRecord.read(data, path: recordPath, root: directory)
+        let copy = try SlurmRecord.manifestCopyPath(record.manifestCopy, root: directory, recordPath: recordPath)
+        let manifest = try Manifest.load(path: copy, defaultBLASThreads: record.blasThreads)
         return SlurmSweep(layout: ResultsLayout(root: directory), manifest: manifest, record: record)
     }
 
-    /// Every run of the grid with its state; queued states come from `squeue` when `cluster` is given.
+    /// Every run of the grid with its state; queued states come from `squeue` when `cluster` is
+    /// given, and without it a run not finished is `unfinished`, not missing.
     public func states(cluster: SlurmCluster?) throws -> [(run: RunSpec, state: RunState)] {
-        try states(queue: cluster?.queuedTasks(of: record.jobs.map(\.jobID)) ?? [])
+        if record.jobs.isEmpty { return try states(queue: []) }
+        return try states(queue: cluster?.queuedTasks(of: record.jobs.map(\.jobID)))
     }
 
-    /// Every run's state, given the tasks of this sweep's jobs that `squeue` lists.
-    package func states(queue: [QueuedTask]) throws -> [(run: RunSpec, state: RunState)] {
+    /// Every run's state, given the tasks of this sweep's jobs that `squeue` lists (nil: the
+    /// queue is unknown).
+    package func states(queue: [QueuedTask]?) throws -> [(run: RunSpec, state: RunState)] {
         var queued: [String: QueuedTask] = [:]
         let jobs = Dictionary(record.jobs.map { ($0.jobID, $0) }, uniquingKeysWith: { $1 })
-        for task in queue {
+        for task in queue ?? [] {
             guard let runs = jobs[task.jobID]?.runs, runs.indices.contains(task.taskIndex) else { continue }
             queued[runs[task.taskIndex]] = task
         }
@@ -146,17 +166,47 @@ public struct SlurmSweep {
                 }
             }
             if let task = queued[run.id] { return (run, .queued(jobID: task.jobID, task: task.taskIndex, state: task.state)) }
-            return (run, .missing(checkpointStep: layout.checkpointSteps(run.id).last))
+            let checkpoint = layout.checkpointSteps(run.id).last
+            return (run, queue == nil ? .unfinished(checkpointStep: checkpoint) : .missing(checkpointStep: checkpoint))
         }
     }
 
     /// Rebuilds metrics.csv and summary.csv from the run folders, under the results lock; the
-    /// same folders always give the same files.
-    public func collect() throws -> [(run: RunSpec, state: RunState)] {
+    /// same folders always give the same files. Runs still in Slurm's queue (asked through
+    /// `cluster`) are reported as pending or running. Refuses, writing nothing, when the
+    /// aggregates would lose a run they hold or a finished run folder holds.
+    public func collect(cluster: SlurmCluster?) throws -> [(run: RunSpec, state: RunState)] {
         let lock = try FolderLock(folder: layout.root, holder: "lorabench collect \(layout.root)")
         defer { withExtendedLifetime(lock) {} }
+        try checkCollectKeepsEveryRun()
         try ExperimentRunner(manifest: manifest, outputDirectory: layout.root).rebuildAggregates()
-        return try states(cluster: nil)
+        return try states(cluster: cluster)
+    }
+
+    /// Throws `CollectError.wouldDropRuns` when the manifest copy does not give every
+    /// finished run folder, or every run summary.csv lists now: rebuilt, the aggregates would
+    /// silently hold fewer runs (a damaged jobs.json or manifest copy changes every run id).
+    private func checkCollectKeepsEveryRun() throws {
+        let collected = Set(try manifest.runs.filter { try layout.outcome(of: $0.id) != nil }.map(\.id))
+        let finishedFolders = layout.runFolders.filter { FileManager.default.fileExists(atPath: layout.outcomeFile($0)) }
+        let unlisted = finishedFolders.filter { !collected.contains($0) }
+        let copy = "\(layout.root)/\(record.manifestCopy)"
+        if !unlisted.isEmpty {
+            throw CollectError.wouldDropRuns(
+                file: layout.summaryFile, runs: unlisted,
+                reason: "finished run folder(s) under \(layout.runsDirectory) that the sweep's manifest (\(copy), with blas_threads \(record.blasThreads) from slurm/jobs.json) does not give",
+                remedy: "restore the manifest copy and jobs.json the sweep was submitted with, or move those run folders out of runs/ if they belong to another sweep")
+        }
+        // An unreadable summary holds no runs to keep; rebuilding it is the repair.
+        guard let previous = try? CSVTable(contentsOf: layout.summaryFile, producer: "lorabench collect"),
+              let column = try? previous.column("run_id") else { return }
+        let dropped = previous.records.map { $0.fields.indices.contains(column) ? $0.fields[column] : "" }.filter { !collected.contains($0) }
+        if !dropped.isEmpty {
+            throw CollectError.wouldDropRuns(
+                file: layout.summaryFile, runs: dropped,
+                reason: "run(s) that \(layout.summaryFile) lists but whose run folder has no outcome.json, or that the manifest (\(copy)) does not give",
+                remedy: "restore those run folders (or the manifest), or, to drop them on purpose, delete \(layout.summaryFile) and collect again")
+        }
     }
 
     /// The command that submits exactly the runs that still need it.
@@ -164,22 +214,43 @@ public struct SlurmSweep {
         "lorabench run \(shellQuoted(record.manifest)) --slurm --resume --out \(shellQuoted(layout.root))"
     }
 
-    /// What `submit` did: the script, the runs in task order, and the job id (nil for a dry run
-    /// or when nothing needed submitting).
+    /// What `submit` did: one job array per `MaxArraySize` runs, each with its script, its runs in
+    /// task order and its job id (nil for a dry run or when nothing needed submitting).
     public struct Submission {
-        public var script: String
-        public var runs: [String]
-        public var jobID: String?
-        public var scriptFile: String
+        public struct JobArray {
+            public var script: String
+            public var scriptFile: String
+            public var runs: [String]
+            public var jobID: String?
+        }
+
+        public var root: String
+        public var arrays: [JobArray]
+        /// The cluster's largest array (`MaxArraySize`), which split the runs into `arrays`.
+        public var maxArraySize: Int
+
+        public var runs: [String] { arrays.flatMap(\.runs) }
     }
 
     /// Writes the array script for the runs that need it (all of them, or with `resume` those
-    /// not finished and not queued) and submits it with `sbatch`, unless `dryRun`. `executable`
-    /// is the lorabench that tasks run (a path on the shared file system).
+    /// not finished and not queued) and submits it with `sbatch`, unless `dryRun`; runs beyond
+    /// the cluster's `MaxArraySize` go into further arrays, each started after the one before
+    /// ends when `maxParallel` caps the tasks at once. `executable` is the lorabench that tasks
+    /// run (a path on the shared file system).
     public static func submit(manifestPath: String, outputDirectory: String?, request: SlurmRequest, resume: Bool, dryRun: Bool,
                               executable: String, cluster: SlurmCluster) throws -> Submission {
+        try request.validate()
         let probe = try Manifest.load(path: manifestPath)
         let root = absolute(outputDirectory ?? ResultsLayout.defaultRoot(experiment: probe.experiment))
+        // The folder names the tasks' logs in #SBATCH lines, where Slurm reads a backslash as
+        // "expand no %A_%a"; the manifest's file name is kept for its copy.
+        guard isOneLine(root), !root.contains("\\") else {
+            throw SlurmInputError.invalidOption(option: "--out", found: visible(root), allowed: "a folder path on one line without '\\'")
+        }
+        let manifestName = URL(fileURLWithPath: manifestPath).lastPathComponent
+        guard isOneLine(manifestName) else {
+            throw SlurmInputError.invalidOption(option: "MANIFEST", found: visible(manifestName), allowed: "a file name on one line")
+        }
         let layout = ResultsLayout(root: root)
         let previous = FileManager.default.fileExists(atPath: recordFile(root: root)) ? try open(directory: root) : nil
         if !resume {
@@ -191,7 +262,9 @@ public struct SlurmSweep {
         let threads = try blasThreads(manifest: probe, request: request, previous: previous?.record)
         let manifest = try Manifest.load(path: manifestPath, defaultBLASThreads: threads)
         let cpus = request.cpusPerTask ?? threads
-        let copyName = "slurm/\(URL(fileURLWithPath: manifestPath).lastPathComponent)"
+        let copyName = "slurm/\(manifestName)"
+        let maxArraySize = cluster.maxArraySize
+        guard maxArraySize > 0 else { throw SlurmInputError.arraysDisabled }
 
         let lock = try dryRun ? nil : FolderLock(folder: root, holder: "lorabench run \(manifestPath) --slurm")
         defer { withExtendedLifetime(lock) {} }
@@ -200,21 +273,32 @@ public struct SlurmSweep {
         record.manifestCopy = copyName
         // Finished and still-queued runs are left alone; the rest (all of them, the first time) are submitted.
         let pending = try SlurmSweep(layout: layout, manifest: manifest, record: record)
-            .states(cluster: record.jobs.isEmpty ? nil : cluster).filter(\.state.needsSubmission).map(\.run.id)
-        let script = SlurmScript(experiment: manifest.experiment, root: root, manifestCopy: "\(root)/\(copyName)", executable: executable,
-                                 runs: pending, blasThreads: threads, cpusPerTask: cpus, request: request).text
-        guard !dryRun, !pending.isEmpty else { return Submission(script: script, runs: pending, jobID: nil, scriptFile: scriptFile(root: root)) }
+            .states(cluster: cluster).filter(\.state.needsSubmission).map(\.run.id)
+        let chunks = stride(from: 0, to: max(pending.count, 1), by: maxArraySize).map { Array(pending[$0..<min($0 + maxArraySize, pending.count)]) }
+        var arrays = chunks.enumerated().map { index, runs in
+            let script = SlurmScript(experiment: manifest.experiment, root: root, manifestCopy: "\(root)/\(copyName)", executable: executable,
+                                     runs: runs, blasThreads: threads, cpusPerTask: cpus, request: request,
+                                     arrayNumber: index + 1, arrayCount: chunks.count)
+            let file = chunks.count == 1 ? scriptFile(root: root) : "\(root)/slurm/array-\(index + 1)-of-\(chunks.count).sbatch"
+            return Submission.JobArray(script: script.text, scriptFile: file, runs: runs, jobID: nil)
+        }
+        guard !dryRun, !pending.isEmpty else { return Submission(root: root, arrays: arrays, maxArraySize: maxArraySize) }
 
         try AtomicFile.write(manifest.text, to: layout.manifestCopy)
         try AtomicFile.write(manifest.text, to: "\(root)/\(copyName)")
         try FileSystem.createDirectory("\(root)/slurm/logs")
-        try AtomicFile.write(script, to: scriptFile(root: root))
-        let jobID = try cluster.submit(script: scriptFile(root: root))
-        record.jobs.append(.init(jobID: jobID, submitted: ISO8601DateFormatter().string(from: Date()), runs: pending))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try AtomicFile.write(try encoder.encode(record), to: recordFile(root: root))
-        return Submission(script: script, runs: pending, jobID: jobID, scriptFile: scriptFile(root: root))
+        for index in arrays.indices {
+            try AtomicFile.write(arrays[index].script, to: arrays[index].scriptFile)
+            let after = request.maxParallel == nil || index == 0 ? nil : arrays[index - 1].jobID
+            let jobID = try cluster.submit(script: arrays[index].scriptFile, after: after)
+            arrays[index].jobID = jobID
+            // Recorded at once: should a later sbatch fail, --resume sees this array's runs as queued.
+            record.jobs.append(.init(jobID: jobID, submitted: ISO8601DateFormatter().string(from: Date()), runs: arrays[index].runs))
+            try AtomicFile.write(try encoder.encode(record), to: recordFile(root: root))
+        }
+        return Submission(root: root, arrays: arrays, maxArraySize: maxArraySize)
     }
 
     /// The runs' BLAS threads: the manifest's `blas_threads` when it sets it, else the CPUs per
@@ -247,40 +331,52 @@ public struct SlurmScript {
     public var blasThreads: Int
     public var cpusPerTask: Int
     public var request: SlurmRequest
+    /// Which of the sweep's arrays this is, when its runs are more than the cluster's MaxArraySize.
+    public var arrayNumber = 1
+    public var arrayCount = 1
 
     /// The exit status of a run that saved a checkpoint and stopped (BSD's EX_TEMPFAIL).
     public static let checkpointedStatus: Int32 = 75
 
+    /// The script; every value in it was validated (`SlurmRequest.validate`, the --out check in
+    /// `SlurmSweep.submit`), and each `#SBATCH` value is quoted as sbatch reads it.
     public var text: String {
+        // In a log file name Slurm expands %A and %a, and reads "%%" as a "%" of the folder's own.
+        let logs = root.replacingOccurrences(of: "%", with: "%%") + "/slurm/logs/%A_%a"
         var directives = [
-            "--job-name=lorabench-\(experiment)",
+            "--job-name=" + sbatchQuoted("lorabench-\(experiment)"),
             "--array=0-\(max(0, runs.count - 1))" + (request.maxParallel.map { "%\($0)" } ?? ""),
-            "--output=\(root)/slurm/logs/%A_%a.out",
-            "--error=\(root)/slurm/logs/%A_%a.err",
+            "--output=" + sbatchQuoted("\(logs).out"),
+            "--error=" + sbatchQuoted("\(logs).err"),
             "--open-mode=append",
             "--cpus-per-task=\(cpusPerTask)",
         ]
-        if let partition = request.partition { directives.append("--partition=\(partition)") }
-        if let time = request.time { directives.append("--time=\(time)") }
-        if let memory = request.memory { directives.append("--mem=\(memory)") }
+        if let partition = request.partition { directives.append("--partition=" + sbatchQuoted(partition)) }
+        if let time = request.time { directives.append("--time=" + sbatchQuoted(time)) }
+        if let memory = request.memory { directives.append("--mem=" + sbatchQuoted(memory)) }
         directives += ["--requeue", "--signal=B:USR1@\(request.warningSeconds)"] + request.extraArguments
         let command = [shellQuoted(executable), "run", shellQuoted(manifestCopy), "--out", shellQuoted(root), "--only", "\"$run\"",
                        "--slurm-task", "--default-blas-threads", String(blasThreads)].joined(separator: " ")
+        let part = arrayCount == 1 ? "" : ", array \(arrayNumber) of \(arrayCount) (the cluster's MaxArraySize caps an array's tasks)"
+            + (arrayNumber > 1 && request.maxParallel != nil ? ", submitted to start once array \(arrayNumber - 1) has ended" : "")
         return """
         #!/bin/bash
-        # LoRABench experiment \(experiment): \(runs.count) run(s); array task i trains run i of the list below.
+        # LoRABench experiment \(experiment)\(part): \(runs.count) run(s); array task i trains run i of the list below.
         \(directives.map { "#SBATCH \($0)" }.joined(separator: "\n"))
         set -uo pipefail
         runs=(
-        \(runs.map { "  \($0)" }.joined(separator: "\n"))
+        \(runs.map { "  \(shellQuoted($0))" }.joined(separator: "\n"))
         )
         run="${runs[$SLURM_ARRAY_TASK_ID]}"
         # Slurm's warning before the time limit reaches this shell (B:): pass it on, so the run
-        # saves a checkpoint and exits \(Self.checkpointedStatus). The trap is set before the run starts.
+        # saves a checkpoint and exits \(Self.checkpointedStatus). The trap is set before the run starts;
+        # a warning that comes before this shell has the run's pid is passed on once it has it.
         trainer=""
-        trap 'kill -USR1 "$trainer" 2>/dev/null' USR1
+        warned=0
+        trap 'warned=1; if [ -n "$trainer" ]; then kill -USR1 "$trainer" 2>/dev/null; fi' USR1
         \(command) &
         trainer=$!
+        if [ "$warned" -eq 1 ]; then kill -USR1 "$trainer" 2>/dev/null; fi
         status=0
         while kill -0 "$trainer" 2>/dev/null; do
           wait "$trainer"
@@ -313,15 +409,17 @@ public struct SweepStatusTable {
     }
 
     public var counts: String {
-        let names = ["completed", "diverged", "failed", "running", "pending", "missing"]
+        let unfinished = states.contains { $0.state.name == "unfinished" } ? ["unfinished"] : []
+        let names = ["completed", "diverged", "failed", "running", "pending", "missing"] + unfinished
         let parts = names.map { name in "\(states.filter { $0.state.name == name }.count) \(name)" }
         return "\(experiment): \(states.count) runs — " + parts.joined(separator: ", ")
     }
 
     public var text: String {
         let width = states.map(\.run.id.count).max() ?? 0
+        let stateWidth = max(9, states.map(\.state.name.count).max() ?? 0)
         return ([counts] + states.map { run, state in
-            (run.id.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + state.name.padding(toLength: 9, withPad: " ", startingAt: 0)
+            (run.id.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + state.name.padding(toLength: stateWidth, withPad: " ", startingAt: 0)
                 + "  " + state.detail).trimmingCharacters(in: .whitespaces)
         }).joined(separator: "\n")
     }
