@@ -17,6 +17,8 @@ public enum AnalysisError: Error, Equatable, CustomStringConvertible {
     case noFactors(module: String, adapter: String)
     /// Two adapters to compare that adapt no common module.
     case nothingShared(first: String, second: String)
+    /// A name for the files written that is not a plain file name (it could leave the analysis folder).
+    case invalidFileName(name: String)
 
     public var description: String {
         switch self {
@@ -28,6 +30,8 @@ public enum AnalysisError: Error, Equatable, CustomStringConvertible {
             return "\(operation): rank \(rank) is out of range; it must be between 1 and \(maximum), the smaller dimension"
         case let .nothingShared(first, second):
             return "\(first) and \(second) share no adapted module, so there is nothing to compare"
+        case let .invalidFileName(name):
+            return "--name '\(name)' cannot name files; allowed: \(FileName.allowed)"
         case let .noFactors(module, adapter):
             return "\(module): a \(adapter) adapter has no down- and up-projection whose subspaces could be compared"
         }

@@ -46,8 +46,10 @@ public enum AnalysisReports {
         return files
     }
 
-    /// ΔW per module (LoRA paper, section 7.3): statistics, singular values, mean spectra.
+    /// ΔW per module (LoRA paper, section 7.3): statistics, singular values, mean spectra;
+    /// `name` starts the files' names, so it must be a plain file name.
     public static func spectrum(_ adapters: [Labelled], name: String) throws -> [File] {
+        guard FileName.isSafe(name) else { throw AnalysisError.invalidFileName(name: name) }
         var summary = CSV.line(["adapter", "module", "layer", "kind", "rank", "frobenius_norm", "relative_norm", "stable_rank",
                                 "effective_rank", "amplification", "projection_on_delta", "projection_on_base", "projection_on_random"])
         var spectra = CSV.line(["adapter", "module", "index", "singular_value"])

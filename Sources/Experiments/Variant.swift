@@ -1,6 +1,7 @@
 import LoRABenchAdapters
 import LoRABenchTraining
 import LoRABenchVariants
+import LoRABenchTensorIO
 import Yams
 
 /// One entry of `sweep.variants`: a registered variant, an optional optimizer policy, a label
@@ -89,9 +90,9 @@ public struct VariantSpec {
             initialization = try AdapterInit(named: try value.choice(names))
         }
         if let value = block?.optional("label") {
-            label = try value.string(allowed: "a label of letters, digits, '.', '_' and '-'")
-            guard label.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }), label != ".", label != ".." else {
-                throw value.error(allowed: "a label of letters, digits, '.', '_' and '-' (it becomes part of run ids and paths)")
+            label = try value.string(allowed: "a label of " + FileName.allowed)
+            guard FileName.isSafe(label) else {
+                throw value.error(allowed: "a label of \(FileName.allowed) (it becomes part of run ids and paths)")
             }
         }
     }

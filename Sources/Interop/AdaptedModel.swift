@@ -23,6 +23,8 @@ public final class AdaptedModel {
     /// metadata; float32 for adapters that do not say).
     public let baseFormat: BaseWeightFormat
     public let trainedBaseFormat: BaseWeightFormat
+    /// Whether NaN or infinite values were let in (`--allow-non-finite`); then merged weights may hold them too.
+    public let allowsNonFinite: Bool
 
     package static let headPrefix = PeftCheckpoint.keyPrefix + "classifier."
 
@@ -70,6 +72,7 @@ public final class AdaptedModel {
         self.checkpoint = checkpoint
         self.baseFormat = baseFormat
         self.trainedBaseFormat = trained
+        self.allowsNonFinite = allowNonFinite
         self.config = config
         self.weights = weights
         self.encoder = encoder
@@ -107,7 +110,8 @@ public final class AdaptedModel {
     /// (`merge_and_unload`: W0 + ΔW, ΔW being what `merge()` adds): the base's own key names and
     /// dtypes, so that the base architecture loads it as a plain model. The model itself stays
     /// adapted and its W0 untouched. On an NF4 base every Linear is written in float32 as the
-    /// model computed with it: dequantized W0, plus ΔW where adapted.
+    /// model computed with it: dequantized W0, plus ΔW where adapted. A merged weight that is not
+    /// finite (finite factors whose product overflows) is an error naming it, unless `allowsNonFinite`.
     public func mergedTensors(base file: SafetensorsFile) throws -> [String: TensorToWrite] {
         let prefix = file.tensors["bert.embeddings.word_embeddings.weight"] != nil ? "bert." : ""
         var replaced: [String: TensorToWrite] = [:]
@@ -117,6 +121,9 @@ public final class AdaptedModel {
         for (name, adapter) in encoder.adapters {
             var merged = adapter.base.weight
             axpy(1, adapter.deltaWeight(), &merged)
+            guard allowsNonFinite || merged.isFinite else {
+                throw CheckpointError.nonFiniteMerge(path: checkpoint.weightsPath, module: name, tensor: prefix + name + ".weight")
+            }
             replaced[prefix + name + ".weight"] = TensorToWrite(merged)
             replaced[prefix + name + ".bias"] = TensorToWrite(adapter.base.bias.value, shape: [adapter.outFeatures])
         }

@@ -23,11 +23,13 @@ public enum PeftCheckpoint {
 
     /// Writes both files into `directory` (each atomically). `extraTensors` are saved under the
     /// module prefix as given (a head as `classifier.weight`, peft's `modules_to_save` layout).
+    /// `metadata` goes into the weights file's header (a run's records how the base held its
+    /// weights, `baseWeightsKey`, which `AdaptedModel` then restores).
     public static func save(_ adapter: PeftAdapter, to directory: String, extraTensors: [String: TensorToWrite] = [:],
-                            baseModelSHA256: String? = nil) throws {
+                            baseModelSHA256: String? = nil, metadata: [String: String] = ["format": "pt"]) throws {
         var tensors = adapter.tensors
         for (name, tensor) in extraTensors { tensors[keyPrefix + name] = tensor }
-        var metadata = ["format": "pt"]
+        var metadata = metadata
         if let baseModelSHA256 { metadata[baseSHA256Key] = baseModelSHA256 }
         try FileSystem.createDirectory(directory)
         try Safetensors.write(tensors, to: "\(directory)/\(weightsFile)", metadata: metadata)
@@ -69,12 +71,22 @@ public enum PeftCheckpoint {
             }
             let tensors = PeftTensors(config: config, file: file, path: weightsPath, allowsNonFinite: allowNonFinite)
             let modules = modules
-            // peft matches a target to a module whose name is it or ends in ".<target>"; a target
-            // matching nothing in the file means the config and the tensors disagree.
-            for target in config.targetModules where !modules.contains(where: { $0 == target || $0.hasSuffix("." + target) }) {
-                throw CheckpointError.invalidConfig(
-                    path: "\(directory)/\(PeftCheckpoint.configFile)", key: "target_modules",
-                    reason: "'\(target)' names no module with adapter tensors in \(weightsPath) (modules there: \(modules.isEmpty ? "none" : modules.joined(separator: ", ")))")
+            let found = "modules there: \(modules.isEmpty ? "none" : modules.joined(separator: ", "))"
+            if let pattern = config.targetModulesPattern {
+                // A string is a regular expression every adapted module's name matches in full
+                // (peft's re.fullmatch): a module it does not match would not be adapted by peft.
+                guard !modules.isEmpty else {
+                    throw config.invalid("target_modules", "'\(pattern)' (a regular expression, as peft reads a string) selects no module with adapter tensors in \(weightsPath) (\(found))")
+                }
+                if let unmatched = try modules.first(where: { try !config.targetModulesPatternMatches($0) }) {
+                    throw config.invalid("target_modules", "'\(pattern)' is a string, which peft reads as a regular expression matching whole module names, and it does not match \(unmatched), which has adapter tensors in \(weightsPath) (\(found))")
+                }
+            } else {
+                // peft matches a listed target to a module whose name is it or ends in ".<target>";
+                // a target matching nothing in the file means the config and the tensors disagree.
+                for target in config.targetModules where !modules.contains(where: { $0 == target || $0.hasSuffix("." + target) }) {
+                    throw config.invalid("target_modules", "'\(target)' names no module with adapter tensors in \(weightsPath) (\(found))")
+                }
             }
             var adapters: [NamedAdapter] = []
             for module in modules {

@@ -28,6 +28,19 @@ public struct TensorInfo: Equatable, Sendable {
     package static let elementSizes: [String: Int] = [
         "F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1,
     ]
+
+    /// The bytes of a tensor of `shape`, nil when they overflow `Int`. The product is taken over
+    /// the non-zero dimensions, so that it also bounds every partial product of the shape (the
+    /// rows `SafetensorsFile.matrix` folds, a product in any order), which then cannot overflow either.
+    package static func byteCount(shape: [Int], elementSize: Int) -> Int? {
+        var bytes = elementSize
+        for dimension in shape where dimension != 0 {
+            let (product, overflow) = bytes.multipliedReportingOverflow(by: dimension)
+            if overflow { return nil }
+            bytes = product
+        }
+        return shape.contains(0) ? 0 : bytes
+    }
 }
 
 /// A memory-mapped safetensors file (8-byte little-endian header length, JSON header, raw data).
@@ -68,16 +81,29 @@ public struct SafetensorsFile {
                 metadata = value as? [String: String] ?? [:]
                 continue
             }
-            guard let entry = value as? [String: Any], let dtype = entry["dtype"] as? String,
-                  let shape = entry["shape"] as? [Int], let offsets = entry["data_offsets"] as? [Int], offsets.count == 2
-            else { throw SafetensorsError.malformed(path: path, reason: "entry '\(name)' lacks dtype, shape or data_offsets") }
+            guard let entry = value as? [String: Any], let dtype = entry["dtype"] as? String else {
+                throw SafetensorsError.malformed(path: path, reason: "entry '\(name)' lacks a dtype")
+            }
+            // A number JSON holds but Int cannot (2^64, 1e300) fails the cast too: never a trap.
+            guard let shape = entry["shape"] as? [Int] else {
+                throw SafetensorsError.malformed(path: path, reason: "entry '\(name)' has no shape of integers within ±2^63")
+            }
+            guard let offsets = entry["data_offsets"] as? [Int], offsets.count == 2 else {
+                throw SafetensorsError.malformed(path: path, reason: "entry '\(name)' has no data_offsets of two integers within ±2^63")
+            }
             guard let size = TensorInfo.elementSizes[dtype] else {
                 throw SafetensorsError.malformed(path: path, reason: "entry '\(name)' has unknown dtype \(dtype)")
             }
             guard offsets[0] >= 0, offsets[0] <= offsets[1], offsets[1] <= bufferSize else {
                 throw SafetensorsError.malformed(path: path, reason: "entry '\(name)' has offsets \(offsets) outside the \(bufferSize)-byte data buffer")
             }
-            guard shape.allSatisfy({ $0 >= 0 }), shape.reduce(1, *) * size == offsets[1] - offsets[0] else {
+            guard shape.allSatisfy({ $0 >= 0 }) else {
+                throw SafetensorsError.malformed(path: path, reason: "entry '\(name)' has a negative dimension in its shape \(shape)")
+            }
+            guard let bytes = TensorInfo.byteCount(shape: shape, elementSize: size) else {
+                throw SafetensorsError.malformed(path: path, reason: "entry '\(name)' shape \(shape): the product of its dimensions overflows a 64-bit integer")
+            }
+            guard bytes == offsets[1] - offsets[0] else {
                 throw SafetensorsError.malformed(path: path, reason: "entry '\(name)' shape \(shape) does not match its \(offsets[1] - offsets[0]) bytes")
             }
             tensors[name] = TensorInfo(dtype: dtype, shape: shape, byteRange: offsets[0]..<offsets[1])
@@ -190,7 +216,7 @@ public enum Safetensors {
     /// The bytes of a safetensors file: tensors sorted by name, header padded with spaces to a
     /// multiple of 8 bytes (as the reference writer does).
     public static func encode(_ tensors: [String: TensorToWrite], metadata: [String: String] = ["format": "pt"]) -> Data {
-        var header: [String: Any] = ["__metadata__": metadata]
+        var entries: [HeaderEntry] = []
         var body = Data()
         for name in tensors.keys.sorted() {
             let tensor = tensors[name]!
@@ -205,7 +231,26 @@ public enum Safetensors {
                 let wide = values.map(Int64.init)
                 wide.withUnsafeBufferPointer { body.append(UnsafeBufferPointer(start: UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: UInt8.self), count: 8 * $0.count)) }
             }
-            header[name] = ["dtype": dtype, "shape": tensor.shape, "data_offsets": [begin, body.count]]
+            entries.append(HeaderEntry(name: name, dtype: dtype, shape: tensor.shape, byteRange: begin..<body.count))
+        }
+        var out = header(entries, metadata: metadata)
+        out.append(body)
+        return out
+    }
+
+    /// One tensor's line of the header.
+    struct HeaderEntry {
+        var name: String
+        var dtype: String
+        var shape: [Int]
+        var byteRange: Range<Int>
+    }
+
+    /// The 8-byte length and the JSON header, padded with spaces to a multiple of 8 bytes.
+    static func header(_ entries: [HeaderEntry], metadata: [String: String]) -> Data {
+        var header: [String: Any] = ["__metadata__": metadata]
+        for entry in entries {
+            header[entry.name] = ["dtype": entry.dtype, "shape": entry.shape, "data_offsets": [entry.byteRange.lowerBound, entry.byteRange.upperBound]]
         }
         var json = try! JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
         json.append(contentsOf: [UInt8](repeating: 0x20, count: (8 - json.count % 8) % 8))
@@ -213,7 +258,6 @@ public enum Safetensors {
         var length = UInt64(json.count).littleEndian
         withUnsafeBytes(of: &length) { out.append(contentsOf: $0) }
         out.append(json)
-        out.append(body)
         return out
     }
 

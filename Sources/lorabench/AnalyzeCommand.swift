@@ -31,11 +31,19 @@ struct AnalyzeCommand: ParsableCommand {
         @Option(help: "The base model, when an adapter's base_model_name_or_path is not one LoRABench knows.")
         var model: PretrainedModel?
 
-        func prepare() throws {
-            try FileSystem.createDirectory(out)
-        }
+        @Flag(help: "Overwrite files of the same names in --out, and an index.html that `analyze` did not write.")
+        var force = false
 
-        func write(_ files: [AnalysisReports.File]) throws {
+        /// Writes `files` and rebuilds the index, after checking all of them: none may be one of
+        /// `inputs` (the adapter or run folders read), and none may exist unless --force, so a
+        /// refusal writes nothing.
+        func write(_ files: [AnalysisReports.File], inputs: [String]) throws {
+            for file in files {
+                try OutputFile.check("\(out)/\(file.name)", inputs: inputs, overwrite: force)
+            }
+            try OutputFile.check(AnalysisIndex.path(in: out), inputs: inputs, overwrite: true)
+            try AnalysisIndex.check(directory: out, overwrite: force)
+            try FileSystem.createDirectory(out)
             for file in files {
                 try AtomicFile.write(file.contents, to: "\(out)/\(file.name)")
                 print("  \(out)/\(file.name)")
@@ -68,8 +76,7 @@ struct AnalyzeCommand: ParsableCommand {
         }
 
         func run() throws {
-            try output.prepare()
-            try output.write(AnalysisReports.subspace(output.open(adapters[0]), output.open(adapters[1]), kinds: kinds))
+            try output.write(AnalysisReports.subspace(output.open(adapters[0]), output.open(adapters[1]), kinds: kinds), inputs: adapters)
         }
     }
 
@@ -85,9 +92,13 @@ struct AnalyzeCommand: ParsableCommand {
 
         @OptionGroup var output: Output
 
+        /// Before any adapter is opened; `AnalysisReports.spectrum` refuses the name too.
+        func validate() throws {
+            guard FileName.isSafe(name) else { throw ValidationError(AnalysisError.invalidFileName(name: name).description) }
+        }
+
         func run() throws {
-            try output.prepare()
-            try output.write(AnalysisReports.spectrum(adapters.map(output.open), name: name))
+            try output.write(AnalysisReports.spectrum(adapters.map(output.open), name: name), inputs: adapters)
         }
     }
 
@@ -106,13 +117,12 @@ struct AnalyzeCommand: ParsableCommand {
         @OptionGroup var output: Output
 
         func run() throws {
-            try output.prepare()
             let timelines = try runs.map { run -> AnalysisReports.Timeline in
                 (AnalysisReports.label(run), try ResultsLayout.adapterTimeline(ofRun: run).map { step, folder in
                     (step, try AdaptedModel.open(folder, model: output.model).adapted)
                 })
             }
-            try output.write(AnalysisReports.magnitudeDirection(timelines, kinds: kinds))
+            try output.write(AnalysisReports.magnitudeDirection(timelines, kinds: kinds), inputs: runs)
         }
     }
 
@@ -126,8 +136,7 @@ struct AnalyzeCommand: ParsableCommand {
         @OptionGroup var output: Output
 
         func run() throws {
-            try output.prepare()
-            try output.write(AnalysisReports.ranks(adapters.map(output.open)))
+            try output.write(AnalysisReports.ranks(adapters.map(output.open)), inputs: adapters)
         }
     }
 }

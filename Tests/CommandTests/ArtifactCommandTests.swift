@@ -55,8 +55,8 @@ import Testing
         #expect(table.records.map(\.fields).contains(["adalora-ffn", "encoder.layer.0.attention.output.dense", "0", "attention.output", "3", "6"]))
         #expect(try String(contentsOfFile: "\(directory)/index.html", encoding: .utf8).contains("adalora-ranks-adalora-ffn.svg"))
 
-        // Any variant's adapter has ranks; a fixed-rank one keeps its r everywhere.
-        let fixed = try LorabenchProcess.failure(["analyze", "ranks", Self.fixture("lora-qv"), "--out", directory])
+        // Any variant's adapter has ranks; a fixed-rank one keeps its r everywhere (--force: the table is rewritten).
+        let fixed = try LorabenchProcess.failure(["analyze", "ranks", Self.fixture("lora-qv"), "--out", directory, "--force"])
         #expect(fixed.status == 0, "\(fixed.errors)")
         let fixedTable = try CSVTable(contentsOf: "\(directory)/adalora-ranks.csv", producer: "test")
         #expect(fixedTable.records.allSatisfy { $0.fields[4] == "8" && $0.fields[5] == "8" })

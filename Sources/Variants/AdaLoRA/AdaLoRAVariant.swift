@@ -245,7 +245,7 @@ public struct AdaLoRAVariant: Variant, PeftCodec {
         let b = try checkpoint.tensor(module, "lora_B", shape: [base.outFeatures, a.rows])
         let e = try checkpoint.tensor(module, "lora_E", shape: [a.rows, 1])
         let config = checkpoint.config
-        return try AdaLoRALayer(base: base, a: a, b: b, e: e, alpha: Float(try config.number("lora_alpha") ?? 8),
-                                initialRank: try config.int("init_r") ?? a.rows)
+        return try AdaLoRALayer(base: base, a: a, b: b, e: e, alpha: try config.alpha ?? 8,
+                                initialRank: try config.int("init_r", allowed: "an integer ≥ 1 (the rank α is divided by)", in: 1...Int.max) ?? a.rows)
     }
 }

@@ -130,10 +130,20 @@ public enum LoRALayout {
             }
             return firstValue
         }
-        let rank = try value("rank_pattern").map { Int($0) } ?? config.int("r") ?? 8
-        let alpha = try value("alpha_pattern") ?? config.number("lora_alpha") ?? 8
+        let patternRank = try value("rank_pattern")
+        // A rank from the pattern must be a whole number Int can hold (Int(1e300) would trap).
+        if let patternRank, !(patternRank.rounded() == patternRank && patternRank >= 1 && patternRank <= Double(Int32.max)) {
+            throw config.invalid("rank_pattern", "\(patternRank) for \(module); allowed: an integer ≥ 1")
+        }
+        let rank = try patternRank.map { Int($0) } ?? config.int("r") ?? 8
         guard rank >= 1 else { throw config.invalid("r", "\(rank) for \(module); a rank is at least 1") }
-        return (rank, Float(alpha))
+        if let patternAlpha = try value("alpha_pattern") {
+            guard PeftConfig.isValidAlpha(patternAlpha) else {
+                throw config.invalid("alpha_pattern", "\(patternAlpha) for \(module); allowed: \(PeftConfig.alphaAllowed)")
+            }
+            return (rank, Float(patternAlpha))
+        }
+        return (rank, try config.alpha ?? 8)
     }
 
     static func patternMatches(_ key: String, _ module: String) -> Bool {

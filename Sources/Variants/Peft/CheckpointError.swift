@@ -5,6 +5,8 @@ public enum CheckpointError: Error, CustomStringConvertible {
     case unknownPeftType(path: String, found: String, known: [String])
     case missingTensor(path: String, name: String)
     case nonFiniteTensor(path: String, name: String)
+    /// Finite adapter tensors whose merged weight W0 + ΔW is not (the update overflows Float).
+    case nonFiniteMerge(path: String, module: String, tensor: String)
     case unexpectedTensors(path: String, names: [String])
     case noSuchModule(path: String, module: String, expectedModel: String)
     case wrongShape(path: String, name: String, found: [Int], expected: [Int], expectedModel: String)
@@ -20,6 +22,8 @@ public enum CheckpointError: Error, CustomStringConvertible {
         case let .missingTensor(path, name): return "\(path): the checkpoint has no tensor '\(name)' (peft would silently keep its init; LoRABench refuses)"
         case let .nonFiniteTensor(path, name):
             return "\(path): tensor '\(name)' holds NaN or infinite values (a diverged run's adapter?); pass --allow-non-finite to load it anyway for inspection"
+        case let .nonFiniteMerge(path, module, tensor):
+            return "\(path): merging the adapter of \(module) gives NaN or infinite values in \(tensor) (its update overflows float32: check lora_alpha and the tensors); pass --allow-non-finite to write it anyway for inspection"
         case let .unexpectedTensors(path, names):
             return "\(path): tensors that match no adapted module: \(names.prefix(5).joined(separator: ", "))\(names.count > 5 ? ", …" : "")"
         case let .noSuchModule(path, module, expected):

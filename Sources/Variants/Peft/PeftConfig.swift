@@ -42,6 +42,32 @@ public struct PeftConfig: Sendable, Equatable {
 
     public var targetModules: [String] { (try? strings("target_modules")) ?? [] }
 
+    /// peft's rule for a single string `target_modules`: a regular expression every adapted
+    /// module's full name matches (`re.fullmatch`), or `all-linear`, every Linear but the output
+    /// layer; nil for a list, whose entries name modules (`query` matches `….query`).
+    public var targetModulesPattern: String? {
+        if case let .string(pattern)? = fields["target_modules"] { return pattern }
+        return nil
+    }
+
+    /// Whether `targetModulesPattern` selects `module` as peft decides it. An invalid regular
+    /// expression is an error naming it.
+    public func targetModulesPatternMatches(_ module: String) throws -> Bool {
+        guard let pattern = targetModulesPattern else { return false }
+        if pattern == Self.allLinear { return true }
+        let regex: NSRegularExpression
+        do {
+            regex = try NSRegularExpression(pattern: pattern)
+        } catch {
+            throw invalid("target_modules", "'\(pattern)' is a string, which peft reads as a regular expression, and it is not a valid one")
+        }
+        let whole = NSRange(module.startIndex..., in: module)
+        return regex.firstMatch(in: module, options: [.anchored], range: whole).map { $0.range == whole } ?? false
+    }
+
+    /// peft's `target_modules` value for every Linear layer but the output one.
+    public static let allLinear = "all-linear"
+
     public var modulesToSave: [String]? {
         get { try? strings("modules_to_save") }
         set { fields["modules_to_save"] = newValue.map(JSONValue.strings) ?? .null }
@@ -80,6 +106,31 @@ public struct PeftConfig: Sendable, Equatable {
         case let .number(value)?: return value
         case let other?: throw invalid(key, "found \(other.summary), expected a number")
         }
+    }
+
+    /// An integer in `range`, else an error saying what is `allowed`.
+    public func int(_ key: String, allowed: String, in range: ClosedRange<Int>) throws -> Int? {
+        guard let value = try int(key) else { return nil }
+        guard range.contains(value) else { throw invalid(key, "found \(value); allowed: \(allowed)") }
+        return value
+    }
+
+    /// A number that `isValid` accepts, else an error saying what is `allowed`.
+    public func number(_ key: String, allowed: String, where isValid: (Double) -> Bool) throws -> Double? {
+        guard let value = try number(key) else { return nil }
+        guard isValid(value) else { throw invalid(key, "found \(value); allowed: \(allowed)") }
+        return value
+    }
+
+    /// What peft's α (`lora_alpha`, an `alpha_pattern` value) may be: finite as a Float and small
+    /// enough that α/r times a trained B·A stays far from Float's range (peft accepts any
+    /// number, and 1e300 or -1e30 turned every output into NaN).
+    public static let alphaAllowed = "a finite number between -1e6 and 1e6 (α is usually r to 4r)"
+    public static func isValidAlpha(_ value: Double) -> Bool { value.isFinite && abs(value) <= 1e6 }
+
+    /// `lora_alpha`, checked with `isValidAlpha`.
+    public var alpha: Float? {
+        get throws { try number("lora_alpha", allowed: Self.alphaAllowed, where: Self.isValidAlpha).map(Float.init) }
     }
 
     public func bool(_ key: String) throws -> Bool? {
@@ -130,14 +181,39 @@ public struct PeftConfig: Sendable, Equatable {
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
-            throw CheckpointError.unreadable(path: path, reason: error.localizedDescription)
+            throw CheckpointError.unreadable(path: path, reason: FileOperationError(operation: "read", path: path, underlying: error).reason)
         }
-        guard case let .object(fields)? = try? JSONDecoder().decode(JSONValue.self, from: data) else {
-            throw CheckpointError.invalidConfig(path: path, key: "", reason: "not a JSON object")
+        let value: JSONValue
+        do {
+            value = try JSONDecoder().decode(JSONValue.self, from: data)
+        } catch {
+            throw CheckpointError.unreadable(path: path, reason: "the file is not valid JSON (\(Self.parserMessage(data)))")
+        }
+        guard case let .object(fields) = value else {
+            throw CheckpointError.unreadable(path: path, reason: "the file holds \(value.summary), not a JSON object of peft's config fields")
         }
         self.fields = fields
         self.path = path
         guard try string("peft_type") != nil else { throw invalid("peft_type", "missing") }
         guard try strings("target_modules") != nil else { throw invalid("target_modules", "missing") }
+    }
+
+    /// What the JSON parser says about `data`, with the line and column: JSONDecoder only says
+    /// "not valid JSON", JSONSerialization says "Invalid value around character 34.", counted
+    /// in bytes from the start.
+    private static func parserMessage(_ data: Data) -> String {
+        do {
+            _ = try JSONSerialization.jsonObject(with: data)
+            return "a value JSON allows but no Swift number holds"
+        } catch {
+            let detail = ((error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? "\(error)")
+                .trimmingCharacters(in: CharacterSet(charactersIn: ". "))
+            guard let range = detail.range(of: "character "), let offset = Int(detail[range.upperBound...].prefix { $0.isNumber }),
+                  offset <= data.count else { return detail }
+            let before = data.prefix(offset)
+            let line = before.count { $0 == UInt8(ascii: "\n") } + 1
+            let column = offset - (before.lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? 0) + 1
+            return "\(detail): line \(line), column \(column)"
+        }
     }
 }
