@@ -53,16 +53,14 @@ let testTargets: [(name: String, extra: [Target.Dependency])] = [
     ("CommandTests", ["lorabench"]),
 ]
 
-/// Release builds keep every check (no -Ounchecked); cross-module optimisation lets the floors
-/// above inline and specialise the kernels' small functions (Matrix subscripts, elementwise
-/// passes), which a module boundary would otherwise turn into calls in the hot loops.
-let releaseSettings: [SwiftSetting] = [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]
-
 let allFloors = floors.map { Target.Dependency(stringLiteral: $0.name) }
 
+/// Linux only (the commands re-execute through /proc/self/exe, BLASCore reads /proc/cpuinfo), so
+/// no Apple `platforms` are claimed. No unsafe flags, so that another package can depend on
+/// LoRABench by version: -cross-module-optimization bought about 1 % of a training step
+/// (docs/performance.md, 7 December 2026).
 let package = Package(
     name: "LoRABench",
-    platforms: [.macOS(.v13)],
     products: [
         .library(name: "LoRABench", targets: floors.map(\.name)),
         // The lowest floor alone, for Tests/ReleaseKernels (the vector kernels' suites, optimised).
@@ -81,13 +79,12 @@ let package = Package(
         // dispatched per call on the CPU's features (Sources/CKernels/cpu_level.h).
         .target(name: "CKernels", path: "Sources/CKernels"),
     ] + floors.map { floor in
-        .target(name: floor.name, dependencies: floor.dependencies, path: floor.path, swiftSettings: releaseSettings)
+        .target(name: floor.name, dependencies: floor.dependencies, path: floor.path)
     } + [
         .executableTarget(
             name: "lorabench",
             dependencies: allFloors + [.product(name: "ArgumentParser", package: "swift-argument-parser")],
-            path: "Sources/lorabench",
-            swiftSettings: releaseSettings
+            path: "Sources/lorabench"
         ),
         .target(name: "LoRABenchTestSupport",
                 dependencies: ["LoRABenchExperiments", "LoRABenchInterop", "LoRABenchModels", "LoRABenchVariants", "LoRABenchAdapters",
