@@ -4,8 +4,12 @@ import PackageDescription
 /// The library is cut into floors, each a target that imports only the floors below it, so the
 /// compiler keeps the layering:
 ///
-///   Kernels → TensorIO → Adapters → Training → Variants → Models, Data → Interop → Experiments
-///   → Plotting → Report, Analysis → Bench → the `lorabench` command
+///   Kernels → TensorIO → Results → Adapters → Training → Variants → Models, Data → Interop
+///   → Experiments → Plotting → Report, Analysis → Bench → the `lorabench` command
+///
+/// Results (the results folder's files, read and written, and the statistics they are reported
+/// with) sits just above TensorIO, so that the report and the analyses read a sweep's results
+/// without the runner, its tasks and its models.
 ///
 /// A variant (its layer, settings, model-level method, optimizer policy and peft codec) lives in
 /// one folder of `Variants` and is listed once in `VariantRegistry`; nothing above that floor
@@ -13,6 +17,7 @@ import PackageDescription
 let floors: [(name: String, path: String, dependencies: [Target.Dependency])] = [
     ("LoRABenchKernels", "Sources/Kernels", ["CBLAS", "CLAPACKE", "CKernels"]),
     ("LoRABenchTensorIO", "Sources/TensorIO", ["LoRABenchKernels", .product(name: "Crypto", package: "swift-crypto")]),
+    ("LoRABenchResults", "Sources/Results", ["LoRABenchTensorIO", "LoRABenchKernels"]),
     ("LoRABenchAdapters", "Sources/Adapters", ["LoRABenchKernels"]),
     ("LoRABenchTraining", "Sources/Training", ["LoRABenchAdapters", "LoRABenchKernels"]),
     ("LoRABenchVariants", "Sources/Variants", ["LoRABenchTraining", "LoRABenchAdapters", "LoRABenchTensorIO", "LoRABenchKernels"]),
@@ -23,11 +28,12 @@ let floors: [(name: String, path: String, dependencies: [Target.Dependency])] = 
       "LoRABenchKernels"]),
     ("LoRABenchExperiments", "Sources/Experiments",
      ["LoRABenchInterop", "LoRABenchData", "LoRABenchModels", "LoRABenchVariants", "LoRABenchTraining", "LoRABenchAdapters",
-      "LoRABenchTensorIO", "LoRABenchKernels", "Yams"]),
+      "LoRABenchResults", "LoRABenchTensorIO", "LoRABenchKernels", "Yams"]),
     ("LoRABenchPlotting", "Sources/Plotting", []),
-    ("LoRABenchReport", "Sources/Report", ["LoRABenchExperiments", "LoRABenchPlotting", "LoRABenchVariants", "LoRABenchTensorIO", "LoRABenchKernels"]),
+    ("LoRABenchReport", "Sources/Report", ["LoRABenchResults", "LoRABenchPlotting", "LoRABenchTensorIO", "LoRABenchKernels"]),
     ("LoRABenchAnalysis", "Sources/Analysis",
-     ["LoRABenchInterop", "LoRABenchPlotting", "LoRABenchVariants", "LoRABenchAdapters", "LoRABenchTensorIO", "LoRABenchKernels"]),
+     ["LoRABenchInterop", "LoRABenchResults", "LoRABenchPlotting", "LoRABenchVariants", "LoRABenchAdapters", "LoRABenchTensorIO",
+      "LoRABenchKernels"]),
     ("LoRABenchBench", "Sources/Bench",
      ["LoRABenchInterop", "LoRABenchModels", "LoRABenchVariants", "LoRABenchTraining", "LoRABenchAdapters", "LoRABenchTensorIO",
       "LoRABenchKernels"]),
@@ -39,6 +45,7 @@ let floors: [(name: String, path: String, dependencies: [Target.Dependency])] = 
 let testTargets: [(name: String, extra: [Target.Dependency])] = [
     ("KernelsTests", []),
     ("TensorIOTests", []),
+    ("ResultsTests", []),
     ("AdaptersTests", []),
     ("TrainingTests", []),
     ("VariantsTests", []),
@@ -88,7 +95,7 @@ let package = Package(
         ),
         .target(name: "LoRABenchTestSupport",
                 dependencies: ["LoRABenchExperiments", "LoRABenchInterop", "LoRABenchModels", "LoRABenchVariants", "LoRABenchAdapters",
-                               "LoRABenchTensorIO", "LoRABenchKernels"],
+                               "LoRABenchResults", "LoRABenchTensorIO", "LoRABenchKernels"],
                 path: "Tests/Support"),
     ] + testTargets.map { test in
         .testTarget(name: test.name, dependencies: allFloors + ["LoRABenchTestSupport"] + test.extra,

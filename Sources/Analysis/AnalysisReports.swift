@@ -2,6 +2,7 @@ import Foundation
 import LoRABenchKernels
 import LoRABenchInterop
 import LoRABenchTensorIO
+import LoRABenchResults
 
 /// The files each `lorabench analyze` subcommand writes (CSV tables and SVG figures), built from
 /// adapters already opened: the command only opens them, writes these into the analysis folder

@@ -244,31 +244,24 @@ public struct BenchChild: Sendable {
         try run(variants.flatMap { ["--interleave", $0] })
     }
 
+    /// The measurement is the last line of the child's standard output; a child that fails is
+    /// reported with the tail of its standard error.
     private func run<Measurement: Decodable>(_ extraArguments: [String]) throws -> Measurement {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments + extraArguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0, let line = data.split(separator: UInt8(ascii: "\n")).last,
-              let measurement = try? JSONDecoder().decode(Measurement.self, from: Data(line)) else {
-            throw BenchError.childFailed(command: ([executable] + arguments + extraArguments).joined(separator: " "),
-                                         status: process.terminationStatus)
+        let result = try ChildProcess.run(executable, arguments + extraArguments).check()
+        guard let line = result.output.split(whereSeparator: \.isNewline).last,
+              let measurement = try? JSONDecoder().decode(Measurement.self, from: Data(line.utf8)) else {
+            throw BenchError.noMeasurement(command: result.command)
         }
         return measurement
     }
 }
 
 public enum BenchError: Error, CustomStringConvertible {
-    case childFailed(command: String, status: Int32)
+    case noMeasurement(command: String)
 
     public var description: String {
         switch self {
-        case let .childFailed(command, status): return "bench child `\(command)` exited with status \(status) or printed no measurement"
+        case let .noMeasurement(command): return "bench child `\(command)` exited with status 0 but printed no measurement"
         }
     }
 }

@@ -14,12 +14,18 @@ public struct GLUEExample: Equatable, Sendable {
     }
 }
 
-/// The GLUE tasks whose copies live under the project's `Data/` folder.
-public enum GLUETask: String, CaseIterable, Sendable {
-    case sst2, rte, cola
+/// A GLUE task whose copy lives under the project's `Data/<name>/` folder. The tasks themselves
+/// are plug-ins of the Experiments floor (`Tasks/GLUE/`), one file each.
+public struct GLUETask: Sendable, Hashable {
+    /// The folder under `Data/` and the manifest's `task:` name.
+    public let name: String
+    /// Labels are 0..<labelCount.
+    public let labelCount: Int
 
-    /// Both copies have binary labels (see `Data/README.md`).
-    public var labelCount: Int { 2 }
+    public init(name: String, labelCount: Int) {
+        self.name = name
+        self.labelCount = labelCount
+    }
 }
 
 public enum GLUESplit: String, CaseIterable, Sendable {
@@ -49,7 +55,7 @@ public enum GLUEError: Error, CustomStringConvertible {
 /// The header decides the layout: `sentence, label` or `sentence1, sentence2, label`.
 public enum GLUE {
     public static func path(_ task: GLUETask, split: GLUESplit, in dataDirectory: String) -> String {
-        dataDirectory + "/" + task.rawValue + "/" + split.rawValue + ".tsv"
+        dataDirectory + "/" + task.name + "/" + split.rawValue + ".tsv"
     }
 
     /// The examples of one split, in file order; `maxExamples` keeps the first ones (a fixed

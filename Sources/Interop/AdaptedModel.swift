@@ -80,15 +80,19 @@ public final class AdaptedModel {
 
     /// The checkpoint in `directory` on its base model: `model` when given, else the one its
     /// `base_model_name_or_path` names, which must be in the cache (the error names the fetch command).
-    public static func open(_ directory: String, model: PretrainedModel? = nil, store: ModelStore = .default,
+    public static func open(_ directory: String, model: (any ModelFamily)? = nil, store: ModelStore = .default,
                             allowNonFinite: Bool = false, baseFormat: BaseWeightFormat? = nil) throws -> (adapted: AdaptedModel, base: ModelFiles) {
         let checkpoint = try PeftCheckpoint.load(directory)
         let named = checkpoint.config.baseModelNameOrPath
-        guard let model = model ?? PretrainedModel.allCases.first(where: { [$0.hubName, $0.directoryName, $0.rawValue].contains(named) }) else {
+        guard let family = model ?? ModelFamilyRegistry.family(forBaseModel: named) else {
             throw CheckpointError.unknownBaseModel(path: "\(directory)/\(PeftCheckpoint.configFile)", name: named ?? "nothing",
-                                                   known: PretrainedModel.allCases.map { "\($0.rawValue) (\($0.hubName))" })
+                                                   known: ModelFamilyRegistry.described)
         }
-        let files = try store.locate(model)
+        guard family is any BertFamily else {
+            throw CheckpointError.unknownBaseModel(path: "\(directory)/\(PeftCheckpoint.configFile)", name: named ?? family.name,
+                                                   known: ModelFamilyRegistry.families.filter { $0 is any BertFamily }.map { "\($0.name) (\($0.hubName))" })
+        }
+        let files = try store.locate(family)
         let adapted = try AdaptedModel(checkpoint: checkpoint, config: BertConfig(contentsOf: URL(fileURLWithPath: files.configPath)),
                                        weights: BertWeights(SafetensorsFile(path: files.weightsPath)), baseModelSHA256: files.weightsSHA256,
                                        allowNonFinite: allowNonFinite, baseFormat: baseFormat)

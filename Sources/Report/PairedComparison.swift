@@ -1,8 +1,7 @@
 import Foundation
 import LoRABenchKernels
 import LoRABenchTensorIO
-import LoRABenchVariants
-import LoRABenchExperiments
+import LoRABenchResults
 
 /// Why a comparison cannot be made from a results folder.
 public enum ComparisonError: Error, Equatable, CustomStringConvertible {
@@ -103,8 +102,11 @@ public struct PairedComparison {
     /// Cells of other variants that no baseline cell matches.
     public var unmatched: [[String]]
 
-    public static func compute(resultsDirectory directory: String, baseline: String, resamples: Int = defaultResamples,
-                               bootstrapSeed: UInt64 = defaultBootstrapSeed) throws -> PairedComparison {
+    /// `labelCount` is the task's number of classes (`ResultsLayout.taskLabelCount()` reads it
+    /// from the results' manifest copy): every label and prediction must lie below it. Without
+    /// it (a folder put together by hand) the files are checked against each other only.
+    public static func compute(resultsDirectory directory: String, baseline: String, labelCount: Int? = nil,
+                               resamples: Int = defaultResamples, bootstrapSeed: UInt64 = defaultBootstrapSeed) throws -> PairedComparison {
         guard allowedResamples.contains(resamples) else { throw ComparisonError.resamplesOutOfRange(resamples) }
         let layout = ResultsLayout(root: directory)
         guard let summaryData = FileManager.default.contents(atPath: layout.summaryFile) else {
@@ -141,7 +143,6 @@ public struct PairedComparison {
             index != variantIndex && axisNames[index] != "selected_learning_rate" && Set(baselineCells.map { $0[index] }).count > 1
         }
 
-        let labelCount = try taskLabelCount(layout)
         var predictionsCache: [String: [Prediction]] = [:]
         // The first file read: every run is scored on the same eval split, so every file must hold as many predictions.
         var firstFile: (path: String, count: Int)?
@@ -180,13 +181,6 @@ public struct PairedComparison {
         for index in rows.indices { rows[index].holmP = adjusted[index] }
         return PairedComparison(axisNames: axisNames, baseline: baseline, resamples: resamples, bootstrapSeed: bootstrapSeed,
                                 summarySHA256: SHA256Digest.hex(of: summaryData), rows: rows, unmatched: unmatched)
-    }
-
-    /// The task's classes, from the manifest the results were run with; nil without a manifest
-    /// copy (a folder put together by hand), when labels are checked against each other only.
-    private static func taskLabelCount(_ layout: ResultsLayout) throws -> Int? {
-        guard let data = FileManager.default.contents(atPath: layout.manifestCopy) else { return nil }
-        return try Manifest(yaml: String(decoding: data, as: UTF8.self), file: layout.manifestCopy).task.labelCount
     }
 
     /// The file's accuracy must be the one the run recorded (outcome.json, or summary.csv where a

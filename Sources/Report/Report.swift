@@ -1,7 +1,7 @@
 import Foundation
 import LoRABenchKernels
 import LoRABenchTensorIO
-import LoRABenchExperiments
+import LoRABenchResults
 import LoRABenchPlotting
 
 /// The metric the report leads with: eval accuracy when the task reports it, else eval loss.

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LoRABenchKernels
 import LoRABenchTensorIO
+import LoRABenchResults
 import LoRABenchAdapters
 import LoRABenchTraining
 import LoRABenchVariants
@@ -29,7 +30,7 @@ struct AnalyzeCommand: ParsableCommand {
         var out = "results/analysis"
 
         @Option(help: "The base model, when an adapter's base_model_name_or_path is not one LoRABench knows.")
-        var model: PretrainedModel?
+        var model: ModelChoice?
 
         @Flag(help: "Overwrite files of the same names in --out, and an index.html that `analyze` did not write.")
         var force = false
@@ -54,7 +55,7 @@ struct AnalyzeCommand: ParsableCommand {
 
         /// The adapter in `path` on its base model, labelled as the analyses show it.
         func open(_ path: String) throws -> AnalysisReports.Labelled {
-            (AnalysisReports.label(path), try AdaptedModel.open(path, model: model).adapted)
+            (AnalysisReports.label(path), try AdaptedModel.open(path, model: model?.family).adapted)
         }
     }
 
@@ -119,7 +120,7 @@ struct AnalyzeCommand: ParsableCommand {
         func run() throws {
             let timelines = try runs.map { run -> AnalysisReports.Timeline in
                 (AnalysisReports.label(run), try ResultsLayout.adapterTimeline(ofRun: run).map { step, folder in
-                    (step, try AdaptedModel.open(folder, model: output.model).adapted)
+                    (step, try AdaptedModel.open(folder, model: output.model?.family).adapted)
                 })
             }
             try output.write(AnalysisReports.magnitudeDirection(timelines, kinds: kinds), inputs: runs)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import LoRABenchKernels
 import LoRABenchTensorIO
+import LoRABenchResults
 import LoRABenchAdapters
 import LoRABenchTraining
 import LoRABenchVariants
@@ -45,9 +46,10 @@ struct CompareCommand: ParsableCommand {
     }
 
     func run() throws {
-        let comparison = try PairedComparison.compute(resultsDirectory: results, baseline: baseline, resamples: resamples,
-                                                      bootstrapSeed: bootstrapSeed)
-        let path = ResultsLayout(root: results).compareFile
+        let layout = ResultsLayout(root: results)
+        let comparison = try PairedComparison.compute(resultsDirectory: results, baseline: baseline, labelCount: layout.taskLabelCount(),
+                                                      resamples: resamples, bootstrapSeed: bootstrapSeed)
+        let path = layout.compareFile
         try AtomicFile.write(comparison.text, to: path)
         print(comparison.summaryText)
         print("\(comparison.rows.count) comparisons → \(path)")

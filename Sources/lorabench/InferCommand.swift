@@ -52,7 +52,7 @@ struct InferCommand: ParsableCommand {
     var force = false
 
     @Option(help: "The base model, when the adapter's base_model_name_or_path is not one LoRABench knows.")
-    var model: PretrainedModel?
+    var model: ModelChoice?
 
     @Flag(help: "Load an adapter holding NaN or infinite values (a diverged run's), and print NaN or infinite outputs, for inspection; refused otherwise.")
     var allowNonFinite = false
@@ -70,7 +70,7 @@ struct InferCommand: ParsableCommand {
         if let out { try OutputFile.check(out, inputs: [adapter] + (textsFile.map { [$0] } ?? []), overwrite: force) }
         // A texts file that cannot be read fails before the model loads.
         if let textsFile { _ = try LineReader(path: textsFile, purpose: "the texts file").next() }
-        let (adapted, files) = try AdaptedModel.open(adapter, model: model, allowNonFinite: allowNonFinite, baseFormat: base)
+        let (adapted, files) = try AdaptedModel.open(adapter, model: model?.family, allowNonFinite: allowNonFinite, baseFormat: base)
         if let warning = adapted.baseFormatWarning { standardError(warning + "\n") }
         let tokenizer = try WordPieceTokenizer(vocabularyPath: files.vocabularyPath)
 

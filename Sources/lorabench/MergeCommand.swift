@@ -34,7 +34,7 @@ struct MergeCommand: ParsableCommand {
     var out: String
 
     @Option(help: "The base model, when the adapter's base_model_name_or_path is not one LoRABench knows.")
-    var model: PretrainedModel?
+    var model: ModelChoice?
 
     @Flag(help: "Load an adapter holding NaN or infinite values (a diverged run's), for inspection; refused otherwise.")
     var allowNonFinite = false
@@ -47,7 +47,7 @@ struct MergeCommand: ParsableCommand {
         if let existing = try? fileManager.contentsOfDirectory(atPath: out), !existing.isEmpty {
             throw CommandError("\(out) already holds files; choose an empty or new --out folder")
         }
-        let (adapted, files) = try AdaptedModel.open(adapter, model: model, allowNonFinite: allowNonFinite, baseFormat: base)
+        let (adapted, files) = try AdaptedModel.open(adapter, model: model?.family, allowNonFinite: allowNonFinite, baseFormat: base)
         if let warning = adapted.baseFormatWarning { standardError(warning + "\n") }
         try FileSystem.createDirectory(out)
         let merged = try adapted.mergedTensors(base: SafetensorsFile(path: files.weightsPath))
@@ -56,7 +56,7 @@ struct MergeCommand: ParsableCommand {
             try AtomicFile.write(Data(contentsOf: URL(fileURLWithPath: "\(files.directory)/\(name)")), to: "\(out)/\(name)")
         }
         if let head = adapted.headTensors { try Safetensors.write(head, to: "\(out)/classifier.safetensors") }
-        print("merged \(adapted.adapters.count) adapted modules of \(adapter) into \(files.model.directoryName)")
+        print("merged \(adapted.adapters.count) adapted modules of \(adapter) into \(files.family.directoryName)")
         if adapted.baseFormat != .float32 {
             print("  the base was \(adapted.baseFormat): the model is written in float32, every Linear its dequantized W0 (+ ΔW where adapted)")
         }

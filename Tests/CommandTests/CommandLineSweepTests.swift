@@ -5,6 +5,7 @@ import LoRABenchTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
+@testable import LoRABenchResults
 #endif
 
 /// The built `lorabench` executable, run as a user would: a sweep killed with SIGKILL and

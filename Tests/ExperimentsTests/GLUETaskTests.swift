@@ -1,6 +1,7 @@
 import Foundation
 @testable import LoRABenchKernels
 @testable import LoRABenchTensorIO
+@testable import LoRABenchResults
 @testable import LoRABenchTraining
 @testable import LoRABenchVariants
 @testable import LoRABenchModels

@@ -1,4 +1,5 @@
 import Foundation
+@testable import LoRABenchTensorIO
 @testable import LoRABenchVariants
 @testable import LoRABenchExperiments
 import LoRABenchTestSupport

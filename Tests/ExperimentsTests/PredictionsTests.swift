@@ -1,5 +1,6 @@
 import Foundation
 @testable import LoRABenchTensorIO
+@testable import LoRABenchResults
 @testable import LoRABenchData
 @testable import LoRABenchExperiments
 import LoRABenchTestSupport

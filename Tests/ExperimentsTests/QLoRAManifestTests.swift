@@ -2,6 +2,7 @@ import Foundation
 @testable import LoRABenchKernels
 @testable import LoRABenchAdapters
 @testable import LoRABenchTensorIO
+@testable import LoRABenchResults
 @testable import LoRABenchInterop
 @testable import LoRABenchExperiments
 import LoRABenchTestSupport

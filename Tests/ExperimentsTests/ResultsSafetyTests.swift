@@ -1,5 +1,6 @@
 import Foundation
 @testable import LoRABenchTensorIO
+@testable import LoRABenchResults
 @testable import LoRABenchVariants
 @testable import LoRABenchExperiments
 import LoRABenchTestSupport

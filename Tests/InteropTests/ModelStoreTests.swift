@@ -39,7 +39,7 @@ struct ModelStoreTests {
             #expect {
                 try store.locate(.minilm)
             } throws: { error in
-                "\(error)" == "\(weights): sha256 is \(SHA256Digest.hex(of: valid)), expected \(PretrainedModel.minilm.weightsSHA256): "
+                "\(error)" == "\(weights): sha256 is \(SHA256Digest.hex(of: valid)), expected \(MiniLM().weightsSHA256): "
                     + "the cached weights are damaged or were replaced; fetch them again with: lorabench fetch-model minilm"
             }
 
@@ -64,17 +64,17 @@ struct ModelStoreTests {
             let store = ModelStore(cacheDirectory: cache)
             let directory = store.directory(for: .minilm)
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            for name in ModelFiles.fileNames + [ModelFiles.checksumFileName] {
-                try FileManager.default.copyItem(atPath: real.directory + "/" + name, toPath: directory + "/" + name)
+            for path in real.paths + [real.checksumPath] {
+                try FileManager.default.copyItem(atPath: path, toPath: directory + "/" + (path as NSString).lastPathComponent)
             }
-            #expect(try store.locate(.minilm).weightsSHA256 == PretrainedModel.minilm.weightsSHA256)
+            #expect(try store.locate(.minilm).weightsSHA256 == MiniLM().weightsSHA256)
 
             let weights = directory + "/model.safetensors"
             var bytes = try Data(contentsOf: URL(fileURLWithPath: weights))
             bytes[bytes.count / 2] ^= 0x40
             try bytes.write(to: URL(fileURLWithPath: weights))
             for recordKept in [true, false] {
-                if !recordKept { try FileManager.default.removeItem(atPath: directory + "/" + ModelFiles.checksumFileName) }
+                if !recordKept { try FileManager.default.removeItem(atPath: weights + ".sha256") }
                 #expect {
                     try store.locate(.minilm)
                 } throws: { error in

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import LoRABenchKernels
 @testable import LoRABenchTensorIO
+@testable import LoRABenchResults
 @testable import LoRABenchExperiments
 @testable import LoRABenchReport
 import LoRABenchTestSupport
@@ -59,7 +60,7 @@ import LoRABenchTestSupport
         let path = layout.predictionsFile("dora-r4-s1")
         try Self.rewrite(path) { $0[3].predicted = 5 }
         #expect(throws: ResultsError.malformed(path: path, line: 5, message: "predicted is 5; the task's labels are 0 to 1")) {
-            try PairedComparison.compute(resultsDirectory: directory, baseline: "lora")
+            try PairedComparison.compute(resultsDirectory: directory, baseline: "lora", labelCount: layout.taskLabelCount())
         }
     }
 

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import LoRABenchKernels
 @testable import LoRABenchTensorIO
+@testable import LoRABenchResults
 @testable import LoRABenchExperiments
 @testable import LoRABenchReport
 import LoRABenchTestSupport

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import LoRABenchTensorIO
+@testable import LoRABenchResults
 @testable import LoRABenchExperiments
 @testable import LoRABenchReport
 import LoRABenchTestSupport

@@ -4,6 +4,7 @@ import FoundationXML
 #endif
 import Testing
 @testable import LoRABenchTensorIO
+@testable import LoRABenchResults
 @testable import LoRABenchVariants
 @testable import LoRABenchExperiments
 @testable import LoRABenchPlotting

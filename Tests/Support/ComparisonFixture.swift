@@ -1,5 +1,6 @@
 import Foundation
 import LoRABenchTensorIO
+import LoRABenchResults
 import LoRABenchVariants
 import LoRABenchExperiments
 

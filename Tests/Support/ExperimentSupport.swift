@@ -1,5 +1,6 @@
 import Foundation
 import LoRABenchTensorIO
+import LoRABenchResults
 import LoRABenchExperiments
 
 /// Small manifests and results folders shared by the experiment tests.

@@ -1,19 +1,17 @@
 import Foundation
 import LoRABenchAdapters
+import LoRABenchResults
 import LoRABenchTensorIO
 import LoRABenchVariants
 import Yams
 
 /// One run of a sweep: a point of the axes' Cartesian product with every rule resolved.
 public struct RunSpec {
-    /// The axis columns of the experiment's metrics.csv and summary.csv, in order, for an
-    /// experiment on a float32 base with one learning rate per variant.
-    public static let axisColumns = ["run_id", "variant", "rank", "alpha", "seed", "init", "target_modules", "dropout", "use_rslora"]
+    /// The results schema's axis columns (`AxisColumns`), which `axisValues` fills for a run.
+    public static let axisColumns = AxisColumns.names
 
-    /// The axis columns: an experiment on a quantized base adds `base`, one that sweeps learning
-    /// rates adds `learning_rate` (last), so other experiments keep their columns.
     public static func axisColumns(showingBase: Bool, learningRateAxis: Bool = false) -> [String] {
-        axisColumns + (showingBase ? ["base"] : []) + (learningRateAxis ? ["learning_rate"] : [])
+        AxisColumns.names(showingBase: showingBase, learningRateAxis: learningRateAxis)
     }
 
     /// `<variant>-r<rank>-a<alpha>-<init>-s<seed>-<hash>` (the axes that apply): the readable

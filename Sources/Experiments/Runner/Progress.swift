@@ -1,6 +1,7 @@
 import Foundation
 import LoRABenchKernels
 import LoRABenchTensorIO
+import LoRABenchResults
 import LoRABenchAdapters
 import LoRABenchTraining
 import LoRABenchVariants

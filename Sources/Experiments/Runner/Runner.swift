@@ -1,6 +1,7 @@
 import Foundation
 import LoRABenchKernels
 import LoRABenchTensorIO
+import LoRABenchResults
 import LoRABenchAdapters
 import LoRABenchTraining
 import LoRABenchVariants
@@ -217,7 +218,7 @@ public final class ExperimentRunner {
                 let file = layout.runMetricsFile(run.id)
                 var rows = ""
                 if let data = FileManager.default.contents(atPath: file) {
-                    rows = try MetricsCSV.experimentRows(run: run, runFile: data, path: file).map(CSV.line).joined()
+                    rows = try MetricsCSV.experimentRows(axisValues: run.axisValues, runFile: data, path: file).map(CSV.line).joined()
                 } else if outcome.status != .failed {  // a failed worker may have died before writing any
                     throw ResultsError.missingFile(path: file, producer: "lorabench run (the run's folder is incomplete)")
                 }
@@ -225,7 +226,7 @@ public final class ExperimentRunner {
                 if outcome.status != .failed { rowCache[run.id] = rows }
                 metrics += rows
             }
-            summary += CSV.line(SummaryCSV.row(run: run, outcome: outcome, evalMetrics: evalMetrics, validation: validation))
+            summary += CSV.line(SummaryCSV.row(axisValues: run.axisValues, outcome: outcome, evalMetrics: evalMetrics, validation: validation))
         }
         try AtomicFile.write(metrics, to: layout.metricsFile)
         // compare.csv pairs the runs of the summary it was computed from; a changed summary (runs

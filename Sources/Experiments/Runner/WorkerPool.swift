@@ -6,6 +6,7 @@ import Darwin
 #endif
 import LoRABenchKernels
 import LoRABenchTensorIO
+import LoRABenchResults
 import LoRABenchAdapters
 import LoRABenchTraining
 import LoRABenchVariants
@@ -52,35 +53,14 @@ package struct WorkerPool {
     /// One worker process. Its progress lines become events; if it dies without writing an
     /// outcome, a `failed` outcome with its exit status and last error line is written here.
     private func runWorker(_ id: String, layout: ResultsLayout, progress: (ProgressEvent) -> ProgressAnswer) throws -> RunOutcome {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = ["run", manifestPath, "--out", outputDirectory, "--only", id]
-        let output = Pipe(), errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        // Drained on another thread so that a chatty worker never blocks on a full stderr pipe.
-        let errorText = Box(Data())
-        let drained = DispatchSemaphore(value: 0)
-        DispatchQueue.global().async {
-            errorText.value = errors.fileHandleForReading.readDataToEndOfFile()
-            drained.signal()
+        let worker = try ChildProcess(executable, ["run", manifestPath, "--out", outputDirectory, "--only", id])
+        let result = worker.wait { line in
+            if let event = WorkerReporter.parse(String(line)) { _ = progress(event) }
         }
-        var buffer = Data()
-        while case let chunk = output.fileHandleForReading.availableData, !chunk.isEmpty {
-            buffer.append(chunk)
-            while let newline = buffer.firstIndex(of: 0x0A) {
-                if let event = WorkerReporter.parse(String(decoding: buffer[..<newline], as: UTF8.self)) { _ = progress(event) }
-                buffer.removeSubrange(...newline)
-            }
-        }
-        process.waitUntilExit()
-        drained.wait()
         if let outcome = try layout.outcome(of: id) { return outcome }
 
-        let how = process.terminationReason == .uncaughtSignal ? "was killed by signal" : "exited with status"
-        let lastLine = String(decoding: errorText.value, as: UTF8.self).split(separator: "\n").last.map { ": \($0)" } ?? ""
-        let outcome = RunOutcome(runID: id, status: .failed, reason: "worker \(how) \(process.terminationStatus)\(lastLine)",
+        let lastLine = result.errors.split(separator: "\n").last.map { ": \($0)" } ?? ""
+        let outcome = RunOutcome(runID: id, status: .failed, reason: "worker \(result.termination)\(lastLine)",
                                  stepsCompleted: 0, finalEval: [:], bestEval: [:], finalTrainLoss: nil, finalRanks: [:],
                                  trainableParameters: 0, totalParameters: 0, wallSeconds: 0, stepsPerSecond: 0, blasThreads: 0)
         try AtomicFile.write(outcome.encoded(), to: layout.outcomeFile(id))
@@ -108,12 +88,6 @@ private final class RunQueue: @unchecked Sendable {
     package func fail(_ error: Error) { lock.withLock { self.error = self.error ?? error } }
 
     package var firstError: Error? { lock.withLock { error } }
-}
-
-/// A value written by one thread and read by another after a semaphore says it is done.
-private final class Box<Value>: @unchecked Sendable {
-    package var value: Value
-    package init(_ value: Value) { self.value = value }
 }
 
 /// A worker's side of the pool: progress as `step<TAB>id<TAB>step<TAB>steps<TAB>loss` lines on

@@ -7,44 +7,10 @@ import LoRABenchVariants
 import LoRABenchModels
 import LoRABenchData
 import LoRABenchInterop
+import LoRABenchResults
 
 /// Wraps one module's frozen base layer in the run's adapter, or returns nil to leave it frozen.
 public typealias AdapterFactory = (_ module: ModuleShape, _ base: FrozenLinear) throws -> (any Adapter)?
-
-/// An evaluation metric and which direction is better (for the summary's `best_eval_<name>`).
-public struct EvalMetric: Equatable, Sendable {
-    public var name: String
-    public var higherIsBetter: Bool
-
-    public init(name: String, higherIsBetter: Bool) {
-        self.name = name
-        self.higherIsBetter = higherIsBetter
-    }
-}
-
-/// The held-out sets a run is evaluated on, by their `split` in metrics.csv: `eval` is the task's
-/// own held-out set (GLUE's dev set, which serves as the test set here), `validation` the
-/// examples `task.validation_examples` holds out of the training set, on which settings are chosen.
-public enum EvalSplit: String, CaseIterable, Sendable {
-    case eval, validation
-}
-
-/// A classifier's answer on one held-out example, as `predictions.csv` stores it.
-public struct Prediction: Equatable, Sendable {
-    /// The example's position in its split as loaded (dev.tsv's order).
-    public var index: Int
-    public var label: Int
-    public var predicted: Int
-    /// The softmax probability of `predicted`.
-    public var probability: Double
-
-    public init(index: Int, label: Int, predicted: Int, probability: Double) {
-        self.index = index
-        self.label = label
-        self.predicted = predicted
-        self.probability = probability
-    }
-}
 
 /// One evaluation: every metric of `TaskSettings.evalMetrics`, and for a classification task
 /// the prediction on every example, in index order (nil for regression).
@@ -145,7 +111,7 @@ public protocol PeftExportable: TaskModel {
 
 /// The tasks a manifest may name; each task lists its models (`TaskSettings.models`).
 public enum TaskCatalog {
-    public static let available = ["synthetic"] + GLUETask.allCases.map(\.rawValue)
+    public static var available: [String] { TaskRegistry.tasks.map { $0.name } }
 
     /// Parses `task:`: a name (`task: synthetic`) or a mapping with `name` and the task's settings.
     package static func parse(_ node: ManifestNode) throws -> any TaskSettings {
@@ -161,13 +127,9 @@ public enum TaskCatalog {
             nameNode = node
         }
         let name = try nameNode.string(allowed: "a task name: " + available.joined(separator: ", "))
-        switch name {
-        case "synthetic":
-            return try SyntheticTaskSettings(node)
-        case _ where GLUETask(rawValue: name) != nil:
-            return try GLUETaskSettings(node, task: GLUETask(rawValue: name)!)
-        default:
+        guard let definition = TaskRegistry.tasks.first(where: { $0.name == name }) else {
             throw nameNode.error(allowed: available.joined(separator: ", "), suggestion: closestMatch(to: name, in: available))
         }
+        return try definition.settings(node)
     }
 }

@@ -1,12 +1,21 @@
 import Yams
 import LoRABenchKernels
 import LoRABenchTensorIO
+import LoRABenchResults
 import LoRABenchAdapters
 import LoRABenchTraining
 import LoRABenchVariants
 import LoRABenchModels
 import LoRABenchData
 import LoRABenchInterop
+
+/// The synthetic task in the registry (`task: synthetic`).
+public enum SyntheticTaskDefinition: TaskDefinition {
+    public static let name = "synthetic"
+    public static let summary = "a frozen random MLP whose target adds a planted low-rank change (regression, milliseconds per run)"
+
+    public static func settings(_ node: ManifestNode) throws -> any TaskSettings { try SyntheticTaskSettings(node) }
+}
 
 /// The built-in teacher–student task: a frozen random tanh MLP (the base) and a teacher equal to
 /// the base plus, on each module, a ΔW of known rank (`true_rank`). Targets are the teacher's

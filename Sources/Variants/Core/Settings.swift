@@ -1,3 +1,5 @@
+import LoRABenchTensorIO
+
 /// A variant's manifest entry as the variant reads it: typed look-ups that validate a value and
 /// throw an error naming the file, line and key when it does not fit. The experiments floor
 /// implements it over YAML; a variant never sees the YAML itself.
@@ -67,20 +69,6 @@ public enum SettingValue: Equatable, Sendable {
 
 /// Resolved settings in the order they are written.
 public typealias SettingList = [(key: String, value: SettingValue)]
-
-/// The shortest text that reads back as the same Double (`16`, `0.001`, `1e-05`): integers
-/// without a fractional part, everything else as Swift prints it.
-public func formatNumber(_ value: Double) -> String {
-    if value.rounded() == value, abs(value) < 1e15 { return String(Int(value)) }
-    return "\(value)"
-}
-
-/// A metric value as CSV text. Values that are exactly a Float (losses, norms) are printed as
-/// that Float's shortest form, so `0.0123` is not written as `0.012299999594688416`.
-public func formatMetric(_ value: Double) -> String {
-    if value.isFinite, Double(Float(value)) == value, value.rounded() != value { return "\(Float(value))" }
-    return formatNumber(value)
-}
 
 /// An entry that sets nothing: every variant and policy at its defaults (benches, tests, and
 /// `VariantRegistry.plan(named:for:)`).

@@ -92,30 +92,16 @@ public struct SlurmCluster: Sendable {
         }
     }
 
-    /// Runs `command` with its output captured in files (a pipe could fill and block it).
+    /// Runs `command` (found on PATH by /usr/bin/env, which exits 127 when it is not there).
     /// squeue exits 1 for job ids it no longer knows, which `acceptingStatus` may allow.
     private func run(_ command: String, _ arguments: [String], acceptingStatus: (Int32) -> Bool = { $0 == 0 }) throws -> String {
-        let capture = FileManager.default.temporaryDirectory.appendingPathComponent("lorabench-\(command)-\(UUID().uuidString)")
-        try FileSystem.createDirectory(capture.path)
-        defer { try? FileSystem.remove(capture.path) }
-        let out = capture.appendingPathComponent("out"), err = capture.appendingPathComponent("err")
-        try AtomicFile.write(Data(), to: out.path)
-        try AtomicFile.write(Data(), to: err.path)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [command] + arguments
-        process.environment = environment
-        process.standardOutput = try FileHandle(forWritingTo: out)
-        process.standardError = try FileHandle(forWritingTo: err)
-        try process.run()
-        process.waitUntilExit()
-        let output = (try? String(contentsOf: out, encoding: .utf8)) ?? ""
-        let errors = (try? String(contentsOf: err, encoding: .utf8)) ?? ""
-        if process.terminationStatus == 127 { throw SlurmError.commandMissing(command) }
-        guard acceptingStatus(process.terminationStatus) else {
-            throw SlurmError.commandFailed(command: ([command] + arguments).joined(separator: " "), status: process.terminationStatus,
-                                           output: errors.isEmpty ? output : errors)
+        let result = try ChildProcess.run("/usr/bin/env", [command] + arguments, environment: environment)
+        if result.termination == .exited(127) { throw SlurmError.commandMissing(command) }
+        if case let .exited(status) = result.termination, !acceptingStatus(status) {
+            throw SlurmError.commandFailed(command: ([command] + arguments).joined(separator: " "), status: status,
+                                           output: result.errors.isEmpty ? result.output : result.errors)
         }
-        return output
+        // Left: an accepted status, or a death by signal, which `check` reports.
+        return try result.check(accepting: acceptingStatus).output
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import LoRABenchTensorIO
+import LoRABenchResults
 
 /// Why `collect` wrote nothing.
 public enum CollectError: Error, Equatable, CustomStringConvertible {

@@ -1,4 +1,5 @@
 import Foundation
+import LoRABenchResults
 
 /// A value that must not reach a Slurm script or be trusted from a sweep's record: each names
 /// the option (or the file and field), what was found and what is allowed.

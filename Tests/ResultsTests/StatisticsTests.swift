@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import LoRABenchKernels
+import LoRABenchKernels
+@testable import LoRABenchResults
 
 /// The statistics results are reported with, on cases computed by hand (closed forms and
 /// textbook tables), and the bootstrap's determinism.

@@ -3,11 +3,12 @@ import Glibc
 #else
 import Darwin
 #endif
+import LoRABenchKernels
 
 // The statistics that results are reported with: means over seeds with Student-t intervals,
 // the paired tests of `lorabench compare` (bootstrap, McNemar, Holm) and Pearson's r of the
 // analyses. Everything is in Double and deterministic (the bootstrap draws from SplitMix64), so
-// the same results folder always gives the same numbers. They sit on the lowest floor because
+// the same results folder always gives the same numbers. They sit on the results floor because
 // the runner (cells.csv), the report and the analyses all use them.
 
 // MARK: - Means over seeds

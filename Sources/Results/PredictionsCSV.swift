@@ -1,6 +1,22 @@
 import Foundation
 import LoRABenchTensorIO
-import LoRABenchVariants
+
+/// A classifier's answer on one held-out example, as `predictions.csv` stores it.
+public struct Prediction: Equatable, Sendable {
+    /// The example's position in its split as loaded (dev.tsv's order).
+    public var index: Int
+    public var label: Int
+    public var predicted: Int
+    /// The softmax probability of `predicted`.
+    public var probability: Double
+
+    public init(index: Int, label: Int, predicted: Int, probability: Double) {
+        self.index = index
+        self.label = label
+        self.predicted = predicted
+        self.probability = probability
+    }
+}
 
 /// `runs/<id>/predictions.csv`: a classifier's answer on every example of the eval split at its
 /// final evaluation, `index,label,predicted,probability` in index order (the example's position

@@ -1,12 +1,5 @@
 import Foundation
-import LoRABenchKernels
 import LoRABenchTensorIO
-import LoRABenchAdapters
-import LoRABenchTraining
-import LoRABenchVariants
-import LoRABenchModels
-import LoRABenchData
-import LoRABenchInterop
 
 public enum ExportError: Error, Equatable, CustomStringConvertible {
     case unknownMetric(String, available: [String])
@@ -47,7 +40,7 @@ public struct ExportedTable: Equatable {
 /// that selection.csv chose. `cells` is cells.csv: statistics over seeds per cell.
 public enum MetricsExport {
     /// Axes that can spread into columns (`base` and `learning_rate` where the results have them).
-    public static let wideAxes = Array(RunSpec.axisColumns(showingBase: true, learningRateAxis: true).dropFirst())
+    public static let wideAxes = Array(AxisColumns.names(showingBase: true, learningRateAxis: true).dropFirst())
 
     /// The files of `results` that an export reads or that the runner maintains: an export's
     /// output may never be one of them.

@@ -1,13 +1,4 @@
 import Foundation
-import LoRABenchKernels
-import LoRABenchTensorIO
-import LoRABenchAdapters
-import LoRABenchTraining
-import LoRABenchVariants
-import LoRABenchModels
-import LoRABenchData
-import LoRABenchInterop
-import Yams
 
 /// Where a sweep's files live:
 ///
@@ -105,27 +96,6 @@ public struct ResultsLayout: Sendable {
     }
 
     private func path(_ name: String) -> String { "\(root)/\(name)" }
-
-    /// Throws `SweepError.notResultsFolder` unless the root is missing, empty (dot files aside),
-    /// or holds this experiment's results: a manifest.yaml that is a LoRABench manifest and does
-    /// not name another experiment. So `run --out` never writes over a user's own files.
-    public func checkHoldsResults(of experiment: String) throws {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: root, isDirectory: &isDirectory) else { return }
-        guard isDirectory.boolValue else { throw SweepError.notResultsFolder(directory: root, reason: "a file, not a folder") }
-        let entries = try FileSystem.contents(of: root).filter { !$0.hasPrefix(".") }
-        guard !entries.isEmpty else { return }
-        guard let data = FileManager.default.contents(atPath: manifestCopy) else {
-            throw SweepError.notResultsFolder(directory: root, reason: "the folder holds files (\(entries.sorted().prefix(3).joined(separator: ", "))) but no manifest.yaml, so it is not a LoRABench results folder")
-        }
-        let copy = (try? Yams.load(yaml: String(decoding: data, as: UTF8.self))) as? [String: Any]
-        guard let copy, Manifest.requiredKeys.allSatisfy({ copy[$0] != nil }) else {
-            throw SweepError.notResultsFolder(directory: root, reason: "its manifest.yaml is not a LoRABench manifest (it needs the keys \(Manifest.requiredKeys.joined(separator: ", ")))")
-        }
-        if let recorded = copy["experiment"] as? String, recorded != experiment {
-            throw SweepError.notResultsFolder(directory: root, reason: "it holds the results of experiment '\(recorded)', not '\(experiment)'")
-        }
-    }
 
     /// A run's adapter folders in step order, for the run folder `…/runs/<id>`: every checkpoint
     /// (`save_every`), then the final adapter once the run has finished. A run without

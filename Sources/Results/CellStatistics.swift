@@ -1,7 +1,5 @@
 import Foundation
-import LoRABenchKernels
 import LoRABenchTensorIO
-import LoRABenchVariants
 
 /// `cells.csv`: the runs of each cell (every axis but the seed) summarised over seeds, for every
 /// final metric of summary.csv: how many runs the cell has, how many diverged or failed, and how

@@ -2,6 +2,7 @@ import Foundation
 import Yams
 import LoRABenchKernels
 import LoRABenchTensorIO
+import LoRABenchResults
 import LoRABenchAdapters
 import LoRABenchTraining
 import LoRABenchVariants
@@ -9,8 +10,8 @@ import LoRABenchModels
 import LoRABenchData
 import LoRABenchInterop
 
-/// A GLUE classification task (`sst2`, `rte`, `cola`) on a pretrained encoder (`minilm`): the
-/// frozen BERT encoder with the run's adapters, mean pooling and a trainable classification
+/// A GLUE classification task (`sst2`, `rte`, `cola`) on a pretrained encoder (a `BertFamily` of
+/// the registry): the frozen BERT encoder with the run's adapters, mean pooling and a trainable classification
 /// head, trained with cross-entropy on dynamically padded batches and evaluated by dev-set
 /// accuracy. The data are the copies under `data_dir` (`Data/<task>/{train,dev}.tsv`).
 public struct GLUETaskSettings: TaskSettings {
@@ -33,17 +34,17 @@ public struct GLUETaskSettings: TaskSettings {
     public var validationExamples: Int?
     /// Where the model is looked up; tests point it at another cache.
     public var store = ModelStore.default
+    /// The encoder the task fine-tunes: the registry's first BERT family.
+    public var family: any BertFamily = Self.families[0]
 
-    public var name: String { task.rawValue }
-    public let models = [PretrainedModel.minilm.rawValue]
+    /// The registry's encoders, the models a GLUE task can train.
+    package static var families: [any BertFamily] { ModelFamilyRegistry.families.compactMap { $0 as? any BertFamily } }
+
+    public var name: String { task.name }
+    public var models: [String] { Self.families.map(\.name) }
     public let evalMetrics = [EvalMetric(name: "loss", higherIsBetter: false), EvalMetric(name: "accuracy", higherIsBetter: true)]
     public let hasHead = true
     public var labelCount: Int? { task.labelCount }
-
-    /// all-MiniLM-L6-v2's architecture. The modules must be known when a manifest is validated,
-    /// before (and without) the model being fetched; `makeTask` checks the fetched config against it.
-    package static let architecture = BertConfig(vocabSize: 30522, hiddenSize: 384, layerCount: 6, headCount: 12, intermediateSize: 1536,
-                                         maxPositions: 512, typeVocabSize: 2, layerNormEpsilon: 1e-12)
 
     public init(task: GLUETask) { self.task = task }
 
@@ -53,13 +54,13 @@ public struct GLUETaskSettings: TaskSettings {
         guard case .mapping = node.node else { return }
         let block = try node.mapping(keys: Self.keys)
         if let value = block.optional("data_dir") {
-            dataDirectory = try value.string(allowed: "a folder holding \(task.rawValue)/train.tsv and \(task.rawValue)/dev.tsv")
+            dataDirectory = try value.string(allowed: "a folder holding \(task.name)/train.tsv and \(task.name)/dev.tsv")
         }
         if let value = block.optional("max_train_examples") {
             maxTrainExamples = try value.int(allowed: "an integer ≥ 1 (the first examples of train.tsv)", in: 1...Int.max)
         }
         if let value = block.optional("max_length") {
-            let positions = Self.architecture.maxPositions
+            let positions = family.architecture.maxPositions
             maxLength = try value.int(allowed: "an integer from 3 to \(positions) (tokens, [CLS] and [SEP] included)", in: 3...positions)
         }
         if let value = block.optional("length_bucketing") { lengthBucketing = try value.bool() }
@@ -72,7 +73,7 @@ public struct GLUETaskSettings: TaskSettings {
     }
 
     /// The six Linears of every layer under their peft module names, in model order.
-    public var modules: [ModuleShape] { BertEncoder.modules(of: Self.architecture) }
+    public var modules: [ModuleShape] { family.modules }
 
     public var resolved: Node {
         Settings.map([
@@ -88,9 +89,9 @@ public struct GLUETaskSettings: TaskSettings {
     /// Locates the model (failing with the command that fetches it), checks its architecture,
     /// decodes its weights and tokenizes both splits once for every run of the sweep.
     public func makeTask() throws -> any ExperimentTask {
-        let files = try store.locate(.minilm)
+        let files = try store.locate(family)
         let config = try BertConfig(contentsOf: URL(fileURLWithPath: files.configPath))
-        let expected = Self.architecture
+        let expected = family.architecture
         guard config.layerCount == expected.layerCount, config.hiddenSize == expected.hiddenSize,
               config.intermediateSize == expected.intermediateSize else {
             throw GLUETaskError.unexpectedArchitecture(
@@ -327,7 +328,7 @@ package final class GLUEClassifier: PeftExportable {
         return Evaluation(metrics: ["loss": lossSum / count, "accuracy": Double(correct) / count], predictions: predictions)
     }
 
-    package var baseModelName: String { PretrainedModel.minilm.hubName }
+    package var baseModelName: String { experiment.files.family.hubName }
     package var baseModelSHA256: String? { experiment.files.weightsSHA256 }
 
     package var savedModules: (names: [String], tensors: [String: TensorToWrite]) {

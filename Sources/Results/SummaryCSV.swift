@@ -1,11 +1,4 @@
-import LoRABenchKernels
 import LoRABenchTensorIO
-import LoRABenchAdapters
-import LoRABenchTraining
-import LoRABenchVariants
-import LoRABenchModels
-import LoRABenchData
-import LoRABenchInterop
 
 /// summary.csv: one row per finished run — its axis values, how it ended, its eval metrics
 /// (final and best; with a validation split, the same on it), its size and its speed.
@@ -16,10 +9,11 @@ public enum SummaryCSV {
         let held: [String] = validation ? evalMetrics.flatMap { ["final_validation_\($0.name)", "best_validation_\($0.name)"] } : []
         let measures: [String] = ["final_train_loss", "steps_completed", "mean_final_rank", "trainable_parameters",
                                   "trainable_share", "wall_seconds", "steps_per_second"]
-        return RunSpec.axisColumns(showingBase: showingBase, learningRateAxis: learningRateAxis) + ["status", "reason"] + eval + held + measures
+        return AxisColumns.names(showingBase: showingBase, learningRateAxis: learningRateAxis) + ["status", "reason"] + eval + held + measures
     }
 
-    package static func row(run: RunSpec, outcome: RunOutcome, evalMetrics: [EvalMetric], validation: Bool = false) -> [String] {
+    /// `axisValues`: the run's values of the axis columns (`RunSpec.axisValues`).
+    package static func row(axisValues: [String], outcome: RunOutcome, evalMetrics: [EvalMetric], validation: Bool = false) -> [String] {
         func number(_ value: Double?) -> String { value.map(formatMetric) ?? "" }
         var eval: [String] = evalMetrics.flatMap { [number(outcome.finalEval[$0.name]), number(outcome.bestEval[$0.name])] }
         if validation {
@@ -30,6 +24,6 @@ public enum SummaryCSV {
         let measures: [String] = [number(outcome.finalTrainLoss), String(outcome.stepsCompleted), number(outcome.meanFinalRank),
                                   String(outcome.trainableParameters), number(outcome.trainableShare),
                                   number(wallSeconds), number(stepsPerSecond)]
-        return run.axisValues + [outcome.status.rawValue, outcome.reason] + eval + measures
+        return axisValues + [outcome.status.rawValue, outcome.reason] + eval + measures
     }
 }

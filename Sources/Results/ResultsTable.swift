@@ -1,12 +1,4 @@
 import Foundation
-import LoRABenchKernels
-import LoRABenchTensorIO
-import LoRABenchAdapters
-import LoRABenchTraining
-import LoRABenchVariants
-import LoRABenchModels
-import LoRABenchData
-import LoRABenchInterop
 
 /// Why a results file could not be read. Each message names the file; a missing file also names
 /// the command that writes it.

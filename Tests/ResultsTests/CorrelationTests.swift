@@ -1,4 +1,4 @@
-@testable import LoRABenchKernels
+@testable import LoRABenchResults
 import Testing
 
 /// Pearson's r (moved here from the Analysis floor with `pearsonCorrelation` itself).

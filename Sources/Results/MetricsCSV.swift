@@ -1,12 +1,5 @@
 import Foundation
-import LoRABenchKernels
 import LoRABenchTensorIO
-import LoRABenchAdapters
-import LoRABenchTraining
-import LoRABenchVariants
-import LoRABenchModels
-import LoRABenchData
-import LoRABenchInterop
 
 /// One measurement in tidy long form: at `step` on `split`, `metric` was `value`.
 public struct MetricRow: Equatable, Codable, Sendable {
@@ -29,20 +22,20 @@ public struct MetricRow: Equatable, Codable, Sendable {
 public enum MetricsCSV {
     public static let runColumns = ["run_id", "step", "split", "metric", "value"]
     public static func experimentColumns(showingBase: Bool, learningRateAxis: Bool = false) -> [String] {
-        RunSpec.axisColumns(showingBase: showingBase, learningRateAxis: learningRateAxis) + ["step", "split", "metric", "value"]
+        AxisColumns.names(showingBase: showingBase, learningRateAxis: learningRateAxis) + ["step", "split", "metric", "value"]
     }
 
     package static func runFile(runID: String, rows: [MetricRow]) -> String {
         CSV.line(runColumns) + rows.map { CSV.line([runID, String($0.step), $0.split, $0.metric, formatMetric($0.value)]) }.joined()
     }
 
-    /// A run's rows as experiment rows: its axis values, then step, split, metric, value.
-    package static func experimentRows(run: RunSpec, runFile: Data, path: String) throws -> [[String]] {
+    /// A run's rows as experiment rows: its axis values (`RunSpec.axisValues`), then step, split,
+    /// metric, value.
+    package static func experimentRows(axisValues: [String], runFile: Data, path: String) throws -> [[String]] {
         let table = try CSVTable(data: runFile, path: path)
         guard table.header == runColumns else {
             throw ResultsError.malformed(path: path, line: 1, message: "expected the columns \(runColumns.joined(separator: ","))")
         }
-        let axes = run.axisValues
-        return table.records.map { axes + $0.fields.dropFirst() }
+        return table.records.map { axisValues + $0.fields.dropFirst() }
     }
 }

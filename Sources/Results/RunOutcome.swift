@@ -1,12 +1,4 @@
 import Foundation
-import LoRABenchKernels
-import LoRABenchTensorIO
-import LoRABenchAdapters
-import LoRABenchTraining
-import LoRABenchVariants
-import LoRABenchModels
-import LoRABenchData
-import LoRABenchInterop
 
 /// How a run ended, written last to `runs/<id>/outcome.json`: its presence is what marks the run
 /// finished, so a run killed at any earlier point is redone by `--resume`.
@@ -50,6 +42,31 @@ public struct RunOutcome: Codable, Equatable, Sendable {
     /// "baseline"; `VectorKernels`): the baseline rounds the narrow adapter products without FMA.
     /// Absent in outcomes written before it was recorded.
     public var vectorKernels: String? = nil
+
+    /// Spelled out because the memberwise initializer is internal and the runner, which
+    /// writes outcomes, is another target.
+    package init(runID: String, status: Status, reason: String, stepsCompleted: Int, finalEval: [String: Double],
+                 bestEval: [String: Double], finalValidation: [String: Double]? = nil, bestValidation: [String: Double]? = nil,
+                 finalTrainLoss: Double?, finalRanks: [String: Int], trainableParameters: Int, totalParameters: Int,
+                 wallSeconds: Double, stepsPerSecond: Double, blasThreads: Int, blasKernels: String? = nil, vectorKernels: String? = nil) {
+        self.runID = runID
+        self.status = status
+        self.reason = reason
+        self.stepsCompleted = stepsCompleted
+        self.finalEval = finalEval
+        self.bestEval = bestEval
+        self.finalValidation = finalValidation
+        self.bestValidation = bestValidation
+        self.finalTrainLoss = finalTrainLoss
+        self.finalRanks = finalRanks
+        self.trainableParameters = trainableParameters
+        self.totalParameters = totalParameters
+        self.wallSeconds = wallSeconds
+        self.stepsPerSecond = stepsPerSecond
+        self.blasThreads = blasThreads
+        self.blasKernels = blasKernels
+        self.vectorKernels = vectorKernels
+    }
 
     package enum CodingKeys: String, CodingKey {
         case runID = "run_id", status, reason, stepsCompleted = "steps_completed", finalEval = "final_eval"
