@@ -52,6 +52,7 @@ public struct ModelPackage: Sendable, Equatable {
 public enum ModelFamilyRegistry {
     public static let families: [any ModelFamily] = [
         MiniLM(),
+        SmolLM2(),
     ]
 
     public static var names: [String] { families.map(\.name) }
