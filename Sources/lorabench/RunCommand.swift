@@ -129,12 +129,18 @@ struct RunCommand: ParsableCommand {
 
     /// One array task: its run, checkpointing and exiting 75 on Slurm's warning signal.
     private func runSlurmTask(_ id: String, runner: ExperimentRunner) throws {
-        let sink = CheckpointOnSignal(wrapping: PlainProgress(write: { print($0) }))
+        // Each line goes into the task's log as it happens, not through print's buffer (a full
+        // block when standard output is a file), which reaches the log only when the process exits
+        // normally: a task killed (time limit, preemption, scancel) would lose every line, and the
+        // resume line would be missing from the log until the run had ended.
+        let log = { (line: String) in FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
+        let sink = CheckpointOnSignal(wrapping: PlainProgress(write: log))
         do {
             let outcome = try runner.execute(runID: id, progress: sink.handle)
-            print("\(id): \(outcome.status.rawValue)" + (outcome.reason.isEmpty ? "" : ": \(outcome.reason)"))
-        } catch is RunInterrupted {
-            print("\(id): checkpointed on the warning signal; the requeued task continues it")
+            log("\(id): \(outcome.status.rawValue)" + (outcome.reason.isEmpty ? "" : ": \(outcome.reason)"))
+        } catch let interrupted as RunInterrupted {
+            let step = interrupted.checkpointStep.map { " at step \($0)" } ?? ""
+            log("\(id): checkpointed\(step) on the warning signal; the requeued task continues it")
             throw ExitCode(SlurmScript.checkpointedStatus)
         }
     }

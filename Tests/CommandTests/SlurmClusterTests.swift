@@ -115,11 +115,17 @@ struct SlurmClusterTests {
         usleep(1_500_000)  // well into the run
         // What Slurm does at --signal=B:USR1@120: the signal to the batch shell alone.
         try slurmCommand("scancel", ["--signal=USR1", "--batch", "\(job)_0"])
-        #expect(waitUntil(timeout: 120) { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("checkpointed on the warning signal") })
+        // The step the run checkpointed at on the warning (which may fall on a save_every step).
+        var signalledStep: Int?
+        #expect(waitUntil(timeout: 120) {
+            let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            signalledStep = text.firstMatch(of: /checkpointed at step (\d+) on the warning signal/).flatMap { Int($0.1) }
+            return signalledStep != nil
+        })
         #expect(try waitForSweep(results, timeout: 600))
-        let steps = sweep.layout.checkpointSteps(run)
-        #expect(steps.contains { $0 % 500 != 0 }, "no checkpoint at the signalled step: \(steps)")
-        #expect(try String(contentsOfFile: log, encoding: .utf8).contains("resuming from the checkpoint at step"))
+        let step = try #require(signalledStep)
+        #expect(sweep.layout.checkpointSteps(run).contains(step), "no checkpoint at the signalled step \(step)")
+        #expect(try String(contentsOfFile: log, encoding: .utf8).contains("\(run): resuming from the checkpoint at step \(step)"))
 
         _ = try LorabenchProcess.output(["collect", results])
         #expect(try LorabenchProcess.run(["run", manifest, "--out", "\(directory)/local"]) == 0)

@@ -1,5 +1,6 @@
 import Foundation
 @testable import LoRABenchExperiments
+import LoRABenchTensorIO
 import LoRABenchTestSupport
 import Testing
 
@@ -120,7 +121,9 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let root = try finishedSweep(in: directory, finishing: 6)
         let sweep = try SlurmSweep.open(directory: root)
-        #expect(try LorabenchProcess.run(["collect", root]) == 0)
+        // An empty queue, whatever Slurm this machine has.
+        let slurm = try FakeSlurm(directory: directory, maxArraySize: 1001)
+        #expect(try slurm.run(["collect", root]).status == 0)
         let summary = try Data(contentsOf: URL(fileURLWithPath: "\(root)/summary.csv"))
         let metrics = try Data(contentsOf: URL(fileURLWithPath: "\(root)/metrics.csv"))
         #expect(try ExperimentSupport.records("\(root)/summary.csv").count == 1 + 6)
@@ -128,7 +131,7 @@ import Testing
         case "outcome removed": try FileManager.default.removeItem(atPath: sweep.layout.outcomeFile(sweep.manifest.runs[3].id))
         default: try writeRecord(root: root, blasThreads: Int(damage.split(separator: " ")[1])!, runs: sweep.manifest.runs.map(\.id))
         }
-        let result = try LorabenchProcess.failure(["collect", root])
+        let result = try slurm.run(["collect", root])
         #expect(result.status != 0)
         #expect(result.errors.contains(damage == "blas_threads 0" ? "field 'blas_threads'" : "would lose"), "\(result.errors)")
         #expect(try Data(contentsOf: URL(fileURLWithPath: "\(root)/summary.csv")) == summary)
@@ -268,19 +271,15 @@ private struct FakeSlurm {
 
     /// lorabench with `path` (by default this fake Slurm's) as its PATH: its standard output.
     func lorabench(_ arguments: [String], path: String? = nil) throws -> String {
-        let process = Process()
-        process.executableURL = try LorabenchProcess.executable
-        process.arguments = arguments
+        try run(arguments, path: path).output
+    }
+
+    /// lorabench with this fake Slurm first on PATH (or `path`): its status and both streams.
+    func run(_ arguments: [String], path: String? = nil) throws -> (status: Int32, output: String, errors: String) {
         var environment = ProcessInfo.processInfo.environment
         environment["PATH"] = path ?? "\(bin):/usr/bin:/bin"
-        process.environment = environment
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
+        let result = try ChildProcess.run(try LorabenchProcess.executable.path, arguments, environment: environment)
+        return (result.termination.shellStatus, result.output, result.errors)
     }
 }
 

@@ -142,3 +142,32 @@ private final class SignalAt: ProgressSink {
         return .more
     }
 }
+
+/// squeue exits 1 for a job it has forgotten and for a controller that does not answer; only the
+/// first means "not queued". Taking the second for an empty queue made `status` call a running
+/// task missing and let a test read a task's log before the task had ended.
+@Suite struct SqueueExitStatusTests {
+    func cluster(printing message: String, status: Int32, in directory: String) throws -> SlurmCluster {
+        try AtomicFile.write("#!/bin/bash\necho '\(message)' >&2\nexit \(status)\n", to: "\(directory)/bin/squeue")
+        chmod("\(directory)/bin/squeue", 0o755)
+        return SlurmCluster(environment: ["PATH": "\(directory)/bin:/usr/bin:/bin"])
+    }
+
+    @Test func aForgottenJobIsNotQueued() throws {
+        let directory = try ExperimentSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let cluster = try cluster(printing: "slurm_load_jobs error: \(SlurmCluster.forgottenJobMessage)", status: 1, in: directory)
+        #expect(try cluster.queuedTasks(of: ["42"]).isEmpty)
+    }
+
+    @Test func aControllerThatDoesNotAnswerIsAnErrorNotAnEmptyQueue() throws {
+        let directory = try ExperimentSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let cluster = try cluster(printing: "slurm_load_jobs error: Socket timed out on send/recv operation", status: 1, in: directory)
+        #expect {
+            try cluster.queuedTasks(of: ["42"])
+        } throws: { error in
+            "\(error)".contains("squeue --noheader --array --jobs 42") && "\(error)".contains("Socket timed out")
+        }
+    }
+}

@@ -11,6 +11,9 @@ import LoRABenchInterop
 
 /// The run was stopped from outside (a progress sink answered `.stop`); it stays unfinished.
 public struct RunInterrupted: Error, CustomStringConvertible {
+    /// The step whose checkpoint the run saved before stopping (`.checkpointAndStop`); nil for `.stop`.
+    public var checkpointStep: Int?
+
     public var description: String {
         "the run was stopped before it finished; `lorabench run --resume` continues it from its last checkpoint (save_every), else redoes it"
     }
@@ -160,10 +163,10 @@ package final class RunTrainer {
                 if onSchedule, step < training.steps { try saveCheckpoint() }
                 switch progress(.step(id: run.id, step: step, steps: training.steps, loss: report.loss)) {
                 case .more: break
-                case .stop: throw RunInterrupted()
+                case .stop: throw RunInterrupted(checkpointStep: nil)
                 case .checkpointAndStop where step < training.steps:
                     if !onSchedule { try saveCheckpoint() }
-                    throw RunInterrupted()
+                    throw RunInterrupted(checkpointStep: step)
                 case .checkpointAndStop: break  // the last step: finishing is quicker than a checkpoint
                 }
             }

@@ -54,10 +54,21 @@ public struct SlurmCluster: Sendable {
     /// The array tasks of `jobIDs` still in the queue (pending, running, requeued), one per task.
     /// Each job is asked for on its own: squeue fails a whole query for one id it has forgotten.
     public func queuedTasks(of jobIDs: [String]) throws -> [QueuedTask] {
-        try jobIDs.flatMap { jobID in
+        try jobIDs.flatMap { jobID -> [QueuedTask] in
             // --array lists each pending task on its own line; %F is the array's job id, %K the task index.
-            let output = try run("squeue", ["--noheader", "--array", "--jobs", jobID, "--format", "%F %K %T"],
-                                 acceptingStatus: { $0 == 0 || $0 == 1 })
+            let arguments = ["--noheader", "--array", "--jobs", jobID, "--format", "%F %K %T"]
+            let result = try execute("squeue", arguments)
+            // squeue exits 1 both for a job it has forgotten (ended: none of its tasks is queued)
+            // and when the controller does not answer ("Socket timed out"): then the queue is
+            // unknown, not empty, and a running task must not be reported as missing.
+            if result.termination == .exited(1) {
+                guard result.errors.contains(Self.forgottenJobMessage) else {
+                    throw SlurmError.commandFailed(command: (["squeue"] + arguments).joined(separator: " "), status: 1,
+                                                   output: result.errors.isEmpty ? result.output : result.errors)
+                }
+                return []
+            }
+            let output = try result.check().output
             return output.split(separator: "\n").compactMap { line -> QueuedTask? in
                 let fields = line.split(separator: " ")
                 guard fields.count == 3, let index = Int(fields[1]) else { return nil }
@@ -92,11 +103,19 @@ public struct SlurmCluster: Sendable {
         }
     }
 
+    /// What squeue prints for a job id the controller no longer knows.
+    package static let forgottenJobMessage = "Invalid job id specified"
+
     /// Runs `command` (found on PATH by /usr/bin/env, which exits 127 when it is not there).
-    /// squeue exits 1 for job ids it no longer knows, which `acceptingStatus` may allow.
-    private func run(_ command: String, _ arguments: [String], acceptingStatus: (Int32) -> Bool = { $0 == 0 }) throws -> String {
+    private func execute(_ command: String, _ arguments: [String]) throws -> ChildResult {
         let result = try ChildProcess.run("/usr/bin/env", [command] + arguments, environment: environment)
         if result.termination == .exited(127) { throw SlurmError.commandMissing(command) }
+        return result
+    }
+
+    /// `execute`, then the output of a command that exited with an accepted status.
+    private func run(_ command: String, _ arguments: [String], acceptingStatus: (Int32) -> Bool = { $0 == 0 }) throws -> String {
+        let result = try execute(command, arguments)
         if case let .exited(status) = result.termination, !acceptingStatus(status) {
             throw SlurmError.commandFailed(command: ([command] + arguments).joined(separator: " "), status: status,
                                            output: result.errors.isEmpty ? result.output : result.errors)
