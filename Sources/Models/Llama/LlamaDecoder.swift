@@ -4,7 +4,8 @@ import LoRABenchAdapters
 
 /// A Llama decoder (transformers' `LlamaForCausalLM`, decoder-spec.md) with adapters on chosen
 /// Linears: the forward pass to the final RMSNorm, the tied LM head only at the rows asked for,
-/// and greedy generation with a KV cache. The pretrained weights stay frozen.
+/// the causal-LM loss and its backward into the adapters, and greedy generation with a KV cache.
+/// The pretrained weights stay frozen.
 ///
 /// Shapes: B sequences of T tokens, N = B·T token rows in row-major [B, T] order, C hidden width,
 /// V vocabulary. Each layer keeps its input and the activations its backward will need; layer
@@ -24,6 +25,16 @@ public final class LlamaDecoder {
     private var normalized = Matrix.zeros(0, 0)        // the final RMSNorm's output [N, C]
     private var finalInverseRMS: [Float] = []          // [N]
     private var cos = Matrix.zeros(0, 0), sin = Matrix.zeros(0, 0)  // RoPE tables [N, D/2]
+
+    // The last loss's state, and backward's buffers (sized on first use).
+    /// The first layer holding an adapter: backward stops there; nil when nothing trains.
+    private let lowestAdaptedLayer: Int?
+    private var lossBatchSize = 0
+    private var lossRows: [Int] = []                   // the token rows with a label to predict [R]
+    private var gradLogits: Matrix?                    // ∂L/∂logits at `lossRows` [R, V]
+    private var gradNormalized = Matrix.zeros(0, 0)    // ∂L/∂(final RMSNorm output) [N, C]
+    private var gradHidden = Matrix.zeros(0, 0)        // ∂L/∂(residual stream) [N, C]
+    private var gradScratch = LlamaGradientScratch()   // shared by the layers, one backward at a time
 
     /// Builds the decoder from dequantized weights (which several decoders may share). Each of the
     /// seven Linears of every layer is offered to `adapt` with its peft module shape and its frozen
@@ -54,6 +65,7 @@ public final class LlamaDecoder {
         embedding = weights.embedding
         finalNorm = RMSNorm(weight: weights.finalNorm, epsilon: config.rmsNormEpsilon)
         rotary = RotaryEmbedding(headSize: config.headSize, theta: config.ropeTheta)
+        lowestAdaptedLayer = layers.firstIndex { $0.isAdapted }
     }
 
     /// The decoder of a Llama GGUF file with no adapter, its weights dequantized once.
@@ -106,6 +118,7 @@ public final class LlamaDecoder {
     /// given (its earlier tokens and these), else within the batch.
     private func run(inputIDs: [Int], attentionMask: [Int], positions: [Int], batchSize: Int, cache: LlamaKVCache?,
                      training: Bool) throws -> Matrix {
+        gradLogits = nil  // a loss's backward needs its own forward's state
         rotary.tables(positions: positions, cos: &cos, sin: &sin)
         var hidden = Matrix.uninitializedActivation(inputIDs.count, config.hiddenSize)
         LlamaEmbedding.forward(inputIDs: inputIDs, table: embedding, into: &hidden)
@@ -118,6 +131,58 @@ public final class LlamaDecoder {
         finalInput = hidden
         finalNorm.forward(hidden, into: &normalized, inverseRMS: &finalInverseRMS)
         return normalized
+    }
+
+    // MARK: Loss and backward
+
+    /// The label that no position predicts (torch's `ignore_index`).
+    public static let ignoredLabel = -100
+
+    /// The causal-LM loss as transformers' `ForCausalLMLoss` computes it: the labels [B·T] shifted
+    /// left by one within each sequence (the logits at position t predict the label at t + 1), and
+    /// the mean cross-entropy over the positions whose shifted label is not −100
+    /// (decoder-spec.md, "One forward pass"). Logits are formed only at those rows. The batch is
+    /// right-padded (positions 0, 1, … in every row). Keeps what `backward()` needs; `training`
+    /// enables the adapters' dropout.
+    public func loss(inputIDs: [Int], attentionMask: [Int], labels: [Int], batchSize: Int, training: Bool = true) throws -> Float {
+        guard labels.count == inputIDs.count else {
+            throw LlamaError.invalidInput("\(labels.count) labels for \(inputIDs.count) token ids")
+        }
+        if let label = labels.first(where: { $0 != Self.ignoredLabel && !(0..<config.vocabSize).contains($0) }) {
+            throw LlamaError.invalidInput("label \(label) is neither \(Self.ignoredLabel) nor in the vocabulary 0..<\(config.vocabSize)")
+        }
+        try forward(inputIDs: inputIDs, attentionMask: attentionMask, batchSize: batchSize, training: training)
+        let length = inputIDs.count / batchSize
+        let rows = (0..<inputIDs.count).filter { ($0 + 1) % length != 0 && labels[$0 + 1] != Self.ignoredLabel }
+        guard !rows.isEmpty else {
+            throw LlamaError.invalidInput("no position has a label to predict (every label after a sequence's first token is \(Self.ignoredLabel))")
+        }
+        var gradient = logits(at: rows)
+        let loss = LanguageModelLoss.crossEntropy(&gradient, targets: rows.map { labels[$0 + 1] })
+        (lossBatchSize, lossRows, gradLogits) = (batchSize, rows, gradient)
+        return loss
+    }
+
+    /// Accumulates the gradient of the last `loss` into every adapter parameter. The embedding
+    /// (and with it the tied head) is frozen, so layers below the lowest adapted one are not
+    /// visited and that layer's input gradient is not formed.
+    public func backward() throws {
+        guard let gradLogits else { throw LlamaError.invalidInput("backward() needs a preceding loss(...)") }
+        self.gradLogits = nil
+        guard let lowest = lowestAdaptedLayer else { return }
+        // The tied head: ∂normalized = ∂logits·E at the rows with a label, zero at the others.
+        let gradLabelled = matmul(gradLogits, .n, embedding, .n)
+        gradNormalized.ensureShape(normalized.rows, normalized.cols)
+        gradNormalized.fill(0)
+        let width = config.hiddenSize
+        for (index, row) in lossRows.enumerated() {
+            gradNormalized.storage.replaceSubrange(row * width..<(row + 1) * width, with: gradLabelled.storage[index * width..<(index + 1) * width])
+        }
+        finalNorm.backward(gradNormalized, input: finalInput, inverseRMS: finalInverseRMS, into: &gradHidden, accumulate: false)
+        for index in (lowest..<layers.count).reversed() {
+            try layers[index].backward(&gradHidden, needsInputGradient: index > lowest, batchSize: lossBatchSize, rotary: rotary,
+                                       cos: cos, sin: sin, scratch: &gradScratch)
+        }
     }
 
     // MARK: Generation
@@ -244,6 +309,49 @@ package final class LlamaLayer {
         axpy(1, afterAttention, &out)
         return out
     }
+
+    /// Whether any of the seven Linears holds an adapter.
+    package var isAdapted: Bool { [query, key, value, attentionOutput, gate, up, down].contains { $0.isAdapted } }
+
+    /// ∂L/∂out [N, C] → ∂L/∂h in place for the last forward (without a cache), accumulating the
+    /// adapters' parameter gradients; without `needsInputGradient` (the lowest adapted layer)
+    /// ∂L/∂h is not formed and `grad` is left as ∂L/∂h'. Each residual passes its gradient
+    /// through unchanged, so each branch's input gradient is added into `grad`.
+    package func backward(_ grad: inout Matrix, needsInputGradient: Bool, batchSize: Int, rotary: RotaryEmbedding, cos: Matrix, sin: Matrix,
+                          scratch: inout LlamaGradientScratch) throws {
+        try down.backward(grad, into: &scratch.activation, accumulate: false)
+        SwiGLU.backward(scratch.activation, gate: gateOutput, up: upOutput, gradGate: &scratch.gate, gradUp: &scratch.up)
+        try gate.backward(scratch.gate, into: &scratch.normalized, accumulate: false)
+        try up.backward(scratch.up, into: &scratch.normalized, accumulate: true)
+        feedForwardNorm.backward(scratch.normalized, input: afterAttention, inverseRMS: feedForwardInverseRMS, into: &grad, accumulate: true)  // ∂L/∂h'
+        try attentionOutput.backward(grad, into: &scratch.context, accumulate: false)
+        attention.backward(scratch.context, query: q, keys: k, values: v, batchSize: batchSize,
+                           gradQuery: &scratch.query, gradKeys: &scratch.key, gradValues: &scratch.value, gradScores: &scratch.scores)
+        rotary.applyInverse(to: &scratch.query, cos: cos, sin: sin)
+        rotary.applyInverse(to: &scratch.key, cos: cos, sin: sin)
+        if needsInputGradient {
+            try query.backward(scratch.query, into: &scratch.normalized, accumulate: false)
+            try key.backward(scratch.key, into: &scratch.normalized, accumulate: true)
+            try value.backward(scratch.value, into: &scratch.normalized, accumulate: true)
+            attentionNorm.backward(scratch.normalized, input: input, inverseRMS: attentionInverseRMS, into: &grad, accumulate: true)  // ∂L/∂h
+        } else {
+            try query.backwardParameters(scratch.query)
+            try key.backwardParameters(scratch.key)
+            try value.backwardParameters(scratch.value)
+        }
+    }
+}
+
+/// A layer's intermediate gradients, needed only while that layer's backward runs, so one set
+/// serves every layer (N = B·T, C hidden, KV key/value width, F SwiGLU width, T sequence length).
+package struct LlamaGradientScratch {
+    package var activation = Matrix.zeros(0, 0)                        // ∂L/∂(SwiGLU output) [N, F]
+    package var gate = Matrix.zeros(0, 0), up = Matrix.zeros(0, 0)     // ∂L/∂(Gate b), ∂L/∂(Up b) [N, F]
+    package var normalized = Matrix.zeros(0, 0)                        // ∂L/∂b, then ∂L/∂a [N, C]
+    package var context = Matrix.zeros(0, 0)                           // ∂L/∂(attention output) [N, C]
+    package var query = Matrix.zeros(0, 0)                             // ∂L/∂(Q a) [N, C]
+    package var key = Matrix.zeros(0, 0), value = Matrix.zeros(0, 0)   // ∂L/∂(K a), ∂L/∂(V a) [N, KV]
+    package var scores: [Float] = []                                   // one head's ∂L/∂scores [T, T]
 }
 
 /// The keys and values of earlier tokens, per layer, for generation: B sequences of up to

@@ -25,6 +25,15 @@ public struct LlamaWeights: Sendable {
     public let layers: [Layer]
     public let finalNorm: Matrix  // [1, C]
 
+    /// Weights given in memory (a test's random model); `path` names them in errors.
+    package init(config: LlamaConfig, embedding: Matrix, layers: [Layer], finalNorm: Matrix, path: String) {
+        self.path = path
+        self.config = config
+        self.embedding = embedding
+        self.layers = layers
+        self.finalNorm = finalNorm
+    }
+
     /// Dequantizes every tensor the decoder reads, each checked against `config`'s shape.
     public init(gguf file: GGUFFile, config: LlamaConfig) throws {
         let width = config.hiddenSize, inner = config.intermediateSize
