@@ -44,12 +44,12 @@ import Testing
         for file in [trainer, "\(directory)/bin/scontrol"] { chmod(file, 0o755) }
         try AtomicFile.write(Self.script(runs: ["a", "b", "c"], root: directory, executable: trainer).text, to: "\(directory)/array.sbatch")
 
-        let task = try CleanSignalsProcess("/bin/bash", ["\(directory)/array.sbatch"],
-                                           environment: ["PATH": "\(directory)/bin:/usr/bin:/bin", "SLURM_ARRAY_TASK_ID": "1", "SLURM_ARRAY_JOB_ID": "42"])
+        let task = try ChildProcess("/bin/bash", ["\(directory)/array.sbatch"],
+                                    environment: ["PATH": "\(directory)/bin:/usr/bin:/bin", "SLURM_ARRAY_TASK_ID": "1", "SLURM_ARRAY_JOB_ID": "42"])
         let started = waitUntil(timeout: 20) { (try? String(contentsOfFile: "\(directory)/trainer", encoding: .utf8)) == "started\n" }
         #expect(started)
-        kill(task.pid, SIGUSR1)
-        #expect(task.wait() == 75)
+        task.signal(SIGUSR1)
+        #expect(task.wait().termination == .exited(75))
         #expect(try String(contentsOfFile: "\(directory)/trainer", encoding: .utf8) == "checkpointed\n")
         #expect(try String(contentsOfFile: "\(directory)/scontrol", encoding: .utf8) == "requeue 42_1\n")
         #expect(try String(contentsOfFile: "\(directory)/arguments", encoding: .utf8)
@@ -75,9 +75,9 @@ import Testing
         for file in [trainer, "\(directory)/bin/scontrol"] { chmod(file, 0o755) }
         try AtomicFile.write(Self.script(runs: ["a"], root: directory, executable: trainer).text, to: "\(directory)/array.sbatch")
         let statuses = try (0..<10).map { _ in
-            try CleanSignalsProcess("/bin/bash", ["\(directory)/array.sbatch"],
-                                    environment: ["PATH": "\(directory)/bin:/usr/bin:/bin", "SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_JOB_ID": "42"])
-                .wait()
+            try ChildProcess("/bin/bash", ["\(directory)/array.sbatch"],
+                             environment: ["PATH": "\(directory)/bin:/usr/bin:/bin", "SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_JOB_ID": "42"])
+                .wait().termination.shellStatus
         }
         #expect(statuses == Array(repeating: 75, count: 10))
     }

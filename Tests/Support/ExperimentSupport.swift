@@ -88,36 +88,3 @@ package func waitUntil(timeout: Double, _ condition: () -> Bool) -> Bool {
     }
     return false
 }
-
-/// A child process started with no signal blocked or ignored, as a batch system starts a job
-/// script: the test runner's threads block signals, and a child would inherit that mask.
-package struct CleanSignalsProcess {
-    package let pid: pid_t
-
-    package init(_ executable: String, _ arguments: [String], environment: [String: String]) throws {
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var none = sigset_t(), all = sigset_t()
-        sigemptyset(&none)
-        sigfillset(&all)
-        posix_spawnattr_setsigmask(&attributes, &none)
-        posix_spawnattr_setsigdefault(&attributes, &all)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        let envp = environment.map { strdup("\($0)=\($1)") } + [nil]
-        defer { (argv + envp).forEach { free($0) } }
-        var pid = pid_t()
-        let status = posix_spawn(&pid, executable, nil, &attributes, argv, envp)
-        guard status == 0 else { throw FileOperationError(operation: "start", path: executable, errno: status) }
-        self.pid = pid
-    }
-
-    /// Waits for the exit and returns its status (128 + n for a signal n, as a shell reports it).
-    package func wait() -> Int32 {
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0, errno == EINTR {}
-        let signal = status & 0x7f
-        return signal == 0 ? (status >> 8) & 0xff : 128 + signal
-    }
-}
