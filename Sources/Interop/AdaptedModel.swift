@@ -34,11 +34,7 @@ public final class AdaptedModel {
     /// The base holds its weights in `baseFormat`, by default the format the adapter was trained on.
     public init(checkpoint: PeftCheckpoint.Loaded, config: BertConfig, weights: BertWeights, baseModelSHA256: String?,
                 allowNonFinite: Bool = false, baseFormat requested: BaseWeightFormat? = nil) throws {
-        let recorded = checkpoint.file.metadata[PeftCheckpoint.baseWeightsKey]
-        guard let trained = recorded.map(BaseWeightFormat.init) ?? .float32 else {
-            throw CheckpointError.invalidConfig(path: checkpoint.weightsPath, key: PeftCheckpoint.baseWeightsKey,
-                                                reason: "'\(recorded!)' is not a base format (fp32, nf4, nf4-b<block size>, …-single)")
-        }
+        let trained = try checkpoint.trainedBaseFormat()
         let baseFormat = requested ?? trained
         let prefix = weights.shapes["bert.embeddings.word_embeddings.weight"] != nil ? "bert." : ""
         let buffer = DequantizationBuffer()

@@ -127,3 +127,16 @@ public enum PeftCheckpoint {
                       codec: try VariantRegistry.codec(for: config))
     }
 }
+
+extension PeftCheckpoint.Loaded {
+    /// The base format the adapter was trained on, from the weights file's metadata (float32 when
+    /// it records none, as adapters written before QLoRA do).
+    public func trainedBaseFormat() throws -> BaseWeightFormat {
+        let recorded = file.metadata[PeftCheckpoint.baseWeightsKey]
+        guard let format = recorded.map(BaseWeightFormat.init) ?? .float32 else {
+            throw CheckpointError.invalidConfig(path: weightsPath, key: PeftCheckpoint.baseWeightsKey,
+                                                reason: "'\(recorded!)' is not a base format (fp32, nf4, nf4-b<block size>, …-single)")
+        }
+        return format
+    }
+}

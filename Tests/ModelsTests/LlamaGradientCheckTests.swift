@@ -21,22 +21,9 @@ import Testing
     static let tolerance = 1e-3
     static let step: Float = 2e-2
 
-    static let config = LlamaConfig(vocabSize: 32, hiddenSize: 16, layerCount: 2, headCount: 4, keyValueHeadCount: 2, intermediateSize: 24,
-                                    ropeTheta: 10_000, rmsNormEpsilon: 1e-5, contextLength: 64)
+    static var config: LlamaConfig { TinyLlama.config }
 
-    static func randomWeights(seed: UInt64) -> LlamaWeights {
-        var rng = SplitMix64(seed: seed)
-        let (width, inner, keyValueWidth) = (config.hiddenSize, config.intermediateSize, config.keyValueWidth)
-        func linear(_ out: Int, _ inFeatures: Int) -> Matrix { .gaussian(out, inFeatures, std: 1 / Float(inFeatures).squareRoot(), using: &rng) }
-        func norm() -> Matrix { Matrix(rows: 1, cols: width, storage: (0..<width).map { _ in 1 + 0.2 * Float.random(in: -1...1, using: &rng) }) }
-        let layers = (0..<config.layerCount).map { _ in
-            LlamaWeights.Layer(attentionNorm: norm(), query: linear(width, width), key: linear(keyValueWidth, width),
-                               value: linear(keyValueWidth, width), attentionOutput: linear(width, width), feedForwardNorm: norm(),
-                               gate: linear(inner, width), up: linear(inner, width), down: linear(width, inner))
-        }
-        return LlamaWeights(config: config, embedding: .gaussian(config.vocabSize, width, std: 1, using: &rng), layers: layers,
-                            finalNorm: norm(), path: "random tiny Llama")
-    }
+    static func randomWeights(seed: UInt64) -> LlamaWeights { TinyLlama.randomWeights(seed: seed) }
 
     /// Every gradient of every LoRA tensor, for two sequences (the second right-padded) whose labels
     /// ignore the padding and the first token.

