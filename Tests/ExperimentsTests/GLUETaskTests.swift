@@ -39,6 +39,25 @@ import Testing
                          baseModelSHA256: experiment.files.weightsSHA256).encoder
     }
 
+    /// Issue 25 U9, end to end: 6 training sentences left and batches of 4 is fine; 3 left is a
+    /// failed run whose reason names the keys, never a silently smaller batch.
+    @Test func aRunWithFewerTrainingExamplesThanABatchFailsNamingTheKeys() throws {
+        _ = try minilmFilesOrSkip()
+        let directory = try ExperimentSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let manifest = try Manifest(yaml: """
+            experiment: tiny-sst2
+            task: {name: sst2, data_dir: '\(Self.dataDirectory)', max_train_examples: 3, validation_examples: 4, eval_examples: 8, max_length: 8}
+            training: {learning_rate: 1e-2, steps: 2, batch_size: 4}
+            sweep: {variants: [lora], ranks: [4], target_modules: [query, value]}
+            """, file: "m.yaml")
+        let outcome = try #require(try ExperimentSupport.run(manifest, into: directory).first)
+        #expect(outcome.status == .failed)
+        #expect(outcome.reason.contains("3 training example(s) are left after task.validation_examples (4) and task.max_train_examples (3)"),
+                "\(outcome.reason)")
+        #expect(outcome.reason.contains("fewer than training.batch_size (4)"), "\(outcome.reason)")
+    }
+
     @Test func aTinySweepWritesAccuracyAndAdaptersThatLoadBack() throws {
         let files = try minilmFilesOrSkip()
         let manifest = try Self.manifest()
