@@ -34,14 +34,14 @@ public final class AdaptedDecoder {
         // The Linears' weights in the order of `config.modules` (each layer's in `linearNames` order).
         let linearWeights = Dictionary(uniqueKeysWithValues: zip(shapes.map(\.name), weights.layers.flatMap(\.linears)))
         let buffer = DequantizationBuffer()
-        // Only the adapted modules' bases are built here (attach's look-up cannot throw); the decoder
-        // builds the others, and its own copies of these are dropped when the adapters replace them.
+        // The adapted modules' bases are built here (attach's look-up cannot throw) and handed to the
+        // decoder, which builds the others on the same buffer.
         let bases = try Dictionary(uniqueKeysWithValues: checkpoint.modules.compactMap { module in
             try linearWeights[module].map { (module, try baseFormat.frozenLinear(weight: $0, bias: nil, buffer: buffer)) }
         })
         let attached = try checkpoint.attach(to: { bases[$0] }, baseModelSHA256: baseModelSHA256, allowNonFinite: allowNonFinite)
         let byName = Dictionary(uniqueKeysWithValues: attached.map { ($0.name, $0.adapter) })
-        decoder = try LlamaDecoder(weights: weights, baseFormat: baseFormat) { module, _ in byName[module.name] }
+        decoder = try LlamaDecoder(weights: weights, baseFormat: baseFormat, buffer: buffer, prebuilt: bases) { module, _ in byName[module.name] }
         self.checkpoint = checkpoint
         self.baseFormat = baseFormat
         trainedBaseFormat = trained
@@ -56,7 +56,7 @@ public final class AdaptedDecoder {
         guard let family = (model ?? ModelFamilyRegistry.family(forBaseModel: named)) as? any LlamaFamily else {
             let loadable = ModelFamilyRegistry.families.filter { $0 is any LlamaFamily }
             throw CheckpointError.unknownBaseModel(path: "\(directory)/\(PeftCheckpoint.configFile)", name: named ?? model?.name ?? "nothing",
-                                                   known: loadable.map { "\($0.name) (\($0.hubName))" })
+                                                   known: ModelFamilyRegistry.described(loadable))
         }
         let files = try store.locate(family)
         let file = try GGUFFile(path: files.weightsPath)

@@ -80,11 +80,11 @@ public final class AdaptedModel {
                             allowNonFinite: Bool = false, baseFormat: BaseWeightFormat? = nil) throws -> (adapted: AdaptedModel, base: ModelFiles) {
         let checkpoint = try PeftCheckpoint.load(directory)
         let named = checkpoint.config.baseModelNameOrPath
-        // Adapters load onto the encoder families for now; a decoder's adapters are issue 27's.
+        // An encoder's folder; a decoder's opens with `AdaptedDecoder.open`.
         let loadable = ModelFamilyRegistry.families.filter { $0 is any BertFamily }
         guard let family = model ?? ModelFamilyRegistry.family(forBaseModel: named), family is any BertFamily else {
             throw CheckpointError.unknownBaseModel(path: "\(directory)/\(PeftCheckpoint.configFile)", name: named ?? model?.name ?? "nothing",
-                                                   known: loadable.map { "\($0.name) (\($0.hubName))" })
+                                                   known: ModelFamilyRegistry.described(loadable))
         }
         let files = try store.locate(family)
         let adapted = try AdaptedModel(checkpoint: checkpoint, config: BertConfig(contentsOf: URL(fileURLWithPath: files.configPath)),

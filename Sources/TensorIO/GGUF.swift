@@ -216,7 +216,7 @@ public final class GGUFFile: Sendable {
     /// Deeper nesting than any real file uses; the cap keeps the recursive parser's stack bounded.
     static let maximumArrayDepth = 16
 
-    public var fileSize: Int { mapping.bytes.count }
+
 
     public init(path: String) throws {
         let mapping = try MappedFile(path: path)
@@ -468,9 +468,11 @@ public final class GGUFFile: Sendable {
     /// Rows `rows` (Hugging Face numbering) of a query or key weight in Hugging Face order.
     public func huggingFaceAttentionRows(of name: String, headCount: Int, _ rows: Range<Int>) throws -> [Float] {
         let info = try dequantizableTensor(name)
-        var values = [Float](repeating: 0, count: rows.count * info.columns)
-        try values.withUnsafeMutableBufferPointer { try huggingFaceAttentionRows(of: name, headCount: headCount, rows, into: $0) }
-        return values
+        try checkRows(rows, of: info)
+        return try [Float](unsafeUninitializedCapacity: rows.count * info.columns) { buffer, initialized in
+            try huggingFaceAttentionRows(of: name, headCount: headCount, rows, into: buffer)
+            initialized = rows.count * info.columns
+        }
     }
 
     private func attentionHeadSize(_ info: GGUFTensorInfo, headCount: Int) throws -> Int {

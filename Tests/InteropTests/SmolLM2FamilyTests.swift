@@ -33,7 +33,8 @@ import LoRABenchTestSupport
     @Test func theCachedFileIsLocatedAndDescribesTheDeclaredArchitecture() throws {
         let path = try SmolLM2.ggufPathOrSkip()
         let files = try ModelStore.default.ensure(.smollm2)
-        #expect(files.weightsPath == path || ProcessInfo.processInfo.environment["SMOLLM2_GGUF"] != nil)
+        // SMOLLM2_GGUF points the tests at a copy elsewhere; the cache is then another file.
+        if ProcessInfo.processInfo.environment["SMOLLM2_GGUF"] == nil { #expect(files.weightsPath == path) }
         #expect(try LlamaConfig(gguf: GGUFFile(path: files.weightsPath)) == LoRABenchInterop.SmolLM2().architecture)
     }
 

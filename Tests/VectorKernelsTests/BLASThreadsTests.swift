@@ -14,7 +14,7 @@ import Testing
         let changer = Thread {
             var index = 0
             while checking.load(ordering: .relaxed) {
-                if index.isMultiple(of: 2) { BLASThreads.set(1) } else { BLASThreads.with(3) { _ = BLASThreads.current } }
+                BLASThreads.with(index.isMultiple(of: 2) ? 1 : 3) { _ = BLASThreads.current }
                 index += 1
                 changes.store(index, ordering: .relaxed)
             }

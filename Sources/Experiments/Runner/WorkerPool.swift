@@ -109,8 +109,7 @@ public final class WorkerReporter: ProgressSink {
         case let .runResumed(id, step):
             FileHandle.standardOutput.write(Data("resumed\t\(id)\t\(step)\n".utf8))
         case let .checkpointSkipped(id, step, reason):
-            let oneLine = reason.map { $0.isNewline || $0 == "\t" ? " " : String($0) }.joined()
-            FileHandle.standardOutput.write(Data("skipped\t\(id)\t\(step)\t\(oneLine)\n".utf8))
+            FileHandle.standardOutput.write(Data("skipped\t\(id)\t\(step)\t\(TSV.field(reason))\n".utf8))
         default:
             break
         }

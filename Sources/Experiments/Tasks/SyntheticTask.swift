@@ -12,7 +12,6 @@ import LoRABenchInterop
 /// The synthetic task in the registry (`task: synthetic`).
 public enum SyntheticTaskDefinition: TaskDefinition {
     public static let name = "synthetic"
-    public static let summary = "a frozen random MLP whose target adds a planted low-rank change (regression, milliseconds per run)"
 
     public static func settings(_ node: ManifestNode) throws -> any TaskSettings { try SyntheticTaskSettings(node) }
 }

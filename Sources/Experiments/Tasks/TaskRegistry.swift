@@ -3,8 +3,6 @@
 public protocol TaskDefinition: Sendable {
     /// The manifest's `task:` name.
     static var name: String { get }
-    /// One line for the documentation of `task:`.
-    static var summary: String { get }
     /// The task's settings from the manifest's `task:` node: a bare name (all defaults) or a
     /// mapping with `name` and the task's own keys.
     static func settings(_ node: ManifestNode) throws -> any TaskSettings

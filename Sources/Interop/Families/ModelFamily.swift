@@ -68,5 +68,5 @@ public enum ModelFamilyRegistry {
     }
 
     /// "minilm (sentence-transformers/all-MiniLM-L6-v2), …": what an error lists as allowed.
-    public static var described: [String] { families.map { "\($0.name) (\($0.hubName))" } }
+    public static func described(_ families: [any ModelFamily] = families) -> [String] { families.map { "\($0.name) (\($0.hubName))" } }
 }

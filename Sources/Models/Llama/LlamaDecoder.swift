@@ -39,14 +39,16 @@ public final class LlamaDecoder {
     /// Builds the decoder from dequantized weights (which several decoders may share). Each of the
     /// seven Linears of every layer is offered to `adapt` with its peft module shape and its frozen
     /// base (float32, or NF4 in `baseFormat`); `adapt` returns the adapter that replaces it, or nil
-    /// to keep the frozen Linear.
-    public init(weights: LlamaWeights, baseFormat: BaseWeightFormat = .float32,
+    /// to keep the frozen Linear. A base in `prebuilt` (by module name, built on `buffer`) is used
+    /// as it is: a loaded checkpoint's adapters already hold theirs.
+    public init(weights: LlamaWeights, baseFormat: BaseWeightFormat = .float32, buffer: DequantizationBuffer = DequantizationBuffer(),
+                prebuilt: [String: FrozenLinear] = [:],
                 adapt: (_ module: ModuleShape, _ base: FrozenLinear) throws -> (any Adapter)? = { _, _ in nil }) throws {
         let config = weights.config
-        let modules = config.modules, buffer = DequantizationBuffer()
+        let modules = config.modules
         var adapters: [(name: String, adapter: any Adapter)] = []
         func linear(_ module: ModuleShape, _ weight: Matrix) throws -> LlamaLinear {
-            let base = try baseFormat.frozenLinear(weight: weight, bias: nil, buffer: buffer)
+            let base = try prebuilt[module.name] ?? baseFormat.frozenLinear(weight: weight, bias: nil, buffer: buffer)
             guard let adapter = try adapt(module, base) else { return .frozen(base) }
             guard adapter.inFeatures == module.inFeatures, adapter.outFeatures == module.outFeatures else {
                 throw AdapterError.shapeMismatch(what: "adapter of \(module.name)", found: [adapter.outFeatures, adapter.inFeatures],

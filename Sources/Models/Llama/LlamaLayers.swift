@@ -297,12 +297,7 @@ package struct GroupedQueryAttention {
                                                          v.baseAddress! + keyOffset, ldb: keyWidth, beta: 0, dS, ldc: length)
                                                     gemm(.t, .n, m: length, n: headSize, k: length, alpha: 1, probabilities, lda: length,
                                                          dO.baseAddress! + queryOffset, ldb: width, beta: 1, dV.baseAddress! + keyOffset, ldc: keyWidth)
-                                                    for row in 0..<length {
-                                                        let pRow = probabilities + row * length, dRow = dS + row * length
-                                                        var dot: Float = 0
-                                                        for j in 0..<length { dot += pRow[j] * dRow[j] }
-                                                        for j in 0..<length { dRow[j] = pRow[j] * (dRow[j] - dot) }
-                                                    }
+                                                    softmaxBackwardRows(dS, probabilities: probabilities, rows: length)
                                                     gemm(.n, .n, m: length, n: headSize, k: length, alpha: scale, dS, lda: length,
                                                          k.baseAddress! + keyOffset, ldb: keyWidth, beta: 0, dQ.baseAddress! + queryOffset, ldc: width)
                                                     gemm(.t, .n, m: length, n: headSize, k: length, alpha: scale, dS, lda: length,

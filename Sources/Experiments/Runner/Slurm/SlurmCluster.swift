@@ -113,14 +113,13 @@ public struct SlurmCluster: Sendable {
         return result
     }
 
-    /// `execute`, then the output of a command that exited with an accepted status.
-    private func run(_ command: String, _ arguments: [String], acceptingStatus: (Int32) -> Bool = { $0 == 0 }) throws -> String {
+    /// `execute`, then the output of a command that exited with status 0.
+    private func run(_ command: String, _ arguments: [String]) throws -> String {
         let result = try execute(command, arguments)
-        if case let .exited(status) = result.termination, !acceptingStatus(status) {
+        if case let .exited(status) = result.termination, status != 0 {
             throw SlurmError.commandFailed(command: ([command] + arguments).joined(separator: " "), status: status,
                                            output: result.errors.isEmpty ? result.output : result.errors)
         }
-        // Left: an accepted status, or a death by signal, which `check` reports.
-        return try result.check(accepting: acceptingStatus).output
+        return try result.check().output  // only a death by signal is left for `check` to report
     }
 }

@@ -38,7 +38,7 @@ public struct SlurmScript {
         if let time = request.time { directives.append("--time=" + sbatchQuoted(time)) }
         if let memory = request.memory { directives.append("--mem=" + sbatchQuoted(memory)) }
         directives += ["--requeue", "--signal=B:USR1@\(request.warningSeconds)"] + request.extraArguments
-        let command = [shellQuoted(executable), "run", shellQuoted(manifestCopy), "--out", shellQuoted(root), "--only", "\"$run\"",
+        let command = [ChildProcess.shellQuoted(executable), "run", ChildProcess.shellQuoted(manifestCopy), "--out", ChildProcess.shellQuoted(root), "--only", "\"$run\"",
                        "--slurm-task", "--default-blas-threads", String(blasThreads)].joined(separator: " ")
         let part = arrayCount == 1 ? "" : ", array \(arrayNumber) of \(arrayCount) (the cluster's MaxArraySize caps an array's tasks)"
             + (arrayNumber > 1 && request.maxParallel != nil ? ", submitted to start once array \(arrayNumber - 1) has ended" : "")
@@ -48,7 +48,7 @@ public struct SlurmScript {
         \(directives.map { "#SBATCH \($0)" }.joined(separator: "\n"))
         set -uo pipefail
         runs=(
-        \(runs.map { "  \(shellQuoted($0))" }.joined(separator: "\n"))
+        \(runs.map { "  \(ChildProcess.shellQuoted($0))" }.joined(separator: "\n"))
         )
         run="${runs[$SLURM_ARRAY_TASK_ID]}"
         # Slurm's warning before the time limit reaches this shell (B:): pass it on, so the run
@@ -73,10 +73,4 @@ public struct SlurmScript {
 
         """
     }
-}
-
-/// `text` as one shell word: left bare when it is plainly safe, else single-quoted.
-package func shellQuoted(_ text: String) -> String {
-    if !text.isEmpty, text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "/._-+=:,@".contains($0)) }) { return text }
-    return "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
 }

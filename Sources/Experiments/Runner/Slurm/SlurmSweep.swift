@@ -137,7 +137,7 @@ public struct SlurmSweep {
             throw ResultsError.missingFile(path: recordPath, producer: "lorabench run MANIFEST --slurm --out \(directory)")
         }
         let record = try SlurmRecord.read(data, path: recordPath, root: directory)
-        let copy = try SlurmRecord.manifestCopyPath(record.manifestCopy, root: directory, recordPath: recordPath)
+        let copy = "\(directory)/\(record.manifestCopy)"  // `read` has checked that it stays inside the folder
         let manifest = try Manifest.load(path: copy, defaultBLASThreads: record.blasThreads)
         return SlurmSweep(layout: ResultsLayout(root: directory), manifest: manifest, record: record)
     }
@@ -212,7 +212,7 @@ public struct SlurmSweep {
 
     /// The command that submits exactly the runs that still need it.
     public var resubmitCommand: String {
-        "lorabench run \(shellQuoted(record.manifest)) --slurm --resume --out \(shellQuoted(layout.root))"
+        "lorabench run \(ChildProcess.shellQuoted(record.manifest)) --slurm --resume --out \(ChildProcess.shellQuoted(layout.root))"
     }
 
     /// What `submit` did: one job array per `MaxArraySize` runs, each with its script, its runs in

@@ -3,5 +3,4 @@ import LoRABenchData
 /// CoLA (Warstadt et al. 2019): single sentences, linguistically unacceptable (0) or acceptable (1).
 public enum CoLA: GLUETaskDefinition {
     public static let task = GLUETask(name: "cola", labelCount: 2)
-    public static let summary = "GLUE CoLA: whether one sentence is grammatically acceptable (binary)"
 }
