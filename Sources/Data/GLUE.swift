@@ -108,6 +108,22 @@ private func excerpt(_ text: Substring) -> String {
     return text.count <= limit ? String(text) : text.prefix(limit) + "… (\(text.count) characters)"
 }
 
+/// One example as a model reads it: token ids, BERT's segment ids (zeros for a single sentence,
+/// and for a model without segments), and the label.
+public typealias EncodedExample = (inputIds: [Int], tokenTypeIds: [Int], label: Int)
+
+extension WordPieceTokenizer {
+    /// `[CLS] text [SEP]`, or `[CLS] text [SEP] pair [SEP]` with segment ids, at most `maxLength` tokens.
+    public func encode(_ example: GLUEExample, maxLength: Int) -> EncodedExample {
+        if let pair = example.textPair {
+            let encoding = encodePair(example.text, pair, maxLength: maxLength)
+            return (encoding.inputIds, encoding.tokenTypeIds, example.label)
+        }
+        let ids = encode(example.text, maxLength: maxLength)
+        return (ids, Array(repeating: 0, count: ids.count), example.label)
+    }
+}
+
 /// A padded batch of token ids, row-major `[batchSize, seqLen]`.
 public struct TokenBatch: Equatable, Sendable {
     public var inputIds: [Int]
@@ -121,7 +137,7 @@ public struct TokenBatch: Equatable, Sendable {
 
 extension TokenBatch {
     /// `sequences` padded to the longest one: ids with `padId`, token types with 0, mask 0.
-    public init(padding sequences: [(inputIds: [Int], tokenTypeIds: [Int], label: Int)], padId: Int) {
+    public init(padding sequences: [EncodedExample], padId: Int) {
         let seqLen = sequences.map(\.inputIds.count).max() ?? 0
         self.init(inputIds: [], tokenTypeIds: [], attentionMask: [], labels: [], batchSize: sequences.count, seqLen: seqLen)
         inputIds.reserveCapacity(sequences.count * seqLen)
@@ -152,26 +168,26 @@ public struct Batcher: Sendable {
     public private(set) var seed: UInt64
     public let padId: Int
 
-    private let encoded: [(inputIds: [Int], tokenTypeIds: [Int], label: Int)]
+    private let encoded: [EncodedExample]
 
-    /// Tokenizes every example once, truncated to `maxLength` tokens including `[CLS]`/`[SEP]`.
-    public init(examples: [GLUEExample], tokenizer: WordPieceTokenizer, batchSize: Int, maxLength: Int = 128,
-                shuffle: Bool, bucketByLength: Bool = false, bucketBatches: Int = 50, seed: UInt64 = 0) {
+    /// Batches of examples a model's tokenizer has already encoded, padded with `padId`.
+    public init(encoded: [EncodedExample], padId: Int, batchSize: Int, shuffle: Bool, bucketByLength: Bool = false,
+                bucketBatches: Int = 50, seed: UInt64 = 0) {
         precondition(batchSize > 0 && bucketBatches > 0, "batchSize and bucketBatches must be positive")
         self.batchSize = batchSize
         self.shuffle = shuffle
         self.bucketByLength = bucketByLength
         self.bucketBatches = bucketBatches
         self.seed = seed
-        self.padId = tokenizer.padId
-        self.encoded = examples.map { example in
-            if let pair = example.textPair {
-                let encoding = tokenizer.encodePair(example.text, pair, maxLength: maxLength)
-                return (encoding.inputIds, encoding.tokenTypeIds, example.label)
-            }
-            let ids = tokenizer.encode(example.text, maxLength: maxLength)
-            return (ids, Array(repeating: 0, count: ids.count), example.label)
-        }
+        self.padId = padId
+        self.encoded = encoded
+    }
+
+    /// Tokenizes every example once, truncated to `maxLength` tokens including `[CLS]`/`[SEP]`.
+    public init(examples: [GLUEExample], tokenizer: WordPieceTokenizer, batchSize: Int, maxLength: Int = 128,
+                shuffle: Bool, bucketByLength: Bool = false, bucketBatches: Int = 50, seed: UInt64 = 0) {
+        self.init(encoded: examples.map { tokenizer.encode($0, maxLength: maxLength) }, padId: tokenizer.padId, batchSize: batchSize,
+                  shuffle: shuffle, bucketByLength: bucketByLength, bucketBatches: bucketBatches, seed: seed)
     }
 
     /// The same tokenized examples cut with another batch size and seed, so that runs of a sweep

@@ -91,21 +91,27 @@ public final class AdaptedDecoder {
                             baseFormat: BaseWeightFormat = .float32, to directory: String) throws {
         let layers = decoder.adapters.map { NamedAdapter(name: $0.name, adapter: $0.adapter) }
         var adapter = try plan.peftAdapter(layers: layers, method: method)
-        var config = adapter.config
-        config.path = "\(directory)/\(PeftCheckpoint.configFile)"
+        adapter.config.path = "\(directory)/\(PeftCheckpoint.configFile)"
+        try describe(&adapter.config, adapters: layers.map(\.name), of: decoder.config, family: family,
+                     weightsPath: "\(directory)/\(PeftCheckpoint.weightsFile)")
+        try PeftCheckpoint.save(adapter, to: directory, baseModelSHA256: family.weightsSHA256,
+                                metadata: ["format": "pt", PeftCheckpoint.baseWeightsKey: baseFormat.description])
+    }
+
+    /// The config fields of a causal LM's adapter on `family`: `base_model_name_or_path` its hub
+    /// name, `task_type` its peft task, `layers_to_transform` the adapted layers when they are not
+    /// all of them; checked to select exactly `adapters` (whose tensors go to `weightsPath`).
+    static func describe(_ config: inout PeftConfig, adapters: [String], of architecture: LlamaConfig, family: any ModelFamily,
+                         weightsPath: String) throws {
         config.baseModelNameOrPath = family.hubName
         config["task_type"] = family.peftTaskType.map(JSONValue.string) ?? .null
         // With a task type peft builds a task model (PeftModelForCausalLM) and writes no auto_mapping.
         config["auto_mapping"] = .null
-        let adaptedLayers = Set(layers.compactMap { PeftSelection.layerIndex(of: $0.name) }).sorted()
-        if adaptedLayers.count < decoder.config.layerCount {
+        let adaptedLayers = Set(adapters.compactMap { PeftSelection.layerIndex(of: $0) }).sorted()
+        if adaptedLayers.count < architecture.layerCount {
             config["layers_to_transform"] = .array(adaptedLayers.map(JSONValue.int))
         }
-        try PeftSelection(config).check(stored: layers.map(\.name).sorted(), against: decoder.config.modules.map(\.name),
-                                        in: "\(directory)/\(PeftCheckpoint.weightsFile)")
-        adapter.config = config
-        try PeftCheckpoint.save(adapter, to: directory, baseModelSHA256: family.weightsSHA256,
-                                metadata: ["format": "pt", PeftCheckpoint.baseWeightsKey: baseFormat.description])
+        try PeftSelection(config).check(stored: adapters.sorted(), against: architecture.modules.map(\.name), in: weightsPath)
     }
 }
 

@@ -35,8 +35,9 @@ import Testing
 
     /// A fresh encoder carrying the adapter and head saved in `directory`.
     static func reloaded(_ directory: String, experiment: GLUEExperiment) throws -> BertEncoder {
-        try AdaptedModel(checkpoint: PeftCheckpoint.load(directory), config: experiment.config, weights: experiment.weights,
-                         baseModelSHA256: experiment.files.weightsSHA256).encoder
+        let base = experiment.base as! BertClassifierBase
+        return try AdaptedModel(checkpoint: PeftCheckpoint.load(directory), config: base.config, weights: base.weights,
+                                baseModelSHA256: base.files.weightsSHA256).encoder
     }
 
     /// Issue 25 U9, end to end: 6 training sentences left and batches of 4 is fine; 3 left is a
@@ -104,7 +105,8 @@ import Testing
             // The reloaded model scores the dev subset exactly as the run's last evaluation did.
             let encoder = try Self.reloaded(adapterDirectory, experiment: experiment)
             #expect(encoder.adapters.count == (run.variant.spec.hasAdapters ? 12 : 0))
-            let model = GLUEClassifier(experiment: experiment, encoder: encoder, batcher: experiment.trainBatcher)
+            let model = GLUEClassifier(experiment: experiment, classifier: BertTextClassifier(encoder: encoder, family: MiniLM()),
+                                       batcher: experiment.trainBatcher)
             let metrics = try model.evaluate()
             // The CSV holds the loss to float precision.
             #expect(metrics["loss"].map(Float.init) == Float(record.fields[column("final_eval_loss")]), "\(run.id)")
@@ -155,7 +157,7 @@ import Testing
         func logits(_ encoder: BertEncoder) throws -> [Float] {
             try encoder.logits(inputIDs: batch.inputIds, attentionMask: batch.attentionMask, batchSize: batch.batchSize).storage
         }
-        let (restored, original) = (try logits(encoder), try logits(model.encoder))
+        let (restored, original) = (try logits(encoder), try logits((model.classifier as! BertTextClassifier).encoder))
         #expect(zip(restored, original).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($1)) }, "\(restored) vs \(original)")
         // Saved as trained, bit for bit, unless the layout changed the arithmetic (rank patterns, a residual's rank-2r form).
         if !plan.changesRank, run.initialization.map({ $0 == .kaiming }) ?? true { #expect(restored == original) }
@@ -166,7 +168,7 @@ import Testing
             try Self.manifest(extraTask: ", max_len: 64")
         } throws: { error in
             "\(error)".contains("task.max_len: found an unknown key 'max_len'; allowed: name, data_dir, max_train_examples, max_length, "
-                + "length_bucketing, eval_examples, validation_examples (did you mean 'max_length'?)")
+                + "length_bucketing, eval_examples, validation_examples, prompt, label_words (did you mean 'max_length'?)")
         }
     }
 
@@ -174,7 +176,7 @@ import Testing
         #expect {
             try Manifest(yaml: ExperimentSupport.manifest(sweep: "  variants: [head_only]\n  ranks: [4]"), file: "m.yaml")
         } throws: { error in
-            "\(error)".contains("found head_only; allowed: a variant with adapters: task synthetic has no trainable head")
+            "\(error)".contains("found head_only; allowed: a variant with adapters: task synthetic on synthetic has no trainable head")
         }
     }
 

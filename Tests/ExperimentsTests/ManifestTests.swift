@@ -131,7 +131,7 @@ import Testing
         #expect(message("model: minilm\n" + Self.valid)
             == "m.yaml:1:8: model: found 'minilm'; allowed: for task synthetic: synthetic")
         #expect(message(Self.valid.replacingOccurrences(of: "task: synthetic", with: "task: sst2\nmodel: synthetic"))
-            == "m.yaml:2:8: model: found 'synthetic'; allowed: for task sst2: minilm")
+            == "m.yaml:2:8: model: found 'synthetic'; allowed: for task sst2: minilm, smollm2")
     }
 
     @Test func syntaxErrorsKeepTheirLine() {

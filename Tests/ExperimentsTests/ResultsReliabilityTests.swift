@@ -48,7 +48,7 @@ import LoRABenchTestSupport
 
     /// U9: a training set smaller than a batch is an error naming the keys, not a silently smaller batch.
     @Test func fewerTrainingExamplesThanABatchIsAnError() throws {
-        var settings = GLUETaskSettings(task: .sst2)
+        var settings = GLUETaskSettings(task: .sst2, prompt: SST2.prompt)
         settings.validationExamples = 67_340
         #expect(throws: Never.self) { try GLUEExperiment.checkBatchFits(trainingExamples: 32, batchSize: 32, settings: settings) }
         let error = try #require(throws: GLUETaskError.self) {

@@ -88,7 +88,7 @@ enum Grid {
                 ?? training.learningRates.map { ($0, $0) }
             guard variant.hasAdapters else {
                 guard task.hasHead else {
-                    throw variant.location.error(allowed: "a variant with adapters: task \(task.name) has no trainable head",
+                    throw variant.location.error(allowed: "a variant with adapters: task \(task.name) on \(model) has no trainable head",
                                                  found: variant.name)
                 }
                 for base in sweep.bases {

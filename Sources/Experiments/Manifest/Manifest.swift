@@ -66,7 +66,8 @@ public struct Manifest {
         }
         description = try block.optional("description").map { try $0.string(allowed: "text") } ?? ""
 
-        task = try TaskCatalog.parse(block.required("task", allowed: "a task: " + TaskCatalog.available.joined(separator: ", ")))
+        task = try TaskCatalog.parse(block.required("task", allowed: "a task: " + TaskCatalog.available.joined(separator: ", ")),
+                                     model: ModelSettings.name(in: block.optional("model")))
         let modelSettings = try ModelSettings(block.optional("model"), task: task)
         model = modelSettings.name
         training = try TrainingSettings(block.required("training", allowed: "a mapping with keys " + TrainingSettings.keys.joined(separator: ", ")),
@@ -121,6 +122,14 @@ public struct ModelSettings {
     public var base: BaseWeightFormat = .float32
     /// NF4 with this block's settings: what `base: nf4` means here and in the sweep's `base` axis.
     public var quantized: BaseWeightFormat = .qlora
+
+    /// The model's name as written, unchecked (nil: no `model:`, or no name in it): what the task
+    /// is parsed for before this block is checked against the task's models.
+    package static func name(in node: ManifestNode?) -> String? {
+        guard let node else { return nil }
+        if case let .mapping(mapping) = node.node { return mapping["name"]?.scalar?.string }
+        return node.node.scalar?.string
+    }
 
     /// Defaults to the task's first model and a float32 base.
     package init(_ node: ManifestNode?, task: any TaskSettings) throws {

@@ -33,8 +33,7 @@ package struct SavedAdapter {
         adapter = try plan.peftAdapter(layers: model.adapters, method: method)
         isPeftFolder = false
         if let pretrained = model as? any PeftExportable {
-            adapter.config.modulesToSave = pretrained.savedModules.names
-            adapter.config.baseModelNameOrPath = pretrained.baseModelName
+            try pretrained.describe(&adapter.config)
             extraTensors = pretrained.savedModules.tensors
             baseModelSHA256 = pretrained.baseModelSHA256
             isPeftFolder = true

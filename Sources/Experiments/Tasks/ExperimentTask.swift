@@ -101,12 +101,12 @@ public struct DataPositionError: Error, CustomStringConvertible {
 /// A run's model on a pretrained base, whose trained adapter is saved in peft's layout
 /// (`PeftCheckpoint`) so that `PeftModel.from_pretrained` can load it.
 public protocol PeftExportable: TaskModel {
-    /// `base_model_name_or_path` of adapter_config.json.
-    var baseModelName: String { get }
     /// The sha256 of the base weights, recorded in the adapter's metadata (nil when unknown).
     var baseModelSHA256: String? { get }
     /// peft's `modules_to_save` (a head trained outright) and their tensors by peft name.
     var savedModules: (names: [String], tensors: [String: TensorToWrite]) { get }
+    /// Fills the config's model fields (`base_model_name_or_path`, `task_type`, `modules_to_save`, …).
+    func describe(_ config: inout PeftConfig) throws
 }
 
 /// The tasks a manifest may name; each task lists its models (`TaskSettings.models`).
@@ -114,7 +114,8 @@ public enum TaskCatalog {
     public static var available: [String] { TaskRegistry.tasks.map { $0.name } }
 
     /// Parses `task:`: a name (`task: synthetic`) or a mapping with `name` and the task's settings.
-    package static func parse(_ node: ManifestNode) throws -> any TaskSettings {
+    /// `model` is the manifest's model name, unchecked (nil: none), for a task that runs on several.
+    package static func parse(_ node: ManifestNode, model: String?) throws -> any TaskSettings {
         let nameNode: ManifestNode
         if case .mapping = node.node {
             let keys = node.node.mapping?.keys.compactMap(\.scalar?.string) ?? []
@@ -130,6 +131,6 @@ public enum TaskCatalog {
         guard let definition = TaskRegistry.tasks.first(where: { $0.name == name }) else {
             throw nameNode.error(allowed: available.joined(separator: ", "), suggestion: closestMatch(to: name, in: available))
         }
-        return try definition.settings(node)
+        return try definition.settings(node, model: model)
     }
 }

@@ -13,7 +13,7 @@ import LoRABenchInterop
 public enum SyntheticTaskDefinition: TaskDefinition {
     public static let name = "synthetic"
 
-    public static func settings(_ node: ManifestNode) throws -> any TaskSettings { try SyntheticTaskSettings(node) }
+    public static func settings(_ node: ManifestNode, model: String?) throws -> any TaskSettings { try SyntheticTaskSettings(node) }
 }
 
 /// The built-in teacher–student task: a frozen random tanh MLP (the base) and a teacher equal to

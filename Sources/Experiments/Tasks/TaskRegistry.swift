@@ -4,8 +4,9 @@ public protocol TaskDefinition: Sendable {
     /// The manifest's `task:` name.
     static var name: String { get }
     /// The task's settings from the manifest's `task:` node: a bare name (all defaults) or a
-    /// mapping with `name` and the task's own keys.
-    static func settings(_ node: ManifestNode) throws -> any TaskSettings
+    /// mapping with `name` and the task's own keys; `model` is the manifest's model name as
+    /// written (nil: none), which `ModelSettings` checks against the task's `models` afterwards.
+    static func settings(_ node: ManifestNode, model: String?) throws -> any TaskSettings
 }
 
 /// Every task a manifest may name, in the order `lorabench validate` lists them.

@@ -4,7 +4,7 @@ import LoRABenchTensorIO
 
 /// A BERT encoder in Hugging Face's safetensors layout: `model.safetensors`, `vocab.txt` (WordPiece)
 /// and `config.json`. The GLUE classifiers fine-tune any family of this kind.
-public protocol BertFamily: ModelFamily {
+public protocol BertFamily: TextClassifierFamily {
     /// The architecture its modules are resolved for; a task checks the fetched config.json against it.
     var architecture: BertConfig { get }
 }

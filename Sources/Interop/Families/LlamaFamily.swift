@@ -2,7 +2,7 @@ import LoRABenchModels
 
 /// A Llama decoder in one GGUF file (tokenizer and chat template inside): the families whose
 /// peft adapters `AdaptedDecoder` loads and saves.
-public protocol LlamaFamily: ModelFamily {
+public protocol LlamaFamily: TextClassifierFamily {
     /// The architecture its modules are resolved for; the file's own `llama.*` metadata must agree.
     var architecture: LlamaConfig { get }
 }

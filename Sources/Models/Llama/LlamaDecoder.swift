@@ -153,14 +153,30 @@ public final class LlamaDecoder {
         if let label = labels.first(where: { $0 != Self.ignoredLabel && !(0..<config.vocabSize).contains($0) }) {
             throw LlamaError.invalidInput("label \(label) is neither \(Self.ignoredLabel) nor in the vocabulary 0..<\(config.vocabSize)")
         }
-        try forward(inputIDs: inputIDs, attentionMask: attentionMask, batchSize: batchSize, training: training)
+        try validate(inputIDs: inputIDs, attentionMask: attentionMask, positionIDs: nil, batchSize: batchSize)
         let length = inputIDs.count / batchSize
         let rows = (0..<inputIDs.count).filter { ($0 + 1) % length != 0 && labels[$0 + 1] != Self.ignoredLabel }
         guard !rows.isEmpty else {
             throw LlamaError.invalidInput("no position has a label to predict (every label after a sequence's first token is \(Self.ignoredLabel))")
         }
+        return try loss(inputIDs: inputIDs, attentionMask: attentionMask, batchSize: batchSize, predicting: rows.map { labels[$0 + 1] },
+                        atRows: rows, training: training)
+    }
+
+    /// The mean cross-entropy of the next token `targets[i]` at token row `rows[i]`, over the whole
+    /// vocabulary: the causal-LM loss at chosen positions (a classifier's answer position, the
+    /// completion's tokens). The batch is right-padded. Keeps what `backward()` needs.
+    public func loss(inputIDs: [Int], attentionMask: [Int], batchSize: Int, predicting targets: [Int], atRows rows: [Int],
+                     training: Bool = true) throws -> Float {
+        guard !rows.isEmpty, rows.count == targets.count, rows.allSatisfy({ (0..<inputIDs.count).contains($0) }) else {
+            throw LlamaError.invalidInput("\(targets.count) targets at \(rows.count) rows of \(inputIDs.count) tokens")
+        }
+        if let target = targets.first(where: { !(0..<config.vocabSize).contains($0) }) {
+            throw LlamaError.invalidInput("target \(target) is not in the vocabulary 0..<\(config.vocabSize)")
+        }
+        try forward(inputIDs: inputIDs, attentionMask: attentionMask, batchSize: batchSize, training: training)
         var gradient = logits(at: rows)
-        let loss = LanguageModelLoss.crossEntropy(&gradient, targets: rows.map { labels[$0 + 1] })
+        let loss = LanguageModelLoss.crossEntropy(&gradient, targets: targets)
         (lossBatchSize, lossRows, gradLogits) = (batchSize, rows, gradient)
         return loss
     }

@@ -10,20 +10,21 @@ import LoRABenchModels
 import LoRABenchData
 import LoRABenchInterop
 
-/// A GLUE classification task (`sst2`, `rte`, `cola`) on a pretrained encoder (a `BertFamily` of
-/// the registry): the frozen BERT encoder with the run's adapters, mean pooling and a trainable classification
-/// head, trained with cross-entropy on dynamically padded batches and evaluated by dev-set
-/// accuracy. The data are the copies under `data_dir` (`Data/<task>/{train,dev}.tsv`).
+/// A GLUE classification task (`sst2`, `rte`, `cola`, …) on any model family that classifies text
+/// (`TextClassifierFamily`: an encoder with mean pooling and a trained head, or a decoder scoring a
+/// word per label after the task's prompt), trained with cross-entropy on dynamically padded
+/// batches and evaluated by dev-set accuracy. The data are the copies under `data_dir`
+/// (`Data/<task>/{train,dev}.tsv`).
 public struct GLUETaskSettings: TaskSettings {
     public static let keys = ["name", "data_dir", "max_train_examples", "max_length", "length_bucketing", "eval_examples",
-                              "validation_examples"]
+                              "validation_examples", "prompt", "label_words"]
 
     public let task: GLUETask
     /// The folder holding `<task>/train.tsv` and `<task>/dev.tsv`, relative to the working directory.
     public var dataDirectory = "Data"
     /// Train on the first this many training examples (nil: all).
     public var maxTrainExamples: Int?
-    /// Tokens per example, [CLS] and [SEP] included; longer examples are truncated.
+    /// Tokens per example, special tokens included; longer examples are truncated.
     public var maxLength = 128
     /// Sort examples by length within chunks of batches before batching (less padding).
     public var lengthBucketing = false
@@ -32,25 +33,36 @@ public struct GLUETaskSettings: TaskSettings {
     /// Hold this many examples of train.tsv out as the `validation` split (nil: none): drawn
     /// from the whole file by a fixed shuffle, so they are the same for every run and manifest.
     public var validationExamples: Int?
+    /// The prompt and label words a language model reads (the task's own unless the manifest
+    /// overrides them); an encoder's head does not read them.
+    public var prompt: ClassificationPrompt
     /// Where the model is looked up; tests point it at another cache.
     public var store = ModelStore.default
-    /// The encoder the task fine-tunes: the registry's first BERT family.
-    public var family: any BertFamily = Self.families[0]
+    /// The model the task fine-tunes: the manifest's `model`, by default the registry's first.
+    public var family: any TextClassifierFamily
 
-    /// The registry's encoders, the models a GLUE task can train.
-    package static var families: [any BertFamily] { ModelFamilyRegistry.families.compactMap { $0 as? any BertFamily } }
+    /// The registry's families that classify text, the models a GLUE task can train.
+    package static var families: [any TextClassifierFamily] {
+        ModelFamilyRegistry.families.compactMap { $0 as? any TextClassifierFamily }
+    }
 
     public var name: String { task.name }
     public var models: [String] { Self.families.map(\.name) }
     public let evalMetrics = [EvalMetric(name: "loss", higherIsBetter: false), EvalMetric(name: "accuracy", higherIsBetter: true)]
-    public let hasHead = true
+    public var hasHead: Bool { family.classifierHasHead }
     public var labelCount: Int? { task.labelCount }
 
-    public init(task: GLUETask) { self.task = task }
+    /// The task on `model` (a registry name; nil or unknown: the first family, and the manifest's
+    /// model check names the allowed ones).
+    public init(task: GLUETask, prompt: ClassificationPrompt, model: String? = nil) {
+        self.task = task
+        self.prompt = prompt
+        family = Self.families.first { $0.name == model } ?? Self.families[0]
+    }
 
     /// `task: sst2` (all defaults) or a mapping of the keys above.
-    package init(_ node: ManifestNode, task: GLUETask) throws {
-        self.init(task: task)
+    package init(_ node: ManifestNode, task: GLUETask, prompt: ClassificationPrompt, model: String?) throws {
+        self.init(task: task, prompt: prompt, model: model)
         guard case .mapping = node.node else { return }
         let block = try node.mapping(keys: Self.keys)
         if let value = block.optional("data_dir") {
@@ -60,8 +72,8 @@ public struct GLUETaskSettings: TaskSettings {
             maxTrainExamples = try value.int(allowed: "an integer ≥ 1 (the first examples of train.tsv)", in: 1...Int.max)
         }
         if let value = block.optional("max_length") {
-            let positions = family.architecture.maxPositions
-            maxLength = try value.int(allowed: "an integer from 3 to \(positions) (tokens, [CLS] and [SEP] included)", in: 3...positions)
+            let positions = family.maxSequenceLength
+            maxLength = try value.int(allowed: "an integer from 3 to \(positions) (tokens, special tokens included)", in: 3...positions)
         }
         if let value = block.optional("length_bucketing") { lengthBucketing = try value.bool() }
         if let value = block.optional("eval_examples") {
@@ -70,9 +82,22 @@ public struct GLUETaskSettings: TaskSettings {
         if let value = block.optional("validation_examples") {
             validationExamples = try value.int(allowed: "an integer ≥ 1 (examples of train.tsv held out, never trained on)", in: 1...Int.max)
         }
+        let pairs = prompt.template.contains("{sentence1}")
+        if let value = block.optional("prompt") {
+            let placeholders = ClassificationPrompt.placeholders(pairs: pairs).joined(separator: " and ")
+            self.prompt.template = try value.string(allowed: "a template holding \(placeholders)")
+            if let problem = self.prompt.problem(labelCount: task.labelCount, pairs: pairs) {
+                throw value.error(allowed: "a template holding \(placeholders)", found: problem)
+            }
+        }
+        if let value = block.optional("label_words") {
+            let allowed = "a list of \(task.labelCount) distinct words, one per label in label order"
+            self.prompt.labelWords = try value.list(allowed: allowed).map { try $0.string(allowed: allowed) }
+            if let problem = self.prompt.problem(labelCount: task.labelCount, pairs: pairs) { throw value.error(allowed: allowed, found: problem) }
+        }
     }
 
-    /// The six Linears of every layer under their peft module names, in model order.
+    /// Every adaptable Linear of the model under its peft module name, in model order.
     public var modules: [ModuleShape] { family.modules }
 
     public var resolved: Node {
@@ -83,36 +108,29 @@ public struct GLUETaskSettings: TaskSettings {
             ("max_length", Settings.int(maxLength)),
             ("length_bucketing", Settings.bool(lengthBucketing)),
             ("eval_examples", evalExamples.map(Settings.int) ?? Settings.text("all")),
-        ] + (validationExamples.map { [("validation_examples", Settings.int($0))] } ?? []))
+        ] + (validationExamples.map { [("validation_examples", Settings.int($0))] } ?? [])
+          // A head does not read the prompt: encoder runs keep the ids they had before prompts existed.
+          + (family.classifierHasHead ? [] : [("prompt", Settings.text(prompt.template)),
+                                              ("label_words", Settings.list(prompt.labelWords))]))
     }
 
     /// Locates the model (failing with the command that fetches it), checks its architecture,
-    /// decodes its weights and tokenizes both splits once for every run of the sweep.
+    /// loads its weights and tokenizes both splits once for every run of the sweep.
     public func makeTask() throws -> any ExperimentTask {
         let files = try store.locate(family)
-        let config = try BertConfig(contentsOf: URL(fileURLWithPath: files.configPath))
-        let expected = family.architecture
-        guard config.layerCount == expected.layerCount, config.hiddenSize == expected.hiddenSize,
-              config.intermediateSize == expected.intermediateSize else {
-            throw GLUETaskError.unexpectedArchitecture(
-                path: files.configPath,
-                found: "\(config.layerCount) layers of width \(config.hiddenSize) and intermediate size \(config.intermediateSize)",
-                expected: "\(expected.layerCount) layers of width \(expected.hiddenSize) and intermediate size \(expected.intermediateSize)")
-        }
-        return try GLUEExperiment(settings: self, files: files, config: config)
+        let base = try family.classifierBase(files: files, task: TextClassification(labelCount: task.labelCount, maxLength: maxLength,
+                                                                                     prompt: prompt))
+        return try GLUEExperiment(settings: self, base: base)
     }
 }
 
 public enum GLUETaskError: Error, CustomStringConvertible {
-    case unexpectedArchitecture(path: String, found: String, expected: String)
     case noExamples(path: String)
     case validationTooLarge(path: String, examples: Int, validation: Int)
     case fewerExamplesThanBatch(path: String, examples: Int, batchSize: Int, limitedBy: [String])
 
     public var description: String {
         switch self {
-        case let .unexpectedArchitecture(path, found, expected):
-            return "\(path): the model has \(found); the task's modules were resolved for \(expected)"
         case let .noExamples(path): return "\(path): no examples"
         case let .validationTooLarge(path, examples, validation):
             return "\(path) has \(examples) examples: task.validation_examples (\(validation)) must leave some to train on"
@@ -133,8 +151,8 @@ package struct HeldOutSet {
     package let members: [[Int]]
     package let count: Int
 
-    init(_ examples: [GLUEExample], tokenizer: WordPieceTokenizer, maxLength: Int, batchSize: Int) {
-        let batcher = Batcher(examples: examples, tokenizer: tokenizer, batchSize: batchSize, maxLength: maxLength, shuffle: false,
+    init(_ examples: [GLUEExample], base: any TextClassifierBase, batchSize: Int) {
+        let batcher = Batcher(encoded: examples.map(base.encode), padId: base.padId, batchSize: batchSize, shuffle: false,
                               bucketByLength: true, bucketBatches: (examples.count + batchSize - 1) / batchSize)
         members = batcher.batchMembers()
         batches = batcher.batches()
@@ -142,30 +160,23 @@ package struct HeldOutSet {
     }
 }
 
-/// The frozen model files and the tokenized data, shared by every run of a sweep.
+/// The frozen model and the tokenized data, shared by every run of a sweep.
 package final class GLUEExperiment: ExperimentTask {
     package static let evalBatchSize = 64
 
     package let settings: GLUETaskSettings
-    package let files: ModelFiles
-    package let config: BertConfig
-    /// Decoded once; every run's encoder shares them.
-    package let weights: BertWeights
+    /// The family's frozen model and tokenizer; every run's classifier shares its weights.
+    package let base: any TextClassifierBase
     /// The training examples, tokenized once; each run re-cuts them with its batch size and seed.
     package let trainBatcher: Batcher
     /// The dev set (`eval`) and, with `validation_examples`, the held-out training examples.
     package let heldOut: [EvalSplit: HeldOutSet]
     package var evalBatches: [TokenBatch] { heldOut[.eval]!.batches }
     package var evalCount: Int { heldOut[.eval]!.count }
-    /// Parameters of the encoder itself (embeddings and layers, not the unused pooler).
-    package let encoderParameterCount: Int
 
-    package init(settings: GLUETaskSettings, files: ModelFiles, config: BertConfig) throws {
+    package init(settings: GLUETaskSettings, base: any TextClassifierBase) throws {
         self.settings = settings
-        self.files = files
-        self.config = config
-        weights = try Self.sharedWeights(files.weightsPath)
-        let tokenizer = try WordPieceTokenizer(vocabularyPath: files.vocabularyPath)
+        self.base = base
         let directory = settings.dataDirectory
         let trainPath = GLUE.path(settings.task, split: .train, in: directory)
         var train: [GLUEExample]
@@ -185,17 +196,13 @@ package final class GLUEExperiment: ExperimentTask {
         for (examples, split) in [(train, GLUESplit.train), (dev, .dev)] where examples.isEmpty {
             throw GLUETaskError.noExamples(path: GLUE.path(settings.task, split: split, in: directory))
         }
-        trainBatcher = Batcher(examples: train, tokenizer: tokenizer, batchSize: 1, maxLength: settings.maxLength,
-                               shuffle: true, bucketByLength: settings.lengthBucketing)
-        var heldOut = [EvalSplit.eval: HeldOutSet(dev, tokenizer: tokenizer, maxLength: settings.maxLength, batchSize: Self.evalBatchSize)]
+        trainBatcher = Batcher(encoded: train.map(base.encode), padId: base.padId, batchSize: 1, shuffle: true,
+                               bucketByLength: settings.lengthBucketing)
+        var heldOut = [EvalSplit.eval: HeldOutSet(dev, base: base, batchSize: Self.evalBatchSize)]
         if let validation {
-            heldOut[.validation] = HeldOutSet(validation, tokenizer: tokenizer, maxLength: settings.maxLength, batchSize: Self.evalBatchSize)
+            heldOut[.validation] = HeldOutSet(validation, base: base, batchSize: Self.evalBatchSize)
         }
         self.heldOut = heldOut
-        let (c, f) = (config.hiddenSize, config.intermediateSize)
-        let embeddings = (config.vocabSize + config.maxPositions + config.typeVocabSize) * c + 2 * c
-        let layer = 4 * (c * c + c) + (c * f + f) + (f * c + c) + 2 * 2 * c
-        encoderParameterCount = embeddings + config.layerCount * layer
     }
 
     /// `count` distinct positions of a training file of `total` examples, ascending: the first
@@ -221,56 +228,37 @@ package final class GLUEExperiment: ExperimentTask {
                                                    examples: trainingExamples, batchSize: batchSize, limitedBy: limitedBy)
     }
 
-    private static let cacheLock = NSLock()
-    nonisolated(unsafe) private static var decodedWeights: [String: BertWeights] = [:]
-
-    /// The weights decoded once per process and file: every task built from one model (another
-    /// sweep in the same process, the tests) shares them instead of decoding 90 MB again.
-    package static func sharedWeights(_ path: String) throws -> BertWeights {
-        try cacheLock.withLock {
-            if let cached = decodedWeights[path] { return cached }
-            let weights = try BertWeights(SafetensorsFile(path: path))
-            decodedWeights[path] = weights
-            return weights
-        }
-    }
-
-    package func makeModel(seed: UInt64, batchSize: Int, base: BaseWeightFormat, adapt: AdapterFactory) throws -> any TaskModel {
+    package func makeModel(seed: UInt64, batchSize: Int, base format: BaseWeightFormat, adapt: AdapterFactory) throws -> any TaskModel {
         try Self.checkBatchFits(trainingExamples: trainBatcher.exampleCount, batchSize: batchSize, settings: settings)
-        let buffer = DequantizationBuffer()
-        let encoder = try BertEncoder(config: config, weights: weights, labelCount: settings.task.labelCount, seed: seed,
-                                      baseFormat: base) { name, weight, bias in
-            try adapt(ModuleShape(name: name, inFeatures: weight.cols, outFeatures: weight.rows),
-                      try base.frozenLinear(weight: weight, bias: bias, buffer: buffer))
-        }
+        let classifier = try base.makeClassifier(seed: seed, base: format, adapt: adapt)
         var batchSeed = SplitMix64(seed: seed).derived("batches")
-        return GLUEClassifier(experiment: self, encoder: encoder, batcher: trainBatcher.with(batchSize: batchSize, seed: batchSeed.next()))
+        return GLUEClassifier(experiment: self, classifier: classifier,
+                              batcher: trainBatcher.with(batchSize: batchSize, seed: batchSeed.next()))
     }
 }
 
-/// One run's model: the encoder with its adapters and head, fed epochs of the run's batches.
+/// One run's model: the family's classifier with its adapters (and head), fed epochs of the run's batches.
 package final class GLUEClassifier: PeftExportable {
     package let experiment: GLUEExperiment
-    package let encoder: BertEncoder
-    package let adapters: [NamedAdapter]
+    package let classifier: any TextClassifier
+    package var adapters: [NamedAdapter] { classifier.adapters }
     private let batcher: Batcher
     private var epoch = 0
     private var batches: [TokenBatch] = []
     private var cursor = 0
 
-    package init(experiment: GLUEExperiment, encoder: BertEncoder, batcher: Batcher) {
+    package init(experiment: GLUEExperiment, classifier: any TextClassifier, batcher: Batcher) {
         self.experiment = experiment
-        self.encoder = encoder
-        self.adapters = encoder.adapters.map { NamedAdapter(name: $0.name, adapter: $0.adapter) }
+        self.classifier = classifier
         self.batcher = batcher
     }
 
-    package var trainableParameters: [Parameter] { encoder.trainableParameters }
+    package var trainableParameters: [Parameter] { classifier.trainableParameters }
 
     package var parameterReport: ParameterReport {
         let adapted = adapters.reduce(0) { $0 + $1.adapter.base.weight.count + $1.adapter.base.bias.count }
-        return ParameterReport(layers: adapters.map(\.adapter), otherFrozen: experiment.encoderParameterCount - adapted,
-                               otherTrainable: encoder.head.parameters.reduce(0) { $0 + $1.count })
+        return ParameterReport(layers: adapters.map(\.adapter), otherFrozen: experiment.base.frozenParameterCount - adapted,
+                               otherTrainable: classifier.headParameterCount)
     }
 
     /// The next batch of the current epoch (a new shuffle each epoch); a smaller last batch of
@@ -283,9 +271,8 @@ package final class GLUEClassifier: PeftExportable {
         }
         let batch = batches[cursor]
         cursor += 1
-        let (_, loss) = try encoder.loss(inputIDs: batch.inputIds, attentionMask: batch.attentionMask, tokenTypeIDs: batch.tokenTypeIds,
-                                         batchSize: batch.batchSize, labels: batch.labels, training: true)
-        try encoder.backward()
+        let loss = try classifier.loss(batch, training: true)
+        try classifier.backward()
         return loss
     }
 
@@ -302,24 +289,24 @@ package final class GLUEClassifier: PeftExportable {
         (self.epoch, self.batches, self.cursor) = (epoch, batches, cursor)
     }
 
-    /// Mean cross-entropy and accuracy (argmax, ties to the lower label) over a held-out
-    /// split, summed in Double, with every example's prediction and its softmax probability.
+    /// Mean loss and accuracy (the highest label score, ties to the lower label) over a held-out
+    /// split, summed in Double, with every example's prediction and its softmax probability
+    /// among the labels.
     package func evaluate(_ split: EvalSplit) throws -> Evaluation {
         guard let set = experiment.heldOut[split] else { throw HeldOutSplitError(split: split) }
         var lossSum = 0.0, correct = 0
         var predictions: [Prediction] = []
         predictions.reserveCapacity(set.count)
         for (batch, members) in zip(set.batches, set.members) {
-            let logits = try encoder.logits(inputIDs: batch.inputIds, attentionMask: batch.attentionMask,
-                                            tokenTypeIDs: batch.tokenTypeIds, batchSize: batch.batchSize)
-            lossSum += Double(crossEntropy(logits: logits, labels: batch.labels).loss) * Double(batch.batchSize)
+            let (scores, loss) = try classifier.evaluate(batch)
+            lossSum += Double(loss) * Double(batch.batchSize)
             for (row, label) in batch.labels.enumerated() {
                 var best = 0
-                for c in 1..<logits.cols where logits[row, c] > logits[row, best] { best = c }
+                for c in 1..<scores.cols where scores[row, c] > scores[row, best] { best = c }
                 if best == label { correct += 1 }
-                // softmax(best) = 1 / Σ_c exp(l_c − l_best), in Double.
+                // softmax(best) = 1 / Σ_c exp(s_c − s_best), in Double.
                 var partition = 0.0
-                for c in 0..<logits.cols { partition += exp(Double(logits[row, c]) - Double(logits[row, best])) }
+                for c in 0..<scores.cols { partition += exp(Double(scores[row, c]) - Double(scores[row, best])) }
                 predictions.append(Prediction(index: members[row], label: label, predicted: best, probability: 1 / partition))
             }
         }
@@ -328,12 +315,7 @@ package final class GLUEClassifier: PeftExportable {
         return Evaluation(metrics: ["loss": lossSum / count, "accuracy": Double(correct) / count], predictions: predictions)
     }
 
-    package var baseModelName: String { experiment.files.family.hubName }
-    package var baseModelSHA256: String? { experiment.files.weightsSHA256 }
-
-    package var savedModules: (names: [String], tensors: [String: TensorToWrite]) {
-        let head = encoder.head
-        return (["classifier"], ["classifier.weight": TensorToWrite(head.weight.value),
-                                 "classifier.bias": TensorToWrite(head.bias.value, shape: [head.labelCount])])
-    }
+    package var baseModelSHA256: String? { experiment.base.files.weightsSHA256 }
+    package var savedModules: (names: [String], tensors: [String: TensorToWrite]) { classifier.savedModules }
+    package func describe(_ config: inout PeftConfig) throws { try classifier.describe(&config) }
 }

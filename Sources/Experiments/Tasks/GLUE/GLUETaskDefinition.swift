@@ -4,12 +4,14 @@ import LoRABenchData
 /// training and evaluation are `GLUETaskSettings`' and `GLUEExperiment`'s, shared by every one.
 public protocol GLUETaskDefinition: TaskDefinition {
     static var task: GLUETask { get }
+    /// What a language model reads (a manifest may override it): a template and one word per label.
+    static var prompt: ClassificationPrompt { get }
 }
 
 extension GLUETaskDefinition {
     public static var name: String { task.name }
 
-    public static func settings(_ node: ManifestNode) throws -> any TaskSettings {
-        try GLUETaskSettings(node, task: task)
+    public static func settings(_ node: ManifestNode, model: String?) throws -> any TaskSettings {
+        try GLUETaskSettings(node, task: task, prompt: prompt, model: model)
     }
 }

@@ -1,0 +1,149 @@
+import Foundation
+@testable import LoRABenchKernels
+@testable import LoRABenchTensorIO
+@testable import LoRABenchResults
+@testable import LoRABenchData
+@testable import LoRABenchVariants
+@testable import LoRABenchModels
+@testable import LoRABenchInterop
+@testable import LoRABenchExperiments
+import LoRABenchTestSupport
+import Testing
+
+/// The GLUE tasks on a decoder (`model: smollm2`): a language-model classifier that reads the
+/// task's prompt and scores one word per label at its last token, trained, evaluated, saved in
+/// peft's causal-LM layout and loaded back with the same scores; and the errors a prompt, its
+/// words or `head_only` give.
+@Suite struct DecoderGLUETaskTests {
+    /// 16 training sentences of at most 24 tokens, batches of 4, 8 dev sentences, 2 steps.
+    static func manifest(variants: String = "[lora]", extraTask: String = "", task: String = "sst2") throws -> Manifest {
+        try Manifest(yaml: """
+        experiment: tiny-decoder-\(task)
+        task: {name: \(task), data_dir: '\(GLUETaskTests.dataDirectory)', max_train_examples: 16, eval_examples: 8, max_length: 24\(extraTask)}
+        model: smollm2
+        training: {learning_rate: 1e-3, steps: 2, batch_size: 4, eval_interval: 2, log_interval: 1}
+        sweep:
+          variants: \(variants)
+          ranks: [4]
+          target_modules: [q_proj, v_proj]
+        """, file: "m.yaml")
+    }
+
+    @Test func aTinySST2SweepOnTheDecoderSavesACausalLMAdapterThatScoresAsTheRunDid() throws {
+        _ = try SmolLM2.ggufPathOrSkip()
+        let manifest = try Self.manifest()
+        let directory = try ExperimentSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let outcomes = try ExperimentSupport.run(manifest, into: directory)
+        #expect(outcomes.map(\.status) == [.completed], "\(outcomes.map(\.reason))")
+        let layout = ResultsLayout(root: "\(directory)/results")
+        let run = manifest.runs[0]
+
+        // peft's layout for a causal LM: the hub name, CAUSAL_LM, no head to save; q and v of all 30 layers.
+        let adapterDirectory = layout.peftAdapterDirectory(run.id)
+        let checkpoint = try PeftCheckpoint.load(adapterDirectory)
+        #expect(checkpoint.config.baseModelNameOrPath == "HuggingFaceTB/SmolLM2-135M-Instruct")
+        #expect(checkpoint.config["task_type"] == .string("CAUSAL_LM"))
+        #expect(checkpoint.config.modulesToSave == nil)
+        #expect(checkpoint.modules.count == 60)
+
+        // The summary counts the decoder's 134.5M frozen parameters and the adapters alone as trainable.
+        let summary = try CSVTable(contentsOf: layout.summaryFile, producer: "test")
+        let trainable = Int(summary.records[0].fields[try summary.column("trainable_parameters")])
+        #expect(trainable == 30 * (4 * (576 + 576) + 4 * (576 + 192)))
+
+        // The adapter loads onto a fresh decoder and scores the dev subset exactly as the run's last evaluation did.
+        let experiment = try manifest.task.makeTask() as! GLUEExperiment
+        let base = experiment.base as! LlamaClassifierBase
+        let adapted = try AdaptedDecoder(checkpoint: checkpoint, weights: base.weights, baseModelSHA256: base.files.weightsSHA256)
+        let model = GLUEClassifier(experiment: experiment, classifier: LlamaTextClassifier(decoder: adapted.decoder, labelTokenIDs: base.labelTokenIDs,
+                                                                                           family: base.files.family),
+                                   batcher: experiment.trainBatcher)
+        let evaluation = try model.evaluate(.eval)
+        #expect(evaluation.metrics["accuracy"] == outcomes[0].finalEval["accuracy"])
+        #expect(evaluation.metrics["loss"].map(Float.init) == outcomes[0].finalEval["loss"].map(Float.init))
+        #expect(try PredictionsCSV.read(layout.predictionsFile(run.id)).map(\.predicted) == evaluation.predictions?.map(\.predicted))
+    }
+
+    /// The training loss is the causal-LM loss of the label's word after the prompt: the same
+    /// number `LlamaDecoder.loss(labels:)` gives with the word appended and every other label −100.
+    @Test func theTrainingLossIsTheLanguageModelLossOfTheLabelWord() throws {
+        _ = try SmolLM2.ggufPathOrSkip()
+        let experiment = try Self.manifest().task.makeTask() as! GLUEExperiment
+        let base = experiment.base as! LlamaClassifierBase
+        let classifier = try base.makeClassifier(seed: 1, base: .float32) { _, _ in nil }
+        let batch = experiment.evalBatches[0]
+        let loss = try classifier.loss(batch, training: false)
+        #expect(try classifier.evaluate(batch).loss == loss)
+
+        let decoder = try LlamaDecoder(weights: base.weights)
+        var total = 0.0
+        for row in 0..<batch.batchSize {
+            let positions = row * batch.seqLen..<(row + 1) * batch.seqLen
+            let prompt = positions.filter { batch.attentionMask[$0] == 1 }.map { batch.inputIds[$0] }
+            let ids = prompt + [base.labelTokenIDs[batch.labels[row]]]
+            let labels = Array(repeating: LlamaDecoder.ignoredLabel, count: prompt.count) + [ids.last!]
+            total += Double(try decoder.loss(inputIDs: ids, attentionMask: Array(repeating: 1, count: ids.count), labels: labels,
+                                             batchSize: 1, training: false))
+        }
+        let expected = total / Double(batch.batchSize)
+        #expect(abs(Double(loss) - expected) <= 1e-5 * expected, "\(loss) vs \(expected)")
+    }
+
+    @Test func theDefaultPromptsRenderTheirExamplesAndTheirWordsAreSingleTokens() throws {
+        _ = try SmolLM2.ggufPathOrSkip()
+        for (task, definition) in [("sst2", SST2.self), ("rte", RTE.self), ("cola", CoLA.self)] as [(String, any GLUETaskDefinition.Type)] {
+            let experiment = try Self.manifest(task: task).task.makeTask() as! GLUEExperiment
+            let base = experiment.base as! LlamaClassifierBase
+            #expect(base.labelTokenIDs.count == 2 && Set(base.labelTokenIDs).count == 2, "\(task)")
+            let example = GLUEExample(text: "A", textPair: task == "rte" ? "B" : nil, label: 0)
+            let rendered = definition.prompt.render(example)
+            #expect(try base.tokenizer.decode(base.encode(example).inputIds) == rendered)
+            #expect(!rendered.contains("{sentence"), "\(task): \(rendered)")
+        }
+    }
+
+    @Test func aLabelWordOfSeveralTokensNamesItsTokens() throws {
+        _ = try SmolLM2.ggufPathOrSkip()
+        let manifest = try Self.manifest(extraTask: ", label_words: [' dreadfully', ' wonderfully']")
+        #expect {
+            try manifest.task.makeTask()
+        } throws: { error in
+            let text = "\(error)"
+            return text.hasPrefix("label word ' dreadfully' is ") && text.contains("tokens for smollm2") && text.contains("leading space")
+        }
+    }
+
+    @Test func promptAndWordErrorsNameTheKeyAndWhatIsAllowed() {
+        #expect {
+            try Self.manifest(extraTask: ", prompt: 'Review: {text}'")
+        } throws: { "\($0)".contains("task.prompt: found the template lacks {sentence}; allowed: a template holding {sentence}") }
+        #expect {
+            try Self.manifest(extraTask: ", prompt: '{sentence1} / {sentence2}'", task: "sst2")
+        } throws: { "\($0)".contains("task.prompt: found the template lacks {sentence}") }
+        #expect {
+            try Self.manifest(extraTask: ", prompt: '{sentence1} and {sentence}'", task: "rte")
+        } throws: { "\($0)".contains("task.prompt: found the template lacks {sentence2}") }
+        #expect {
+            try Self.manifest(extraTask: ", label_words: [' yes']")
+        } throws: { "\($0)".contains("task.label_words: found 1 label word(s) for 2 labels; allowed: a list of 2 distinct words") }
+        #expect {
+            try Self.manifest(extraTask: ", label_words: [' yes', ' yes']")
+        } throws: { "\($0)".contains("task.label_words: found a label word is repeated") }
+    }
+
+    @Test func headOnlyIsRefusedOnADecoderWhoseHeadIsFrozen() {
+        #expect {
+            try Self.manifest(variants: "[head_only, lora]")
+        } throws: { "\($0)".contains("found head_only; allowed: a variant with adapters: task sst2 on smollm2 has no trainable head") }
+    }
+
+    /// The prompt and words are part of a decoder run's settings (and so of its id); an encoder's are not.
+    @Test func thePromptIsInADecoderRunsSettingsOnly() throws {
+        let decoder = try Self.manifest(), other = try Self.manifest(extraTask: ", label_words: [' bad', ' good']")
+        #expect(decoder.runs[0].id != other.runs[0].id)
+        let encoder = try GLUETaskTests.manifest(variants: "[lora]")
+        let encoderOther = try GLUETaskTests.manifest(variants: "[lora]", extraTask: ", label_words: [' bad', ' good']")
+        #expect(encoder.runs[0].id == encoderOther.runs[0].id)
+    }
+}
