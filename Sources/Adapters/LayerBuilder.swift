@@ -18,6 +18,29 @@ public struct ModuleShape: Equatable, Sendable {
     /// peft's rule: a target matches the module's full name or its last dotted components
     /// (`query` matches `encoder.layer.0.attention.self.query`).
     public func matches(_ target: String) -> Bool { name == target || name.hasSuffix("." + target) }
+
+    /// The names peft's `layers_to_transform` finds a layer index after when `layers_pattern` is
+    /// unset (peft's `COMMON_LAYERS_PATTERN`).
+    public static let layerPatterns: Set<Substring> = ["layers", "h", "block", "blocks", "layer"]
+
+    /// The N of `….layers.N.…` (`encoder.layer.N.…`, …), as peft finds it; nil for a module
+    /// outside numbered layers.
+    public var layerIndex: Int? { Self.layerIndex(in: name) }
+
+    public static func layerIndex(in name: String) -> Int? {
+        let parts = name.split(separator: ".")
+        guard let at = parts.firstIndex(where: layerPatterns.contains), at + 1 < parts.count else { return nil }
+        return Int(parts[at + 1])
+    }
+
+    /// The name after its layer's index (`self_attn.q_proj`), or the whole name outside layers.
+    public var nameInLayer: String {
+        let parts = name.split(separator: ".")
+        guard let at = parts.firstIndex(where: Self.layerPatterns.contains), at + 2 < parts.count, Int(parts[at + 1]) != nil else {
+            return name
+        }
+        return parts[(at + 2)...].joined(separator: ".")
+    }
 }
 
 /// An adapter with its module name (peft's naming, e.g. `fc1` or `encoder.layer.0.attention.self.query`).

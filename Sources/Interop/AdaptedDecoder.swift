@@ -107,10 +107,7 @@ public final class AdaptedDecoder {
         config["task_type"] = family.peftTaskType.map(JSONValue.string) ?? .null
         // With a task type peft builds a task model (PeftModelForCausalLM) and writes no auto_mapping.
         config["auto_mapping"] = .null
-        let adaptedLayers = Set(adapters.compactMap { PeftSelection.layerIndex(of: $0) }).sorted()
-        if adaptedLayers.count < architecture.layerCount {
-            config["layers_to_transform"] = .array(adaptedLayers.map(JSONValue.int))
-        }
+        PeftSelection.recordLayers(&config, adapters: adapters, layerCount: architecture.layerCount)
         try PeftSelection(config).check(stored: adapters.sorted(), against: architecture.modules.map(\.name), in: weightsPath)
     }
 }
@@ -124,16 +121,7 @@ struct PeftSelection {
 
     init(_ config: PeftConfig) throws {
         self.config = config
-        switch config["layers_to_transform"] {
-        case nil, .null?:
-            layers = nil
-        case let .int(index)?:
-            layers = [index]
-        case let .array(values)? where values.allSatisfy({ if case .int = $0 { true } else { false } }):
-            layers = Set(values.compactMap { if case let .int(index) = $0 { index } else { nil } })
-        case let other?:
-            throw config.invalid("layers_to_transform", "found \(other.summary), expected a layer index, a list of them or null")
-        }
+        layers = try Self.layersToTransform(config)
         // peft finds a module's layer index after `layers_pattern` (default: any of its known
         // names); a Llama decoder's layers are `model.layers.N`, so only `layers` can name them.
         switch config["layers_pattern"] {
@@ -143,11 +131,27 @@ struct PeftSelection {
         }
     }
 
-    /// The N of `….layers.N.…`, or nil.
-    static func layerIndex(of module: String) -> Int? {
-        let parts = module.split(separator: ".")
-        guard let at = parts.firstIndex(of: "layers"), at + 1 < parts.count else { return nil }
-        return Int(parts[at + 1])
+    /// The config's `layers_to_transform` (nil: every layer).
+    static func layersToTransform(_ config: PeftConfig) throws -> Set<Int>? {
+        switch config["layers_to_transform"] {
+        case nil, .null?:
+            return nil
+        case let .int(index)?:
+            return [index]
+        case let .array(values)? where values.allSatisfy({ if case .int = $0 { true } else { false } }):
+            return Set(values.compactMap { if case let .int(index) = $0 { index } else { nil } })
+        case let other?:
+            throw config.invalid("layers_to_transform", "found \(other.summary), expected a layer index, a list of them or null")
+        }
+    }
+
+    /// `layers_to_transform` the layers `adapters` are in, when they are not all `layerCount`
+    /// (peft would adapt the targets in every layer otherwise).
+    static func recordLayers(_ config: inout PeftConfig, adapters: [String], layerCount: Int) {
+        let adaptedLayers = Set(adapters.compactMap(ModuleShape.layerIndex(in:))).sorted()
+        if !adaptedLayers.isEmpty, adaptedLayers.count < layerCount {
+            config["layers_to_transform"] = .array(adaptedLayers.map(JSONValue.int))
+        }
     }
 
     /// Whether `target_modules` alone selects `module`.
@@ -157,7 +161,7 @@ struct PeftSelection {
     }
 
     func selects(_ module: String) throws -> Bool {
-        if let layers, !layers.contains(Self.layerIndex(of: module) ?? -1) { return false }
+        if let layers, !layers.contains(ModuleShape.layerIndex(in: module) ?? -1) { return false }
         return try targets(module)
     }
 

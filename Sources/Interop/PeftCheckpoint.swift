@@ -83,8 +83,11 @@ public enum PeftCheckpoint {
                 }
             } else {
                 // peft matches a listed target to a module whose name is it or ends in ".<target>";
-                // a target matching nothing in the file means the config and the tensors disagree.
+                // a target matching nothing in the file means the config and the tensors disagree,
+                // unless it names a module of a layer `layers_to_transform` leaves out.
+                let layers = try PeftSelection.layersToTransform(config)
                 for target in config.targetModules where !modules.contains(where: { $0 == target || $0.hasSuffix("." + target) }) {
+                    if let layers, let layer = ModuleShape.layerIndex(in: target), !layers.contains(layer) { continue }
                     throw config.invalid("target_modules", "'\(target)' names no module with adapter tensors in \(weightsPath) (\(found))")
                 }
             }

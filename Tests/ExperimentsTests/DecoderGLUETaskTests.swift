@@ -1,6 +1,7 @@
 import Foundation
 @testable import LoRABenchKernels
 @testable import LoRABenchTensorIO
+@testable import LoRABenchTraining
 @testable import LoRABenchResults
 @testable import LoRABenchData
 @testable import LoRABenchVariants
@@ -16,7 +17,8 @@ import Testing
 /// words or `head_only` give.
 @Suite struct DecoderGLUETaskTests {
     /// 16 training sentences of at most 24 tokens, batches of 4, 8 dev sentences, 2 steps.
-    static func manifest(variants: String = "[lora]", extraTask: String = "", task: String = "sst2") throws -> Manifest {
+    static func manifest(variants: String = "[lora]", extraTask: String = "", task: String = "sst2", extraSweep: String = "",
+                         targets: String = "[q_proj, v_proj]") throws -> Manifest {
         try Manifest(yaml: """
         experiment: tiny-decoder-\(task)
         task: {name: \(task), data_dir: '\(GLUETaskTests.dataDirectory)', max_train_examples: 16, eval_examples: 8, max_length: 24\(extraTask)}
@@ -25,8 +27,78 @@ import Testing
         sweep:
           variants: \(variants)
           ranks: [4]
-          target_modules: [q_proj, v_proj]
+          target_modules: \(targets)
+        \(extraSweep)
         """, file: "m.yaml")
+    }
+
+    /// Every variant, and the NF4 base, on the decoder's seven Linears of its last layer (`layers`,
+    /// peft's `layers_to_transform`): random factors, two steps of allocation (AdaLoRA masks,
+    /// svd-prune re-factors), saved in peft's causal-LM layout and attached to a fresh decoder,
+    /// give the same label scores (to float rounding where the layout changes the arithmetic).
+    @Test(arguments: [("lora", ""), ("loraplus", ""), ("dora", ""), ("vera", ""), ("lorafa", ""), ("lora", "  init: olora"),
+                      ("dora", "  init: pissa"), ("lora", "  base: nf4"),
+                      ("{name: adalora, mode: peft, tinit: 0, tfinal: 1, deltaT: 1}", ""),
+                      ("{name: adalora, mode: svd-prune, interval: 1, start_step: 1, energy_threshold: 0.8}", "")])
+    func everyVariantOnTheDecoderSavesAConfigThatReproducesItsScores(_ variant: String, _ extraSweep: String) throws {
+        _ = try SmolLM2.ggufPathOrSkip()
+        let manifest = try Self.manifest(variants: "[\(variant)]", extraSweep: "  layers: [29]\n" + extraSweep, targets: "all")
+        let run = manifest.runs[0]
+        #expect(run.modules.count == 7 && run.modules.allSatisfy { $0.hasPrefix("model.layers.29.") })
+        let experiment = try manifest.task.makeTask() as! GLUEExperiment
+        let plan = run.variant.plan
+        let builder = try #require(try plan.layerBuilder(for: run.moduleShapes))
+        let model = try experiment.makeModel(seed: 1, batchSize: 4, base: run.base) { module, base in
+            guard run.modules.contains(module.name) else { return nil }
+            return try builder.adapter(for: module, base: base, seed: 7)
+        } as! GLUEClassifier
+        var rng = SplitMix64(seed: 3)
+        for parameter in model.trainableParameters {
+            parameter.value = .gaussian(parameter.value.rows, parameter.value.cols, std: 0.05, using: &rng)
+        }
+        let method = try plan.makeMethod(layers: model.adapters)
+        let optimizer = AdamW(groups: [ParameterGroup(name: "all", parameters: model.trainableParameters, learningRate: 0, weightDecay: 0)])
+        for step in 0..<2 {
+            _ = try model.trainOnNextBatch()  // AdaLoRA's importance scores need gradients
+            try method.afterOptimizerStep(step, optimizer: optimizer)
+        }
+        let directory = try ExperimentSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try SavedAdapter(plan: plan, model: model, method: method).save(directory: directory, file: "", metadata: [:])
+        let checkpoint = try PeftCheckpoint.load(directory)
+        #expect(checkpoint.config["layers_to_transform"] == .array([.int(29)]))
+        #expect(checkpoint.config["task_type"] == .string("CAUSAL_LM"))
+
+        let base = experiment.base as! LlamaClassifierBase
+        let adapted = try AdaptedDecoder(checkpoint: checkpoint, weights: base.weights, baseModelSHA256: base.files.weightsSHA256,
+                                         baseFormat: run.base)
+        let reloaded = LlamaTextClassifier(decoder: adapted.decoder, labelTokenIDs: base.labelTokenIDs, family: base.files.family)
+        let batch = experiment.evalBatches[0]
+        let (restored, original) = (try reloaded.evaluate(batch).labelScores.storage, try model.classifier.evaluate(batch).labelScores.storage)
+        #expect(zip(restored, original).allSatisfy { abs($0 - $1) <= 1e-4 * max(1, abs($1)) }, "\(restored) vs \(original)")
+        if !plan.changesRank, run.initialization.map({ $0 == .kaiming }) ?? true { #expect(restored == original) }
+    }
+
+    @Test func layersSelectPeftsLayersToTransformAndNameTheRange() throws {
+        let manifest = try Self.manifest(extraSweep: "  layers: [0, 29]")
+        #expect(manifest.runs[0].modules == ["model.layers.0.self_attn.q_proj", "model.layers.0.self_attn.v_proj",
+                                             "model.layers.29.self_attn.q_proj", "model.layers.29.self_attn.v_proj"])
+        #expect(manifest.runs[0].id != (try Self.manifest()).runs[0].id)
+        #expect {
+            try Self.manifest(extraSweep: "  layers: [30]")
+        } throws: { "\($0)".contains("sweep.layers[0]: found '30'; allowed: a layer index from 0 to 29, or a list of them") }
+        #expect {
+            try Self.manifest(extraSweep: "  layers: [1, 1]")
+        } throws: { "\($0)".contains("found layer 1 a second time") }
+        #expect {
+            try Manifest(yaml: ExperimentSupport.manifest(sweep: "  variants: [lora]\n  ranks: [4]\n  layers: [0]"), file: "m.yaml")
+        } throws: { "\($0)".contains("sweep.layers: found layers; allowed: no layers key: this task's modules (fc1, fc2) are not in numbered layers") }
+        #expect {
+            try Self.manifest(targets: "[q_prj]")
+        } throws: {
+            "\($0)".contains("found 'q_prj'; allowed: self_attn.q_proj, self_attn.k_proj, self_attn.v_proj, self_attn.o_proj, mlp.gate_proj, "
+                + "mlp.up_proj, mlp.down_proj, or a module's full name such as model.layers.0.self_attn.q_proj")
+        }
     }
 
     @Test func aTinySST2SweepOnTheDecoderSavesACausalLMAdapterThatScoresAsTheRunDid() throws {

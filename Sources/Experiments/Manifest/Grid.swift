@@ -113,7 +113,9 @@ enum Grid {
                 for alphaRule in alphas {
                     for initialization in inits {
                         for targets in sweep.targetModules {
-                            let modules = task.modules.filter { module in targets.contains(where: module.matches) }
+                            let modules = task.modules.filter { module in
+                                targets.contains(where: module.matches) && sweep.layers.map { $0.contains(module.layerIndex ?? -1) } ?? true
+                            }
                             for dropout in dropouts {
                                 for useRSLoRA in rsloraValues {
                                     for base in sweep.bases {

@@ -10,7 +10,7 @@ import LoRABenchInterop
 /// The manifest's `sweep:` block: the axes whose Cartesian product is the set of runs. Every
 /// axis but `variants` and `ranks` may be a single value (a one-element axis).
 public struct SweepAxes {
-    public static let keys = ["variants", "ranks", "alpha", "seeds", "init", "target_modules", "dropout", "use_rslora", "base"]
+    public static let keys = ["variants", "ranks", "alpha", "seeds", "init", "target_modules", "layers", "dropout", "use_rslora", "base"]
 
     public var variants: [VariantSpec]
     public var ranks: [Int]
@@ -20,6 +20,9 @@ public struct SweepAxes {
     public var inits: [AdapterInit] = [.kaiming]
     /// Each entry is one setting: the module names (or peft-style suffixes) to adapt.
     public var targetModules: [[String]]
+    /// peft's `layers_to_transform`: the targets are adapted in these layers only (nil: all). One
+    /// setting for the whole sweep, so runs differing only here never share a CSV cell.
+    public var layers: Set<Int>?
     public var dropouts: [Double] = [0]
     public var useRSLoRA: [Bool] = [false]
     /// The frozen base's weight format per run: `model.base`, or the axis `base: [fp32, nf4]`
@@ -60,6 +63,7 @@ public struct SweepAxes {
             inits = try value.axis(allowed: names.joined(separator: ", ")).map { try AdapterInit(named: try $0.choice(names)) }
         }
         if let value = block.optional("target_modules") { targetModules = try Self.parseTargets(value, modules: modules) }
+        if let value = block.optional("layers") { layers = try Self.parseLayers(value, modules: modules) }
         if let value = block.optional("dropout") {
             dropouts = try value.axis(allowed: "a number in [0, 1) or a list of them")
                 .map { try $0.number(allowed: "a number in [0, 1)", where: { $0 >= 0 && $0 < 1 }) }
@@ -95,16 +99,35 @@ public struct SweepAxes {
         }
     }
 
+    /// A layer index or a list of them, each a layer of the model (peft's `layers_to_transform`).
+    private static func parseLayers(_ node: ManifestNode, modules: [ModuleShape]) throws -> Set<Int> {
+        let indices = Set(modules.compactMap(\.layerIndex))
+        guard let last = indices.max() else {
+            throw node.error(allowed: "no layers key: this task's modules (\(modules.map(\.name).joined(separator: ", "))) are not in numbered layers",
+                             found: "layers")
+        }
+        let allowed = "a layer index from 0 to \(last), or a list of them"
+        let nodes = try node.axis(allowed: allowed)
+        let layers = try nodes.map { try $0.int(allowed: allowed, in: 0...last) }
+        try rejectRepeats(layers, at: nodes, what: "layer")
+        return Set(layers)
+    }
+
     /// `[fc1, fc2]` is one setting; `[[fc1], [fc1, fc2]]` is an axis of two; `all` is every module.
     private static func parseTargets(_ node: ManifestNode, modules: [ModuleShape]) throws -> [[String]] {
         let names = modules.map(\.name)
-        let allowed = "all, a list of module names (\(names.joined(separator: ", "))), or a list of such lists"
+        // A layer's modules stand for all of them: a decoder has 210, listed once as 7.
+        var inLayer: [String] = []
+        for name in modules.map(\.nameInLayer) where !inLayer.contains(name) { inLayer.append(name) }
+        let entryAllowed = inLayer == names ? names.joined(separator: ", ")
+            : inLayer.joined(separator: ", ") + ", or a module's full name such as \(names[0])"
+        let allowed = "all, a list of module names (\(entryAllowed)), or a list of such lists"
         func targets(_ node: ManifestNode) throws -> [String] {
             if case .scalar = node.node, (try? node.string(allowed: allowed)) == "all" { return names }
             return try node.axis(allowed: allowed).map { entry in
-                let target = try entry.string(allowed: names.joined(separator: ", "))
+                let target = try entry.string(allowed: entryAllowed)
                 guard modules.contains(where: { $0.matches(target) }) else {
-                    throw entry.error(allowed: names.joined(separator: ", "), suggestion: closestMatch(to: target, in: names))
+                    throw entry.error(allowed: entryAllowed, suggestion: closestMatch(to: target, in: inLayer + names))
                 }
                 return target
             }

@@ -127,9 +127,11 @@ public final class BertTextClassifier: TextClassifier {
                                  "classifier.bias": TensorToWrite(head.bias.value, shape: [head.labelCount])])
     }
 
-    /// LoRABench's encoder adapters are saved with `task_type: null` and the head in `modules_to_save`.
+    /// LoRABench's encoder adapters are saved with `task_type: null` and the head in
+    /// `modules_to_save`; `layers_to_transform` when the adapters are in some layers only.
     public func describe(_ config: inout PeftConfig) throws {
         config.modulesToSave = savedModules.names
         config.baseModelNameOrPath = family.hubName
+        PeftSelection.recordLayers(&config, adapters: adapters.map(\.name), layerCount: encoder.config.layerCount)
     }
 }
