@@ -1,30 +1,58 @@
 import Foundation
 import LoRABenchKernels
 
-/// One labelled example: a sentence, or a sentence pair for entailment-style tasks.
+/// One example: a sentence, or a sentence pair for entailment-style tasks, with its class or, for a
+/// task scored by a real number (STS-B), its score.
 public struct GLUEExample: Equatable, Sendable {
     public var text: String
     public var textPair: String?
+    /// The class, in 0..<labelCount; 0 for a task with a score target (its one output).
     public var label: Int
+    /// The gold score of a task with a score target (STS-B's similarity, 0 to 5); nil for a class label.
+    public var score: Double?
 
-    public init(text: String, textPair: String? = nil, label: Int) {
+    public init(text: String, textPair: String? = nil, label: Int, score: Double? = nil) {
         self.text = text
         self.textPair = textPair
         self.label = label
+        self.score = score
+    }
+}
+
+/// What a task learns from: the last column of its TSV files.
+public enum GLUETarget: Sendable, Hashable {
+    /// A `label` column: an integer class in 0..<labelCount.
+    case label
+    /// A `score` column: a real number in the range (STS-B: similarity from 0 to 5).
+    case score(ClosedRange<Double>)
+
+    /// The column's name in the files' header.
+    public var column: String {
+        switch self {
+        case .label: return "label"
+        case .score: return "score"
+        }
     }
 }
 
 /// A GLUE task whose copy lives under the project's `Data/<name>/` folder. The tasks themselves
 /// are plug-ins of the Experiments floor (`Tasks/GLUE/`), one file each.
+///
+/// The task states the column it learns from (`target`); its files' header says whether the text
+/// is one `sentence` or a `sentence1`, `sentence2` pair, so the loader needs no list of tasks.
 public struct GLUETask: Sendable, Hashable {
     /// The folder under `Data/` and the manifest's `task:` name.
     public let name: String
-    /// Labels are 0..<labelCount.
+    /// Labels are 0..<labelCount. A task with a score target has one output: labelCount 1, and
+    /// every example's label is 0.
     public let labelCount: Int
+    /// The last column of the files: a class label (SST-2, MRPC, …) or a score (STS-B).
+    public let target: GLUETarget
 
-    public init(name: String, labelCount: Int) {
+    public init(name: String, labelCount: Int, target: GLUETarget = .label) {
         self.name = name
         self.labelCount = labelCount
+        self.target = target
     }
 }
 
@@ -35,14 +63,15 @@ public enum GLUESplit: String, CaseIterable, Sendable {
 /// Errors reading a GLUE TSV file; each names the file (and the line, when one is at fault).
 public enum GLUEError: Error, CustomStringConvertible {
     case unreadable(path: String, reason: String)
-    case badHeader(path: String, header: String)
+    /// `targetColumn` is the last column the task expects (`label` or `score`).
+    case badHeader(path: String, header: String, targetColumn: String)
     case badRow(path: String, line: Int, reason: String)
 
     public var description: String {
         switch self {
         case let .unreadable(path, reason): return "\(path): cannot read the TSV file: \(reason)"
-        case let .badHeader(path, header):
-            return "\(path): header '\(header)' is neither 'sentence<TAB>label' nor 'sentence1<TAB>sentence2<TAB>label'"
+        case let .badHeader(path, header, target):
+            return "\(path): header '\(header)' is neither 'sentence<TAB>\(target)' nor 'sentence1<TAB>sentence2<TAB>\(target)'"
         case let .badRow(path, line, reason): return "\(path):\(line): \(reason)"
         }
     }
@@ -52,7 +81,8 @@ public enum GLUEError: Error, CustomStringConvertible {
 ///
 /// The format is the one `Data/README.md` states: a header line, then fields split on single
 /// TABs with no quoting at all (quotes are literal text, so a CSV reader would corrupt rows).
-/// The header decides the layout: `sentence, label` or `sentence1, sentence2, label`.
+/// The header decides the text columns, `sentence` or `sentence1, sentence2`; the last column is
+/// the task's target, `label` or `score`.
 public enum GLUE {
     public static func path(_ task: GLUETask, split: GLUESplit, in dataDirectory: String) -> String {
         dataDirectory + "/" + task.name + "/" + split.rawValue + ".tsv"
@@ -61,10 +91,14 @@ public enum GLUE {
     /// The examples of one split, in file order; `maxExamples` keeps the first ones (a fixed
     /// subset, so that small runs are comparable).
     public static func load(_ task: GLUETask, split: GLUESplit, from dataDirectory: String, maxExamples: Int? = nil) throws -> [GLUEExample] {
-        try loadTSV(path: path(task, split: split, in: dataDirectory), maxExamples: maxExamples)
+        try loadTSV(path: path(task, split: split, in: dataDirectory), target: task.target, labelCount: task.labelCount,
+                    maxExamples: maxExamples)
     }
 
-    public static func loadTSV(path: String, maxExamples: Int? = nil) throws -> [GLUEExample] {
+    /// The examples of one file whose last column is `target`: a label in 0..<labelCount, or a
+    /// score in the target's range (the example's label is then 0).
+    public static func loadTSV(path: String, target: GLUETarget = .label, labelCount: Int = 2,
+                               maxExamples: Int? = nil) throws -> [GLUEExample] {
         let text: String
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
@@ -74,13 +108,13 @@ public enum GLUE {
         // A CRLF file's "\r\n" is one Character, so splitting on "\n" alone would leave it one line.
         var lines = text.split(omittingEmptySubsequences: false) { $0 == "\n" || $0 == "\r\n" }
         if lines.last?.isEmpty == true { lines.removeLast() }
-        guard let header = lines.first else { throw GLUEError.badHeader(path: path, header: "") }
+        guard let header = lines.first else { throw GLUEError.badHeader(path: path, header: "", targetColumn: target.column) }
         let columns = header.split(separator: "\t", omittingEmptySubsequences: false)
         let isPair: Bool
-        switch columns {
-        case ["sentence", "label"]: isPair = false
-        case ["sentence1", "sentence2", "label"]: isPair = true
-        default: throw GLUEError.badHeader(path: path, header: excerpt(header))
+        switch columns.map(String.init) {
+        case ["sentence", target.column]: isPair = false
+        case ["sentence1", "sentence2", target.column]: isPair = true
+        default: throw GLUEError.badHeader(path: path, header: excerpt(header), targetColumn: target.column)
         }
 
         var examples: [GLUEExample] = []
@@ -91,11 +125,25 @@ public enum GLUE {
             guard fields.count == columns.count else {
                 throw GLUEError.badRow(path: path, line: lineNumber, reason: "\(fields.count) fields, expected \(columns.count)")
             }
-            // Both copies are binary (`GLUETask.labelCount`); another label would index past the head's logits.
-            guard let label = Int(fields[fields.count - 1]), (0..<2).contains(label) else {
-                throw GLUEError.badRow(path: path, line: lineNumber, reason: "label '\(excerpt(fields[fields.count - 1]))' is not 0 or 1")
+            let targetField = fields[fields.count - 1]
+            var example = GLUEExample(text: String(fields[0]), textPair: isPair ? String(fields[1]) : nil, label: 0)
+            switch target {
+            case .label:
+                // A label past the task's classes would index past the head's logits.
+                guard let label = Int(targetField), (0..<labelCount).contains(label) else {
+                    let allowed = labelCount == 2 ? "0 or 1" : "an integer from 0 to \(labelCount - 1)"
+                    throw GLUEError.badRow(path: path, line: lineNumber, reason: "label '\(excerpt(targetField))' is not \(allowed)")
+                }
+                example.label = label
+            case let .score(range):
+                // Double("nan") parses, but no range contains it.
+                guard let score = Double(targetField), range.contains(score) else {
+                    throw GLUEError.badRow(path: path, line: lineNumber, reason: "score '\(excerpt(targetField))' is not a number from "
+                                           + "\(range.lowerBound) to \(range.upperBound)")
+                }
+                example.score = score
             }
-            examples.append(GLUEExample(text: String(fields[0]), textPair: isPair ? String(fields[1]) : nil, label: label))
+            examples.append(example)
         }
         return examples
     }

@@ -10,6 +10,12 @@ public enum ComparisonError: Error, Equatable, CustomStringConvertible {
     case mismatchedExamples(path: String, other: String)
     /// Two runs' predictions.csv hold different numbers of examples, though every run is scored on the same eval split.
     case mismatchedExampleCounts(path: String, count: Int, other: String, otherCount: Int)
+    /// One run's predictions.csv holds classes and another's scores, though every run of an experiment is one task's.
+    case mismatchedPredictionKinds(path: String, kind: GLUEMetric.Kind, other: String, otherKind: GLUEMetric.Kind)
+    /// summary.csv records a metric that the predictions cannot give (a correlation of classes, an accuracy of scores).
+    case metricOfAnotherKind(metric: GLUEMetric, path: String, kind: GLUEMetric.Kind)
+    /// A regression's predictions, but summary.csv records no metric of scores to compare them by.
+    case noMetricOfScores(path: String)
     /// A predictions.csv that disagrees with what the run recorded of itself.
     case inconsistentPredictions(path: String, reason: String)
     case resamplesOutOfRange(Int)
@@ -19,13 +25,23 @@ public enum ComparisonError: Error, Equatable, CustomStringConvertible {
         case let .unknownBaseline(baseline, available):
             return "no variant '\(baseline)' in the results; variants: \(available.joined(separator: ", "))"
         case let .noPredictions(path):
-            return "\(path): the results hold no predictions.csv of a completed run: paired tests need a classification task "
-                + "(sst2, rte, cola) run by a LoRABench that saves predictions"
+            return "\(path): the results hold no predictions.csv of a completed run: paired tests need a task that saves its "
+                + "predictions on the eval split (the GLUE tasks do), run by a LoRABench that saves them"
         case let .mismatchedExamples(path, other):
             return "\(path) and \(other) are not predictions on the same examples (indices or labels differ)"
         case let .mismatchedExampleCounts(path, count, other, otherCount):
             return "\(path) holds \(count) predictions but \(other) holds \(otherCount): every run of an experiment is scored on the "
                 + "same eval examples, so one of the files is truncated or from another data set"
+        case let .mismatchedPredictionKinds(path, kind, other, otherKind):
+            return "\(path) holds \(Self.described(kind)) but \(other) holds \(Self.described(otherKind)): every run of an experiment "
+                + "is one task's, so one of the files is from another task"
+        case let .metricOfAnotherKind(metric, path, kind):
+            return "summary.csv records final_eval_\(metric.name), a metric of \(Self.described(metric.kind)), but \(path) holds "
+                + "\(Self.described(kind)): the predictions are not the ones the runs were scored on"
+        case let .noMetricOfScores(path):
+            return "\(path) holds predicted scores, but summary.csv records none of "
+                + GLUEMetric.allCases.filter { $0.kind == .regression }.map { "final_eval_\($0.name)" }.joined(separator: ", ")
+                + ": there is no metric to compare the runs by"
         case let .inconsistentPredictions(path, reason):
             return "\(path): \(reason)"
         case let .resamplesOutOfRange(resamples):
@@ -34,28 +50,41 @@ public enum ComparisonError: Error, Equatable, CustomStringConvertible {
                 + "keeps the bootstrap's memory and time bounded)"
         }
     }
+
+    private static func described(_ kind: GLUEMetric.Kind) -> String {
+        switch kind {
+        case .classification: return "class labels"
+        case .regression: return "predicted scores"
+        }
+    }
 }
 
 /// `lorabench compare RESULTS --baseline VARIANT`: each cell of every other variant against the
 /// baseline variant's matching cell, on the dev predictions of the runs of the same seeds.
 ///
 /// Runs of two variants with the same seed see the same data order, and both are scored on the
-/// same dev examples, so their differences pair twice over. For each pair of cells:
+/// same dev examples, so their differences pair twice over. Every metric the predictions can give
+/// is compared: accuracy always and, where summary.csv records them, mcc and f1 for a classifier's
+/// predictions; pearson and spearman, where recorded, for a regression's (`GLUEMetric`: what
+/// applies follows from the files and the recorded names, never from the task's name). For each
+/// pair of cells and each metric:
 ///
-/// - the difference in accuracy, the mean over the paired seeds of acc(variant) − acc(baseline);
+/// - the difference, the mean over the paired seeds of metric(variant) − metric(baseline);
 /// - a paired bootstrap 95 % interval over dev examples (Efron & Tibshirani 1993, ch. 13,
-///   percentile interval): examples are resampled with replacement, the same draw for every
-///   seed, and the mean-over-seeds difference recomputed; this is the uncertainty from the
-///   finite dev set;
+///   percentile interval) and its p-value (`bootstrapTests`): examples are resampled with
+///   replacement, the same draw for every seed, both runs and every metric, and the
+///   mean-over-seeds difference recomputed; this is the uncertainty from the finite dev set.
+///   A metric undefined on some resample (a correlation of constant scores) has neither;
 /// - with n ≥ 3 paired seeds, a Student-t 95 % interval over the per-seed differences: the
 ///   uncertainty from training (initialisation, data order);
-/// - McNemar's test (McNemar 1947) on the discordant examples summed over seeds: b = baseline
-///   alone right, c = variant alone right. Summing the seeds' 2×2 tables is the
+/// - for accuracy, McNemar's test (McNemar 1947) on the discordant examples summed over seeds:
+///   b = baseline alone right, c = variant alone right. Summing the seeds' 2×2 tables is the
 ///   Cochran–Mantel–Haenszel test stratified by seed, which for matched pairs reduces to McNemar
 ///   on the summed counts (so each seed is a stratum, not pooled into one population of runs);
 ///   exact binomial below 25 discordant examples, χ² with continuity correction above;
-/// - Holm's (1979) correction over all comparisons of the table: `significant` means the
-///   Holm-adjusted McNemar p-value is below 0.05.
+/// - Holm's (1979) correction over the comparisons of each metric: McNemar's p-values of the
+///   accuracy comparisons, and the bootstrap's of each metric. `significant` means the row's
+///   headline test, McNemar's for accuracy and the bootstrap's otherwise, is below 0.05 after it.
 ///
 /// Cells match on the axes along which the baseline's own cells differ (e.g. rank), where the
 /// compared cell has a value; an axis the baseline does not vary (head_only's rank 0, LoRA's α
@@ -65,11 +94,44 @@ public enum ComparisonError: Error, Equatable, CustomStringConvertible {
 public struct PairedComparison {
     public static let alpha = 0.05
     public static let defaultResamples = 2000
-    /// Every resample keeps its mean in memory; a million of them take 8 MB and a few seconds per
-    /// comparison, far past where a percentile interval stops moving.
+    /// Every resample keeps each metric's difference in memory and scores every paired run on it:
+    /// a million of them take 8 MB per metric and minutes per comparison of a thousand dev
+    /// examples, far past where a percentile interval stops moving.
     public static let allowedResamples = 100...1_000_000
     public static let defaultBootstrapSeed: UInt64 = 0
 
+    /// One compared cell against one baseline cell in one metric: a line of compare.csv.
+    public struct MetricComparison {
+        /// The compared cell's values of `axisNames`.
+        public var cell: [String]
+        /// The baseline cell, as `axis=value` pairs of its axes other than the variant.
+        public var baselineCell: String
+        public var pairedSeeds: [String]
+        /// Seeds of either cell without a completed run (with predictions) on both sides.
+        public var excludedSeeds: [String]
+        public var examples: Int
+        public var metric: GLUEMetric
+        /// The metric on the whole eval split, averaged over the paired seeds; nan where a seed's is.
+        public var value: Double
+        public var baselineValue: Double
+        public var difference: Double { value - baselineValue }
+        /// The paired bootstrap 95 % interval of the difference; nil where the metric is undefined on some resample.
+        public var exampleInterval: ClosedRange<Double>?
+        /// The bootstrap's two-sided p-value of "no difference", and that p Holm-adjusted over the metric's comparisons.
+        public var bootstrapP: Double?
+        public var bootstrapHolmP: Double?
+        /// nil with fewer than 3 paired seeds, or where a seed's difference is not finite.
+        public var seedInterval: ClosedRange<Double>?
+        /// Accuracy's McNemar test, and its p Holm-adjusted over the accuracy comparisons; nil for other metrics.
+        public var mcnemar: McNemarTest?
+        public var mcnemarHolmP: Double?
+        /// The Holm-adjusted p of the row's headline test: McNemar's for accuracy, the bootstrap's otherwise.
+        public var holmP: Double? { mcnemar == nil ? bootstrapHolmP : mcnemarHolmP }
+        public var significant: Bool { (holmP ?? 1) < PairedComparison.alpha }
+    }
+
+    /// An accuracy comparison with its McNemar test (compare.csv's accuracy lines), for callers
+    /// that read accuracy alone.
     public struct Row {
         /// The compared cell's values of `axisNames`.
         public var cell: [String]
@@ -88,6 +150,17 @@ public struct PairedComparison {
         public var mcnemar: McNemarTest
         public var holmP: Double
         public var significant: Bool { holmP < PairedComparison.alpha }
+
+        /// nil for a comparison of another metric (accuracy always has an interval and a McNemar test).
+        init?(_ comparison: MetricComparison) {
+            guard let mcnemar = comparison.mcnemar, let holmP = comparison.mcnemarHolmP,
+                  let exampleInterval = comparison.exampleInterval else { return nil }
+            (cell, baselineCell, pairedSeeds, excludedSeeds, examples) =
+                (comparison.cell, comparison.baselineCell, comparison.pairedSeeds, comparison.excludedSeeds, comparison.examples)
+            (accuracy, baselineAccuracy, self.exampleInterval, seedInterval) =
+                (comparison.value, comparison.baselineValue, exampleInterval, comparison.seedInterval)
+            (self.mcnemar, self.holmP) = (mcnemar, holmP)
+        }
     }
 
     /// The cell axes, the variant first (with a selection, `selected_learning_rate` last).
@@ -98,9 +171,14 @@ public struct PairedComparison {
     /// The SHA-256 of the summary.csv the comparison was computed from: compare.csv records it in
     /// every row, so that a report made after runs were added or redone knows the file is stale.
     public var summarySHA256: String
-    public var rows: [Row]
+    /// Every pair of cells in every metric, the pairs in table order and each pair's metrics in
+    /// `GLUEMetric`'s order.
+    public var comparisons: [MetricComparison]
     /// Cells of other variants that no baseline cell matches.
     public var unmatched: [[String]]
+
+    /// The accuracy comparisons, with McNemar's test.
+    public var rows: [Row] { comparisons.compactMap(Row.init) }
 
     /// `labelCount` is the task's number of classes (`ResultsLayout.taskLabelCount()` reads it
     /// from the results' manifest copy): every label and prediction must lie below it. Without
@@ -143,117 +221,165 @@ public struct PairedComparison {
             index != variantIndex && axisNames[index] != "selected_learning_rate" && Set(baselineCells.map { $0[index] }).count > 1
         }
 
-        var predictionsCache: [String: [Prediction]] = [:]
-        // The first file read: every run is scored on the same eval split, so every file must hold as many predictions.
-        var firstFile: (path: String, count: Int)?
-        func predictions(_ run: ExperimentResults.Run) throws -> [Prediction]? {
+        // The metrics summary.csv records for the eval split, by name; `metrics(for:path:)` keeps those the files can give.
+        let recorded = Set(results.finalMetricColumns.compactMap { column in
+            column.hasPrefix("final_eval_") ? GLUEMetric(rawValue: String(column.dropFirst("final_eval_".count))) : nil
+        })
+        func metrics(for kind: GLUEMetric.Kind, path: String) throws -> [GLUEMetric] {
+            if let foreign = GLUEMetric.allCases.first(where: { recorded.contains($0) && $0.kind != kind }) {
+                throw ComparisonError.metricOfAnotherKind(metric: foreign, path: path, kind: kind)
+            }
+            switch kind {
+            // Accuracy is compared whether or not summary.csv records it: McNemar's test needs nothing else.
+            case .classification: return GLUEMetric.allCases.filter { $0 == .accuracy || ($0.kind == kind && recorded.contains($0)) }
+            case .regression:
+                let named = GLUEMetric.allCases.filter { recorded.contains($0) }
+                guard !named.isEmpty else { throw ComparisonError.noMetricOfScores(path: path) }
+                return named
+            }
+        }
+
+        var predictionsCache: [String: RunPredictions] = [:]
+        // The first file read: every run is one task's, scored on the same eval split, so every file must be of its kind and length.
+        var firstFile: (path: String, predictions: RunPredictions, metrics: [GLUEMetric])?
+        func predictions(_ run: ExperimentResults.Run) throws -> RunPredictions? {
             let path = layout.predictionsFile(run.runID)
             if let cached = predictionsCache[path] { return cached }
             guard run.status == .completed, FileManager.default.fileExists(atPath: path) else { return nil }
-            let read = try PredictionsCSV.read(path, labelCount: labelCount)
-            if let firstFile, firstFile.count != read.count {
-                throw ComparisonError.mismatchedExampleCounts(path: path, count: read.count, other: firstFile.path, otherCount: firstFile.count)
+            let read = try RunPredictions.read(path, labelCount: labelCount)
+            if let firstFile, firstFile.predictions.kind != read.kind {
+                throw ComparisonError.mismatchedPredictionKinds(path: path, kind: read.kind, other: firstFile.path, otherKind: firstFile.predictions.kind)
             }
-            firstFile = firstFile ?? (path, read.count)
-            try checkAccuracy(of: read, path: path, run: run, layout: layout)
+            if let firstFile, firstFile.predictions.count != read.count {
+                throw ComparisonError.mismatchedExampleCounts(path: path, count: read.count, other: firstFile.path,
+                                                              otherCount: firstFile.predictions.count)
+            }
+            let metrics = try firstFile?.metrics ?? metrics(for: read.kind, path: path)
+            firstFile = firstFile ?? (path, read, metrics)
+            try checkRecordedMetrics(metrics, of: read, path: path, run: run, layout: layout)
             predictionsCache[path] = read
             return read
         }
 
-        var rows: [Row] = []
+        var comparisons: [MetricComparison] = []
         var unmatched: [[String]] = []
         for cell in order where cell[variantIndex] != baseline {
             let matches = baselineCells.filter { base in matchingAxes.allSatisfy { cell[$0] == base[$0] || cell[$0] == "n/a" } }
-            let rowsBefore = rows.count
+            let comparisonsBefore = comparisons.count
             for base in matches {
                 let described = axisNames.indices.filter { $0 != variantIndex }.map { "\(axisNames[$0])=\(base[$0])" }.joined(separator: "; ")
-                if let row = try compare(runsByCell[cell]!, against: runsByCell[base]!, cell: cell, baselineCell: described,
-                                         predictions: predictions, layout: layout, resamples: resamples, seed: bootstrapSeed) {
-                    rows.append(row)
-                }
+                comparisons += try compare(runsByCell[cell]!, against: runsByCell[base]!, cell: cell, baselineCell: described,
+                                           predictions: predictions, metrics: { firstFile?.metrics ?? [] }, layout: layout,
+                                           resamples: resamples, seed: bootstrapSeed)
             }
-            if rows.count == rowsBefore { unmatched.append(cell) }
+            if comparisons.count == comparisonsBefore { unmatched.append(cell) }
         }
-        if rows.isEmpty, !results.runs.contains(where: { FileManager.default.fileExists(atPath: layout.predictionsFile($0.runID)) }) {
+        if comparisons.isEmpty, !results.runs.contains(where: { FileManager.default.fileExists(atPath: layout.predictionsFile($0.runID)) }) {
             throw ComparisonError.noPredictions(path: layout.runsDirectory)
         }
-        let adjusted = holmAdjusted(rows.map(\.mcnemar.pValue))
-        for index in rows.indices { rows[index].holmP = adjusted[index] }
+        let mcnemarTested = comparisons.indices.compactMap { index in comparisons[index].mcnemar.map { (index, $0.pValue) } }
+        for (index, adjusted) in zip(mcnemarTested.map(\.0), holmAdjusted(mcnemarTested.map(\.1))) { comparisons[index].mcnemarHolmP = adjusted }
+        for metric in GLUEMetric.allCases {
+            let tested = comparisons.indices.compactMap { index in
+                comparisons[index].metric == metric ? comparisons[index].bootstrapP.map { (index, $0) } : nil
+            }
+            for (index, adjusted) in zip(tested.map(\.0), holmAdjusted(tested.map(\.1))) { comparisons[index].bootstrapHolmP = adjusted }
+        }
         return PairedComparison(axisNames: axisNames, baseline: baseline, resamples: resamples, bootstrapSeed: bootstrapSeed,
-                                summarySHA256: SHA256Digest.hex(of: summaryData), rows: rows, unmatched: unmatched)
+                                summarySHA256: SHA256Digest.hex(of: summaryData), comparisons: comparisons, unmatched: unmatched)
     }
 
-    /// The file's accuracy must be the one the run recorded (outcome.json, or summary.csv where a
-    /// folder has no outcome.json): otherwise the file is not the run's final predictions.
-    private static func checkAccuracy(of predictions: [Prediction], path: String, run: ExperimentResults.Run,
-                                      layout: ResultsLayout) throws {
+    /// Each metric of the file must be the one the run recorded (outcome.json, or summary.csv
+    /// where a folder has no outcome.json): otherwise the file is not the run's final predictions.
+    private static func checkRecordedMetrics(_ metrics: [GLUEMetric], of predictions: RunPredictions, path: String,
+                                             run: ExperimentResults.Run, layout: ResultsLayout) throws {
+        guard predictions.count > 0 else { return }
         let outcomePath = layout.outcomeFile(run.runID)
-        let recorded: (accuracy: Double, source: String)?
-        if let outcome = try layout.outcome(of: run.runID) {
-            recorded = outcome.finalEval["accuracy"].map { ($0, "\(outcomePath) records final_eval accuracy") }
-        } else {
-            recorded = run.evalMetrics["final_eval_accuracy"].map { ($0, "\(layout.summaryFile) records final_eval_accuracy") }
-        }
-        guard let recorded, !predictions.isEmpty else { return }
-        let correct = predictions.filter { $0.predicted == $0.label }.count
-        let accuracy = Double(correct) / Double(predictions.count)
-        // Both are a count over the same examples: anything but rounding is a different count.
-        guard abs(accuracy - recorded.accuracy) < 0.5 / Double(predictions.count) else {
+        let outcome = try layout.outcome(of: run.runID)
+        let values = Scorer(predictions).values(metrics, multiplicities: nil)
+        for (metric, value) in zip(metrics, values) {
+            let recorded: (value: Double, source: String)?
+            if let outcome {
+                recorded = outcome.finalEval[metric.name].map { ($0, "\(outcomePath) records final_eval \(metric.name)") }
+            } else {
+                recorded = run.evalMetrics["final_eval_\(metric.name)"].map { ($0, "\(layout.summaryFile) records final_eval_\(metric.name)") }
+            }
+            guard let recorded else { continue }
+            if metric == .accuracy {
+                // Both are a count over the same examples: anything but rounding is a different count.
+                guard abs(value - recorded.value) >= 0.5 / Double(predictions.count) else { continue }
+                let correct = Int((value * Double(predictions.count)).rounded())
+                throw ComparisonError.inconsistentPredictions(
+                    path: path, reason: "its predictions are \(correct) of \(predictions.count) right (accuracy \(formatNumber(value))), "
+                        + "but \(recorded.source) \(formatNumber(recorded.value)); the file is not this run's final predictions")
+            }
+            // Another file differs in the second or third digit. The same numbers summed in another order (batches
+            // sorted by length) differ by 1e-16, and summary.csv writes a value that is exactly a Float in Float's
+            // shortest form (`formatMetric`), up to 1e-7 off; nan matches nan.
+            let agrees = (value.isNaN && recorded.value.isNaN) || abs(value - recorded.value) <= 1e-6
+            guard !agrees else { continue }
             throw ComparisonError.inconsistentPredictions(
-                path: path, reason: "its predictions are \(correct) of \(predictions.count) right (accuracy \(formatNumber(accuracy))), "
-                    + "but \(recorded.source) \(formatNumber(recorded.accuracy)); the file is not this run's final predictions")
+                path: path, reason: "its predictions give \(metric.name) \(formatNumber(value)), but \(recorded.source) "
+                    + "\(formatNumber(recorded.value)); the file is not this run's final predictions")
         }
     }
 
-    /// One compared cell against one baseline cell; nil when no seed pairs.
+    /// One compared cell against one baseline cell, a comparison per metric; none when no seed pairs.
     private static func compare(_ runs: [ExperimentResults.Run], against baselineRuns: [ExperimentResults.Run], cell: [String],
-                                baselineCell: String, predictions: (ExperimentResults.Run) throws -> [Prediction]?,
-                                layout: ResultsLayout, resamples: Int, seed: UInt64) throws -> Row? {
+                                baselineCell: String, predictions: (ExperimentResults.Run) throws -> RunPredictions?,
+                                metrics: () -> [GLUEMetric], layout: ResultsLayout, resamples: Int, seed: UInt64) throws -> [MetricComparison] {
         let seeds = unique((runs + baselineRuns).map(\.seed))
         var paired: [String] = [], excluded: [String] = []
-        var perSeedDifferences: [Double] = []
-        var accuracySum = 0.0, baselineAccuracySum = 0.0
-        var exampleDifferences: [Double] = []
-        var baselineOnly = 0, comparedOnly = 0
+        var pairs: [(compared: RunPredictions, reference: RunPredictions)] = []
         for seedValue in seeds {
             guard let run = runs.first(where: { $0.seed == seedValue }), let base = baselineRuns.first(where: { $0.seed == seedValue }),
                   let compared = try predictions(run), let reference = try predictions(base) else {
                 excluded.append(seedValue)
                 continue
             }
-            guard compared.count == reference.count, zip(compared, reference).allSatisfy({ $0.index == $1.index && $0.label == $1.label }),
-                  !compared.isEmpty else {
+            guard compared.count > 0, compared.isOnTheSameExamples(as: reference) else {
                 throw ComparisonError.mismatchedExamples(path: layout.predictionsFile(run.runID), other: layout.predictionsFile(base.runID))
             }
-            if exampleDifferences.isEmpty { exampleDifferences = [Double](repeating: 0, count: compared.count) }
-            guard exampleDifferences.count == compared.count else {
-                throw ComparisonError.mismatchedExamples(path: layout.predictionsFile(run.runID), other: layout.predictionsFile(base.runID))
-            }
-            var correct = 0, baselineCorrect = 0
-            for (index, (mine, theirs)) in zip(compared, reference).enumerated() {
-                let right = mine.predicted == mine.label, baselineRight = theirs.predicted == theirs.label
-                correct += right ? 1 : 0
-                baselineCorrect += baselineRight ? 1 : 0
-                if right != baselineRight {
-                    if right { comparedOnly += 1 } else { baselineOnly += 1 }
-                    exampleDifferences[index] += right ? 1 : -1
-                }
-            }
-            let count = Double(compared.count)
-            accuracySum += Double(correct) / count
-            baselineAccuracySum += Double(baselineCorrect) / count
-            perSeedDifferences.append(Double(correct - baselineCorrect) / count)
+            pairs.append((compared, reference))
             paired.append(seedValue)
         }
-        guard !paired.isEmpty else { return nil }
-        let n = Double(paired.count)
-        // Example i's difference averaged over seeds: the bootstrap's unit is the example.
-        let perExample = exampleDifferences.map { $0 / n }
-        return Row(cell: cell, baselineCell: baselineCell, pairedSeeds: paired, excludedSeeds: excluded, examples: perExample.count,
-                   accuracy: accuracySum / n, baselineAccuracy: baselineAccuracySum / n,
-                   exampleInterval: bootstrapIntervalOfMean(perExample, resamples: resamples, seed: seed),
-                   seedInterval: paired.count >= 3 ? SampleSummary(perSeedDifferences)?.interval95 : nil,
-                   mcnemar: McNemarTest(baselineOnlyCorrect: baselineOnly, comparedOnlyCorrect: comparedOnly), holmP: 1)
+        guard let examples = pairs.first?.compared.count else { return [] }
+        let metrics = metrics()
+        let scorers = pairs.map { (compared: Scorer($0.compared), reference: Scorer($0.reference)) }
+        let values = scorers.map { $0.compared.values(metrics, multiplicities: nil) }
+        let baselineValues = scorers.map { $0.reference.values(metrics, multiplicities: nil) }
+        let n = Double(pairs.count)
+        let tests = bootstrapTests(examples: examples, resamples: resamples, seed: seed) { multiplicities in
+            var differences = [Double](repeating: 0, count: metrics.count)
+            for (compared, reference) in scorers {
+                let (mine, theirs) = (compared.values(metrics, multiplicities: multiplicities), reference.values(metrics, multiplicities: multiplicities))
+                for index in metrics.indices { differences[index] += mine[index] - theirs[index] }
+            }
+            return differences.map { $0 / n }
+        }
+        return metrics.enumerated().map { index, metric in
+            let perSeedDifferences = zip(values, baselineValues).map { $0[index] - $1[index] }
+            return MetricComparison(
+                cell: cell, baselineCell: baselineCell, pairedSeeds: paired, excludedSeeds: excluded, examples: examples, metric: metric,
+                value: values.reduce(0) { $0 + $1[index] } / n, baselineValue: baselineValues.reduce(0) { $0 + $1[index] } / n,
+                exampleInterval: tests[index].interval, bootstrapP: tests[index].pValue, bootstrapHolmP: nil,
+                seedInterval: pairs.count >= 3 && perSeedDifferences.allSatisfy(\.isFinite) ? SampleSummary(perSeedDifferences)?.interval95 : nil,
+                mcnemar: metric == .accuracy ? mcnemarTest(pairs) : nil, mcnemarHolmP: nil)
+        }
+    }
+
+    /// McNemar's test on the discordant examples of a classifier's paired runs, summed over seeds.
+    private static func mcnemarTest(_ pairs: [(compared: RunPredictions, reference: RunPredictions)]) -> McNemarTest {
+        var baselineOnly = 0, comparedOnly = 0
+        for pair in pairs {
+            guard case let (.classes(compared), .classes(reference)) = (pair.compared, pair.reference) else { continue }
+            for (mine, theirs) in zip(compared, reference) {
+                let right = mine.predicted == mine.label, baselineRight = theirs.predicted == theirs.label
+                if right && !baselineRight { comparedOnly += 1 }
+                if baselineRight && !right { baselineOnly += 1 }
+            }
+        }
+        return McNemarTest(baselineOnlyCorrect: baselineOnly, comparedOnlyCorrect: comparedOnly)
     }
 
     private static func unique(_ values: [String]) -> [String] {
@@ -263,25 +389,33 @@ public struct PairedComparison {
 
     // MARK: - Output
 
+    /// compare.csv's columns after the cell axes. `metric`, `value` and `baseline_value` name the
+    /// line's metric and its means; `accuracy`, `baseline_accuracy` and the McNemar columns are
+    /// filled on accuracy lines only; `difference`, the intervals and the bootstrap's p-values are
+    /// the line's metric's; `holm_p` and `significant` are the headline test's (McNemar's for
+    /// accuracy, the bootstrap's otherwise).
     public static let statisticColumns = [
-        "baseline", "baseline_cell", "seeds", "seeds_excluded", "examples", "accuracy", "baseline_accuracy", "difference",
-        "bootstrap_low", "bootstrap_high", "seed_t_low", "seed_t_high", "baseline_only_correct", "compared_only_correct",
-        "mcnemar_method", "mcnemar_p", "holm_p", "significant", "bootstrap_resamples", "bootstrap_seed",
-        "summary_sha256",
+        "baseline", "baseline_cell", "seeds", "seeds_excluded", "examples", "metric", "value", "baseline_value", "accuracy",
+        "baseline_accuracy", "difference", "bootstrap_low", "bootstrap_high", "bootstrap_p", "bootstrap_holm_p", "seed_t_low",
+        "seed_t_high", "baseline_only_correct", "compared_only_correct", "mcnemar_method", "mcnemar_p", "holm_p", "significant",
+        "bootstrap_resamples", "bootstrap_seed", "summary_sha256",
     ]
 
     public var header: [String] { axisNames + Self.statisticColumns }
 
     public var csvRows: [[String]] {
-        rows.map { row in
-            row.cell + [
+        comparisons.map { row in
+            let isAccuracy = row.metric == .accuracy
+            return row.cell + [
                 baseline, row.baselineCell, String(row.pairedSeeds.count), row.excludedSeeds.joined(separator: "+"), String(row.examples),
-                formatNumber(row.accuracy), formatNumber(row.baselineAccuracy), formatNumber(row.difference),
-                formatNumber(row.exampleInterval.lowerBound), formatNumber(row.exampleInterval.upperBound),
+                row.metric.name, formatNumber(row.value), formatNumber(row.baselineValue),
+                isAccuracy ? formatNumber(row.value) : "", isAccuracy ? formatNumber(row.baselineValue) : "", formatNumber(row.difference),
+                row.exampleInterval.map { formatNumber($0.lowerBound) } ?? "", row.exampleInterval.map { formatNumber($0.upperBound) } ?? "",
+                row.bootstrapP.map(formatNumber) ?? "", row.bootstrapHolmP.map(formatNumber) ?? "",
                 row.seedInterval.map { formatNumber($0.lowerBound) } ?? "", row.seedInterval.map { formatNumber($0.upperBound) } ?? "",
-                String(row.mcnemar.baselineOnlyCorrect), String(row.mcnemar.comparedOnlyCorrect), row.mcnemar.method.rawValue,
-                formatNumber(row.mcnemar.pValue), formatNumber(row.holmP), String(row.significant), String(resamples), String(bootstrapSeed),
-                summarySHA256,
+                row.mcnemar.map { String($0.baselineOnlyCorrect) } ?? "", row.mcnemar.map { String($0.comparedOnlyCorrect) } ?? "",
+                row.mcnemar?.method.rawValue ?? "", row.mcnemar.map { formatNumber($0.pValue) } ?? "",
+                row.holmP.map(formatNumber) ?? "", String(row.significant), String(resamples), String(bootstrapSeed), summarySHA256,
             ]
         }
     }
@@ -302,25 +436,71 @@ public struct PairedComparison {
     /// compare.csv.
     public var text: String { ([header] + csvRows).map(CSV.line).joined() }
 
-    /// What `lorabench compare` prints: one line per comparison, differences in accuracy points.
+    /// What `lorabench compare` prints: one line per comparison, differences in points (the
+    /// metric × 100, as GLUE tables print Matthews and Pearson correlations too).
     public var summaryText: String {
         let variantIndex = axisNames.firstIndex(of: "variant")!
-        let shownAxes = axisNames.indices.filter { index in index != variantIndex && Set(rows.map { $0.cell[index] }).count > 1 }
+        let shownAxes = axisNames.indices.filter { index in index != variantIndex && Set(comparisons.map { $0.cell[index] }).count > 1 }
         func points(_ value: Double) -> String { String(format: "%+.2f", 100 * value) }
-        var lines = ["against \(baseline): accuracy difference in points, paired bootstrap 95 % interval over dev examples "
-            + "(\(resamples) resamples, seed \(bootstrapSeed)), t interval over seeds (n ≥ 3), McNemar p, Holm-adjusted p "
-            + "(* significant at 5 % over \(rows.count) comparisons)"]
-        for row in rows {
+        func probability(_ value: Double?) -> String { value.map { String(format: "%.3g", $0) } ?? "none" }
+        var metrics: [GLUEMetric] = []
+        for comparison in comparisons where !metrics.contains(comparison.metric) { metrics.append(comparison.metric) }
+        let others = metrics.filter { $0 != .accuracy }.map(\.name).joined(separator: ", ")
+        let tests = !metrics.contains(.accuracy) ? "paired bootstrap p" : others.isEmpty ? "McNemar p" : "p (McNemar for accuracy, paired bootstrap for \(others))"
+        let comparisonsPerMetric = metrics.isEmpty ? 0 : comparisons.count / metrics.count
+        var lines = ["against \(baseline): \(metrics.map(\.name).joined(separator: ", ")) difference\(metrics.count > 1 ? "s" : "") in points, "
+            + "paired bootstrap 95 % interval over dev examples (\(resamples) resamples, seed \(bootstrapSeed)), t interval over seeds "
+            + "(n ≥ 3), \(tests), Holm-adjusted p (* significant at 5 % over \(comparisonsPerMetric) comparisons"
+            + (metrics.count > 1 ? " of each metric)" : ")")]
+        for row in comparisons {
             let name = ([row.cell[variantIndex]] + shownAxes.map { "\(axisNames[$0])=\(row.cell[$0])" }).joined(separator: " ")
-            var line = "\(name) vs \(baseline)\(row.baselineCell.isEmpty ? "" : " (\(row.baselineCell))"): "
-                + "\(points(row.difference)) [\(points(row.exampleInterval.lowerBound)), \(points(row.exampleInterval.upperBound))]"
+            var line = "\(name) vs \(baseline)\(row.baselineCell.isEmpty ? "" : " (\(row.baselineCell))") \(row.metric.name): \(points(row.difference))"
+            if let interval = row.exampleInterval {
+                line += " [\(points(interval.lowerBound)), \(points(interval.upperBound))]"
+            } else {
+                line += " (no bootstrap interval: \(row.metric.name) is undefined on some resample)"
+            }
             if let interval = row.seedInterval { line += ", seeds [\(points(interval.lowerBound)), \(points(interval.upperBound))]" }
             line += ", n=\(row.pairedSeeds.count)"
             if !row.excludedSeeds.isEmpty { line += " (\(row.excludedSeeds.count) seed(s) without a completed pair)" }
-            line += String(format: ", p=%.3g, holm p=%.3g", row.mcnemar.pValue, row.holmP) + (row.significant ? " *" : "")
+            line += ", p=\(probability(row.mcnemar?.pValue ?? row.bootstrapP)), holm p=\(probability(row.holmP))" + (row.significant ? " *" : "")
             lines.append(line)
         }
         if !unmatched.isEmpty { lines.append("\(unmatched.count) cell(s) have no completed runs paired with a \(baseline) cell") }
         return lines.joined(separator: "\n")
+    }
+}
+
+/// A run's predictions, ready to be scored on the whole split and on every resample.
+private enum Scorer {
+    case classes(ClassPredictions)
+    case scores(ScorePredictions)
+
+    init(_ predictions: RunPredictions) {
+        switch predictions {
+        case let .classes(predictions): self = .classes(ClassPredictions(labels: predictions.map(\.label), predicted: predictions.map(\.predicted)))
+        case let .scores(predictions): self = .scores(ScorePredictions(targets: predictions.map(\.score), predicted: predictions.map(\.predicted)))
+        }
+    }
+
+    func values(_ metrics: [GLUEMetric], multiplicities: [Int]?) -> [Double] {
+        switch self {
+        case let .classes(predictions): return predictions.values(metrics, multiplicities: multiplicities)
+        case let .scores(predictions): return predictions.values(metrics, multiplicities: multiplicities)
+        }
+    }
+}
+
+private extension RunPredictions {
+    /// The same examples in the same order, with the same gold labels or scores.
+    func isOnTheSameExamples(as other: RunPredictions) -> Bool {
+        switch (self, other) {
+        case let (.classes(mine), .classes(theirs)):
+            return mine.count == theirs.count && zip(mine, theirs).allSatisfy { $0.index == $1.index && $0.label == $1.label }
+        case let (.scores(mine), .scores(theirs)):
+            return mine.count == theirs.count && zip(mine, theirs).allSatisfy { $0.index == $1.index && $0.score == $1.score }
+        default:
+            return false
+        }
     }
 }

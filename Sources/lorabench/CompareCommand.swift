@@ -19,11 +19,11 @@ import LoRABenchBench
 struct CompareCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "compare",
-        abstract: "Paired tests against a baseline variant: accuracy differences with bootstrap and t intervals, McNemar, Holm.",
+        abstract: "Paired tests against a baseline variant: metric differences with bootstrap and t intervals, McNemar for accuracy, Holm.",
         discussion: """
         Pairs each cell's runs with the baseline cell's runs of the same seeds, on their dev predictions (runs/<id>/predictions.csv, \
-        written by classification tasks). Writes RESULTS/compare.csv and prints one line per comparison; run `lorabench report` \
-        afterwards to show it on the page. The statistics are documented in Experiments/README.md.
+        written by the GLUE tasks), in every metric the predictions give. Writes RESULTS/compare.csv and prints one line per \
+        comparison; run `lorabench report` afterwards to show it on the page. The statistics are documented in Experiments/README.md.
         """
     )
 
@@ -52,6 +52,6 @@ struct CompareCommand: ParsableCommand {
         let path = layout.compareFile
         try AtomicFile.write(comparison.text, to: path)
         print(comparison.summaryText)
-        print("\(comparison.rows.count) comparisons → \(path)")
+        print("\(comparison.comparisons.count) comparisons → \(path)")
     }
 }
