@@ -4,7 +4,9 @@ import LoRABenchTensorIO
 import LoRABenchResults
 import LoRABenchPlotting
 
-/// The metric the report leads with: eval accuracy when the task reports it, else eval loss.
+/// The metric the report leads with: the first official GLUE metric of the task's summary (its
+/// own official one: mcc for CoLA, f1 for MRPC, pearson for STS-B, accuracy for SST-2 and RTE),
+/// else eval loss.
 package struct HeadlineMetric {
     package var name: String
     package var higherIsBetter: Bool
@@ -14,10 +16,14 @@ package struct HeadlineMetric {
     package var title: String { "final eval \(name)" }
     package var direction: String { higherIsBetter ? "higher is better" : "lower is better" }
 
-    package static func choose(for runs: [ExperimentResults.Run]) -> HeadlineMetric {
-        runs.contains { $0.evalMetrics["final_eval_accuracy"] != nil }
-            ? HeadlineMetric(name: "accuracy", higherIsBetter: true)
-            : HeadlineMetric(name: "loss", higherIsBetter: false)
+    /// `columns` in summary.csv's order, which is the task's `evalMetrics` order.
+    package static func choose(columns: [String], runs: [ExperimentResults.Run]) -> HeadlineMetric {
+        let official = columns.lazy.compactMap { column -> GLUEMetric? in
+            guard column.hasPrefix("final_eval_") else { return nil }
+            return GLUEMetric(rawValue: String(column.dropFirst("final_eval_".count)))
+        }.first { metric in runs.contains { $0.evalMetrics["final_eval_\(metric.name)"] != nil } }
+        return official.map { HeadlineMetric(name: $0.name, higherIsBetter: $0.higherIsBetter) }
+            ?? HeadlineMetric(name: "loss", higherIsBetter: false)
     }
 }
 
@@ -98,7 +104,7 @@ package struct ReportBuilder {
         self.results = results
         self.selection = selection
         self.comparison = comparison
-        headline = HeadlineMetric.choose(for: results.runs)
+        headline = HeadlineMetric.choose(columns: results.finalMetricColumns, runs: results.runs)
         var valuesByPair: [String: [String: Set<String>]] = [:]
         for run in results.runs {
             for (axis, value) in run.axes where !["variant", "rank", "seed"].contains(axis) {
@@ -388,7 +394,7 @@ package struct ReportBuilder {
         <p class="meta">\(results.runs.count) run\(results.runs.count == 1 ? "" : "s") (\(e(statusText)))\(selection == nil ? "" : " of the chosen learning rates, of \(sweepRunCount) in the sweep") · variants \(e(configurations.joined(separator: ", "))) ·
         ranks \(ranks.map(String.init).joined(separator: ", ")) · seeds \(e(seeds.joined(separator: ", ")))\(wall > 0 ? String(format: " · %.1f min of training", wall / 60) : "").
         Made by <code>lorabench report</code> from <a href="summary.csv">summary.csv</a> and <a href="metrics.csv">metrics.csv</a> in this folder.</p>
-        <p class="headline">Headline metric: <strong>\(e(headline.title))</strong>, \(headline.direction)\(headline.name == "loss" ? " (the task reports no accuracy)" : "").</p>
+        <p class="headline">Headline metric: <strong>\(e(headline.title))</strong>, \(headline.direction)\(headline.name == "loss" ? " (the task reports no GLUE metric)" : "").</p>
 
         """
         if !extraAxes.isEmpty {

@@ -24,8 +24,8 @@ public struct SelectionSettings: Equatable, Sendable {
     package init(_ node: ManifestNode, task: any TaskSettings, learningRateAxis: Bool) throws {
         let block = try node.mapping(keys: Self.keys)
         let names = task.evalMetrics.map(\.name)
-        let metricNode = try block.required("metric", allowed: "a metric of task \(task.name): " + names.joined(separator: ", "))
-        let name = try metricNode.choice(names)
+        // The task's headline metric (its first after the loss) unless the block names one.
+        let name = try block.optional("metric").map { try $0.choice(names) } ?? names.dropFirst().first ?? names[0]
         metric = task.evalMetrics.first { $0.name == name }!
         if let splitNode = block.optional("split") {
             let split = try splitNode.string(allowed: "validation")

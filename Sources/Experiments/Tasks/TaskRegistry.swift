@@ -16,5 +16,6 @@ public enum TaskRegistry {
         SST2.self,
         RTE.self,
         CoLA.self,
+        MRPC.self,
     ]
 }

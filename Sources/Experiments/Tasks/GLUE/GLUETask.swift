@@ -13,7 +13,8 @@ import LoRABenchInterop
 /// A GLUE classification task (`sst2`, `rte`, `cola`, …) on any model family that classifies text
 /// (`TextClassifierFamily`: an encoder with mean pooling and a trained head, or a decoder scoring a
 /// word per label after the task's prompt), trained with cross-entropy on dynamically padded
-/// batches and evaluated by dev-set accuracy. The data are the copies under `data_dir`
+/// batches and evaluated on the dev set by the task's GLUE metrics (accuracy; CoLA's Matthews
+/// correlation; MRPC's F1). The data are the copies under `data_dir`
 /// (`Data/<task>/{train,dev}.tsv`).
 public struct GLUETaskSettings: TaskSettings {
     public static let keys = ["name", "data_dir", "max_train_examples", "max_length", "length_bucketing", "eval_examples",
@@ -48,21 +49,24 @@ public struct GLUETaskSettings: TaskSettings {
 
     public var name: String { task.name }
     public var models: [String] { Self.families.map(\.name) }
-    public let evalMetrics = [EvalMetric(name: "loss", higherIsBetter: false), EvalMetric(name: "accuracy", higherIsBetter: true)]
+    /// GLUE's metrics for the task, its official one first.
+    public let metrics: [GLUEMetric]
+    public var evalMetrics: [EvalMetric] { [EvalMetric(name: "loss", higherIsBetter: false)] + metrics.map(\.evalMetric) }
     public var hasHead: Bool { family.classifierHasHead }
     public var labelCount: Int? { task.labelCount }
 
     /// The task on `model` (a registry name; nil or unknown: the first family, and the manifest's
     /// model check names the allowed ones).
-    public init(task: GLUETask, prompt: ClassificationPrompt, model: String? = nil) {
+    public init(task: GLUETask, prompt: ClassificationPrompt, metrics: [GLUEMetric] = [.accuracy], model: String? = nil) {
         self.task = task
         self.prompt = prompt
+        self.metrics = metrics
         family = Self.families.first { $0.name == model } ?? Self.families[0]
     }
 
     /// `task: sst2` (all defaults) or a mapping of the keys above.
-    package init(_ node: ManifestNode, task: GLUETask, prompt: ClassificationPrompt, model: String?) throws {
-        self.init(task: task, prompt: prompt, model: model)
+    package init(_ node: ManifestNode, task: GLUETask, prompt: ClassificationPrompt, metrics: [GLUEMetric], model: String?) throws {
+        self.init(task: task, prompt: prompt, metrics: metrics, model: model)
         guard case .mapping = node.node else { return }
         let block = try node.mapping(keys: Self.keys)
         if let value = block.optional("data_dir") {
@@ -312,7 +316,11 @@ package final class GLUEClassifier: PeftExportable {
         }
         predictions.sort { $0.index < $1.index }
         let count = Double(set.count)
-        return Evaluation(metrics: ["loss": lossSum / count, "accuracy": Double(correct) / count], predictions: predictions)
+        var metrics = ["loss": lossSum / count, "accuracy": Double(correct) / count]
+        for metric in experiment.settings.metrics where metric != .accuracy {
+            metrics[metric.name] = metric.value(labels: predictions.map(\.label), predicted: predictions.map(\.predicted))
+        }
+        return Evaluation(metrics: metrics, predictions: predictions)
     }
 
     package var baseModelSHA256: String? { experiment.base.files.weightsSHA256 }
