@@ -524,19 +524,22 @@ package struct ReportBuilder {
         let shownAxes = axes.filter { axis in Set(table.records.map { value($0.fields, axis) }).count > 1 || axis == "variant" }
         var html = """
         <h2>Paired comparisons with \(e(baseline))</h2>
-        <p>From <a href="compare.csv">compare.csv</a> (<code>lorabench compare</code>): the difference in eval accuracy to the baseline
-        cell, in points, over the seeds both completed; a paired bootstrap 95 % interval over eval examples (Efron &amp; Tibshirani),
-        a Student-t 95 % interval over the per-seed differences where n ≥ 3, and McNemar's test on the discordant examples summed over
-        seeds (exact binomial below 25 of them, else χ² with continuity correction). <strong>Significant</strong> means a Holm-adjusted
-        p-value below 0.05 over the \(table.records.count) comparisons of the table.</p>
+        <p>From <a href="compare.csv">compare.csv</a> (<code>lorabench compare</code>): the difference in each eval metric to the baseline
+        cell, in points (× 100), over the seeds both completed; a paired bootstrap 95 % interval over eval examples (Efron &amp; Tibshirani),
+        a Student-t 95 % interval over the per-seed differences where n ≥ 3, and for accuracy McNemar's test on the discordant examples
+        summed over seeds (exact binomial below 25 of them, else χ² with continuity correction); the other metrics' p-value is the
+        bootstrap's. <strong>Significant</strong> means a Holm-adjusted p-value below 0.05 over the comparisons of the same metric.</p>
         <table>
-        <tr>\(shownAxes.map { "<th class=\"name\">\(e($0))</th>" }.joined())<th class="name">baseline cell</th><th>n</th><th>difference [bootstrap 95 %]</th><th>[t 95 % over seeds]</th><th>McNemar p</th><th>Holm p</th><th class="name">significant</th></tr>
+        <tr>\(shownAxes.map { "<th class=\"name\">\(e($0))</th>" }.joined())<th class="name">metric</th><th class="name">baseline cell</th><th>n</th><th>difference [bootstrap 95 %]</th><th>[t 95 % over seeds]</th><th>McNemar p</th><th>Holm p</th><th class="name">significant</th></tr>
 
         """
         for (_, fields) in table.records {
             let significant = value(fields, "significant") == "true"
             let seedLow = value(fields, "seed_t_low"), seedHigh = value(fields, "seed_t_high")
+            // compare.csv files written before other metrics were compared hold accuracy alone.
+            let metric = value(fields, "metric").isEmpty ? "accuracy" : value(fields, "metric")
             html += "<tr>" + shownAxes.map { "<td class=\"name\">\(e(value(fields, $0)))</td>" }.joined()
+                + "<td class=\"name\">\(e(metric))</td>"
                 + "<td class=\"name\">\(e(value(fields, "baseline_cell")))</td><td>\(e(value(fields, "seeds")))</td>"
                 + "<td>\(points(value(fields, "difference"))) [\(points(value(fields, "bootstrap_low"))), \(points(value(fields, "bootstrap_high")))]</td>"
                 + "<td>" + (seedLow.isEmpty ? "—" : "[\(points(seedLow)), \(points(seedHigh))]") + "</td>"
