@@ -181,6 +181,8 @@ public struct TokenBatch: Equatable, Sendable {
     public var labels: [Int]
     public var batchSize: Int
     public var seqLen: Int
+    /// Each example's gold score for a task scored by a real number (STS-B); empty otherwise.
+    public var scores: [Float] = []
 }
 
 extension TokenBatch {
@@ -217,11 +219,16 @@ public struct Batcher: Sendable {
     public let padId: Int
 
     private let encoded: [EncodedExample]
+    /// The examples' gold scores (a regression task), else nil.
+    private let scores: [Float]?
 
-    /// Batches of examples a model's tokenizer has already encoded, padded with `padId`.
-    public init(encoded: [EncodedExample], padId: Int, batchSize: Int, shuffle: Bool, bucketByLength: Bool = false,
-                bucketBatches: Int = 50, seed: UInt64 = 0) {
+    /// Batches of examples a model's tokenizer has already encoded, padded with `padId`; with
+    /// `scores` (one per example) each batch carries its examples' scores.
+    public init(encoded: [EncodedExample], scores: [Float]? = nil, padId: Int, batchSize: Int, shuffle: Bool,
+                bucketByLength: Bool = false, bucketBatches: Int = 50, seed: UInt64 = 0) {
         precondition(batchSize > 0 && bucketBatches > 0, "batchSize and bucketBatches must be positive")
+        precondition(scores.map { $0.count == encoded.count } ?? true, "one score per example")
+        self.scores = scores
         self.batchSize = batchSize
         self.shuffle = shuffle
         self.bucketByLength = bucketByLength
@@ -283,7 +290,9 @@ public struct Batcher: Sendable {
     }
 
     private func makeBatch(_ members: [Int]) -> TokenBatch {
-        TokenBatch(padding: members.map { encoded[$0] }, padId: padId)
+        var batch = TokenBatch(padding: members.map { encoded[$0] }, padId: padId)
+        if let scores { batch.scores = members.map { scores[$0] } }
+        return batch
     }
 
     /// Fisher–Yates with the generator's raw output, written out because the standard library's

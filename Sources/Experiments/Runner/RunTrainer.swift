@@ -58,13 +58,13 @@ package struct RunCheckpoint {
 }
 
 /// What training one run produced: its metric rows, how it ended, the adapter (nil when the
-/// run failed before its model was built) and, for a classifier that completed, its predictions
-/// on the eval split at the final evaluation.
+/// run failed before its model was built) and, for a GLUE run that completed, its predictions
+/// (classes or scores) on the eval split at the final evaluation.
 package struct TrainedRun {
     package var rows: [MetricRow]
     package var outcome: RunOutcome
     package var adapter: SavedAdapter?
-    package var predictions: [Prediction]?
+    package var predictions: RunPredictions?
 }
 
 /// Trains one run: builds its model, optimizer groups and adaptation method, steps through
@@ -107,7 +107,7 @@ package final class RunTrainer {
         var log = RunLog()
         // The log's rows already in a checkpoint: each checkpoint saves only the rows after them.
         var rowsInCheckpoints = 0
-        var finalPredictions: [Prediction]?
+        var finalPredictions: RunPredictions?
         var model: (any TaskModel)?
         var method: (any AdaptationMethod)?
         do {
@@ -203,8 +203,8 @@ package final class RunTrainer {
     }
 
     /// Evaluates on the eval split (and the validation split), logs both, and returns the eval
-    /// split's predictions (nil for a regression task).
-    private func evaluate(_ model: any TaskModel, step: Int, into log: inout RunLog) throws -> [Prediction]? {
+    /// split's predictions (nil for the synthetic task).
+    private func evaluate(_ model: any TaskModel, step: Int, into log: inout RunLog) throws -> RunPredictions? {
         func checked(_ split: EvalSplit) throws -> Evaluation {
             let evaluation = try model.evaluate(split)
             let metrics = evaluation.metrics
@@ -217,7 +217,7 @@ package final class RunTrainer {
         let validation = evaluatesValidation ? try checked(.validation).metrics : nil
         let norms = model.adapters.map { ($0.name, frobeniusNorm($0.adapter.deltaWeight())) }
         log.recordEval(step: step, metrics: evaluation.metrics, validation: validation, evalMetrics: evalMetrics, deltaNorms: norms)
-        return evaluation.predictions
+        return evaluation.predictions.map(RunPredictions.classes) ?? evaluation.scorePredictions.map(RunPredictions.scores)
     }
 }
 

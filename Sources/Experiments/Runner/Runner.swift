@@ -164,7 +164,7 @@ public final class ExperimentRunner {
         }
         try AtomicFile.write(MetricsCSV.runFile(runID: id, rows: trained.rows), to: layout.runMetricsFile(id))
         try trained.adapter?.save(directory: layout.peftAdapterDirectory(id), file: layout.adapterFile(id), metadata: metadata)
-        if let predictions = trained.predictions { try AtomicFile.write(PredictionsCSV.text(predictions), to: layout.predictionsFile(id)) }
+        if let predictions = trained.predictions { try AtomicFile.write(predictions.text, to: layout.predictionsFile(id)) }
         try AtomicFile.write(trained.outcome.encoded(), to: layout.outcomeFile(id))
         return trained.outcome
     }

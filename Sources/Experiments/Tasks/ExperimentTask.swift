@@ -12,15 +12,18 @@ import LoRABenchResults
 /// Wraps one module's frozen base layer in the run's adapter, or returns nil to leave it frozen.
 public typealias AdapterFactory = (_ module: ModuleShape, _ base: FrozenLinear) throws -> (any Adapter)?
 
-/// One evaluation: every metric of `TaskSettings.evalMetrics`, and for a classification task
-/// the prediction on every example, in index order (nil for regression).
+/// One evaluation: every metric of `TaskSettings.evalMetrics`, and the prediction on every
+/// example in index order: a class for a classification task, a score for a GLUE regression
+/// (nil for the synthetic task).
 public struct Evaluation {
     public var metrics: [String: Double]
     public var predictions: [Prediction]?
+    public var scorePredictions: [ScorePrediction]?
 
-    public init(metrics: [String: Double], predictions: [Prediction]? = nil) {
+    public init(metrics: [String: Double], predictions: [Prediction]? = nil, scorePredictions: [ScorePrediction]? = nil) {
         self.metrics = metrics
         self.predictions = predictions
+        self.scorePredictions = scorePredictions
     }
 }
 

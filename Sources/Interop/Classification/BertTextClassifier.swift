@@ -10,6 +10,7 @@ import LoRABenchData
 extension BertFamily {
     public var maxSequenceLength: Int { architecture.maxPositions }
     public var classifierHasHead: Bool { true }
+    public var classifierPredictsScores: Bool { true }
 
     /// Reads config.json (its shape must be the one the family's modules were resolved for), the
     /// weights (decoded once per process) and the WordPiece vocabulary.
@@ -75,7 +76,7 @@ public final class BertClassifierBase: TextClassifierBase {
             try adapt(ModuleShape(name: name, inFeatures: weight.cols, outFeatures: weight.rows),
                       try base.frozenLinear(weight: weight, bias: bias, buffer: buffer))
         }
-        return BertTextClassifier(encoder: encoder, family: files.family)
+        return BertTextClassifier(encoder: encoder, family: files.family, isRegression: task.isRegression)
     }
 
     private static let cacheLock = NSLock()
@@ -98,10 +99,13 @@ public final class BertTextClassifier: TextClassifier {
     public let encoder: BertEncoder
     public let adapters: [NamedAdapter]
     private let family: any ModelFamily
+    /// A head of one output trained on the batches' scores by squared error.
+    private let isRegression: Bool
 
-    public init(encoder: BertEncoder, family: any ModelFamily) {
+    public init(encoder: BertEncoder, family: any ModelFamily, isRegression: Bool = false) {
         self.encoder = encoder
         self.family = family
+        self.isRegression = isRegression
         adapters = encoder.adapters.map { NamedAdapter(name: $0.name, adapter: $0.adapter) }
     }
 
@@ -109,7 +113,11 @@ public final class BertTextClassifier: TextClassifier {
     public var headParameterCount: Int { encoder.head.parameters.reduce(0) { $0 + $1.count } }
 
     public func loss(_ batch: TokenBatch, training: Bool) throws -> Float {
-        try encoder.loss(inputIDs: batch.inputIds, attentionMask: batch.attentionMask, tokenTypeIDs: batch.tokenTypeIds,
+        if isRegression {
+            return try encoder.regressionLoss(inputIDs: batch.inputIds, attentionMask: batch.attentionMask, tokenTypeIDs: batch.tokenTypeIds,
+                                              batchSize: batch.batchSize, targets: batch.scores, training: training).loss
+        }
+        return try encoder.loss(inputIDs: batch.inputIds, attentionMask: batch.attentionMask, tokenTypeIDs: batch.tokenTypeIds,
                          batchSize: batch.batchSize, labels: batch.labels, training: training).loss
     }
 
@@ -118,6 +126,7 @@ public final class BertTextClassifier: TextClassifier {
     public func evaluate(_ batch: TokenBatch) throws -> (labelScores: Matrix, loss: Float) {
         let logits = try encoder.logits(inputIDs: batch.inputIds, attentionMask: batch.attentionMask,
                                         tokenTypeIDs: batch.tokenTypeIds, batchSize: batch.batchSize)
+        if isRegression { return (logits, meanSquaredError(predictions: logits, targets: batch.scores).loss) }
         return (logits, crossEntropy(logits: logits, labels: batch.labels).loss)
     }
 

@@ -13,6 +13,8 @@ import LoRABenchData
 extension LlamaFamily {
     public var maxSequenceLength: Int { architecture.contextLength }
     public var classifierHasHead: Bool { false }
+    /// It scores label words; a real-valued target would need a head it does not have.
+    public var classifierPredictsScores: Bool { false }
 
     /// Opens the GGUF file (its `llama.*` metadata must be the family's architecture), its weights
     /// dequantized once per process, and its tokenizer; each label word must be one token.

@@ -12,6 +12,8 @@ public protocol TextClassifierFamily: ModelFamily {
     var maxSequenceLength: Int { get }
     /// Whether the classifier has a head that trains (a `head_only` run needs one).
     var classifierHasHead: Bool { get }
+    /// Whether it can predict a real number (STS-B's score) as well as a class.
+    var classifierPredictsScores: Bool { get }
     /// Reads the model's files once (weights, tokenizer) and checks them against the family:
     /// what every run of a sweep shares.
     func classifierBase(files: ModelFiles, task: TextClassification) throws -> any TextClassifierBase
@@ -19,14 +21,17 @@ public protocol TextClassifierFamily: ModelFamily {
 
 /// What a classification task asks of the model.
 public struct TextClassification: Sendable {
+    /// Classes 0..<labelCount; 1 for a regression (one output, trained on `TokenBatch.scores`).
     public var labelCount: Int
+    public var isRegression: Bool
     /// Tokens per example at most, special tokens included.
     public var maxLength: Int
     /// Read by a language model; an encoder with a head ignores it.
     public var prompt: ClassificationPrompt
 
-    public init(labelCount: Int, maxLength: Int, prompt: ClassificationPrompt) {
+    public init(labelCount: Int, isRegression: Bool = false, maxLength: Int, prompt: ClassificationPrompt) {
         self.labelCount = labelCount
+        self.isRegression = isRegression
         self.maxLength = maxLength
         self.prompt = prompt
     }
@@ -57,12 +62,13 @@ public protocol TextClassifier: AnyObject {
     var trainableParameters: [Parameter] { get }
     /// The head's parameters (0 without one).
     var headParameterCount: Int { get }
-    /// The mean training loss over the batch; keeps what `backward()` needs.
+    /// The mean training loss over the batch (cross-entropy, or for a regression the squared
+    /// error against `batch.scores`); keeps what `backward()` needs.
     func loss(_ batch: TokenBatch, training: Bool) throws -> Float
     /// Accumulates the last loss's gradient into `trainableParameters`.
     func backward() throws
-    /// One score per label [B, labelCount] (the prediction is the highest) and the mean loss as
-    /// training measures it.
+    /// One score per label [B, labelCount] (the prediction is the highest; a regression's one
+    /// column is its predicted value) and the mean loss as training measures it.
     func evaluate(_ batch: TokenBatch) throws -> (labelScores: Matrix, loss: Float)
     /// peft's `modules_to_save` (a head trained outright) and their tensors by peft name.
     var savedModules: (names: [String], tensors: [String: TensorToWrite]) { get }

@@ -223,6 +223,21 @@ public final class BertEncoder {
         return (logits, loss)
     }
 
+    /// Predictions [B, 1] and their mean squared error against `targets` [B]: a head of one
+    /// output trained as a regression (transformers' `BertForSequenceClassification` with
+    /// `num_labels = 1` uses `MSELoss`); `backward()` then propagates this loss.
+    public func regressionLoss(inputIDs: [Int], attentionMask: [Int], tokenTypeIDs: [Int]? = nil, batchSize: Int, targets: [Float],
+                               training: Bool = true) throws -> (predictions: Matrix, loss: Float) {
+        guard head.labelCount == 1, targets.count == batchSize, targets.allSatisfy(\.isFinite) else {
+            throw BertError.invalidInput("\(targets.count) finite targets for a batch of \(batchSize) and a head of one output (it has \(head.labelCount))")
+        }
+        let predictions = try logits(inputIDs: inputIDs, attentionMask: attentionMask, tokenTypeIDs: tokenTypeIDs,
+                                     batchSize: batchSize, training: training)
+        let (loss, gradient) = meanSquaredError(predictions: predictions, targets: targets)
+        gradLogits = gradient
+        return (predictions, loss)
+    }
+
     // MARK: Backward
 
     /// Accumulates the gradient of the last `loss` into the head and every adapter parameter.

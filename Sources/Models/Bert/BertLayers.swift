@@ -429,3 +429,18 @@ public func crossEntropy(logits: Matrix, labels: [Int]) -> (loss: Float, gradien
     }
     return (Float(total / Double(batch)), gradient)
 }
+
+/// Mean squared error over the batch, torch `F.mse_loss`: L = (1/B)·Σ_b (p_b − t_b)², and
+/// ∂L/∂p = 2(p − t)/B. predictions [B, 1], targets [B] → (L, ∂L/∂p [B, 1]).
+public func meanSquaredError(predictions: Matrix, targets: [Float]) -> (loss: Float, gradient: Matrix) {
+    precondition(predictions.cols == 1 && targets.count == predictions.rows, "\(targets.count) targets for predictions \(predictions.shape)")
+    let batch = predictions.rows
+    var gradient = Matrix(rows: batch, cols: 1)
+    var total: Double = 0
+    for b in 0..<batch {
+        let difference = predictions[b, 0] - targets[b]
+        total += Double(difference * difference)
+        gradient[b, 0] = 2 * difference / Float(batch)
+    }
+    return (Float(total / Double(batch)), gradient)
+}

@@ -47,13 +47,23 @@ public struct GLUETaskSettings: TaskSettings {
         ModelFamilyRegistry.families.compactMap { $0 as? any TextClassifierFamily }
     }
 
+    /// The families that can learn `task`'s target: any for a class label, those that predict a
+    /// real number for a score (STS-B).
+    package static func families(for task: GLUETask) -> [any TextClassifierFamily] {
+        families.filter { !isRegression(task) || $0.classifierPredictsScores }
+    }
+
+    static func isRegression(_ task: GLUETask) -> Bool { if case .score = task.target { true } else { false } }
+
     public var name: String { task.name }
-    public var models: [String] { Self.families.map(\.name) }
+    public var models: [String] { Self.families(for: task).map(\.name) }
+    /// A score target (STS-B): one output trained by squared error, evaluated by correlations.
+    public var isRegression: Bool { Self.isRegression(task) }
     /// GLUE's metrics for the task, its official one first.
     public let metrics: [GLUEMetric]
     public var evalMetrics: [EvalMetric] { [EvalMetric(name: "loss", higherIsBetter: false)] + metrics.map(\.evalMetric) }
     public var hasHead: Bool { family.classifierHasHead }
-    public var labelCount: Int? { task.labelCount }
+    public var labelCount: Int? { isRegression ? nil : task.labelCount }
 
     /// The task on `model` (a registry name; nil or unknown: the first family, and the manifest's
     /// model check names the allowed ones).
@@ -61,7 +71,8 @@ public struct GLUETaskSettings: TaskSettings {
         self.task = task
         self.prompt = prompt
         self.metrics = metrics
-        family = Self.families.first { $0.name == model } ?? Self.families[0]
+        let families = Self.families(for: task)
+        family = families.first { $0.name == model } ?? families[0]
     }
 
     /// `task: sst2` (all defaults) or a mapping of the keys above.
@@ -122,8 +133,8 @@ public struct GLUETaskSettings: TaskSettings {
     /// loads its weights and tokenizes both splits once for every run of the sweep.
     public func makeTask() throws -> any ExperimentTask {
         let files = try store.locate(family)
-        let base = try family.classifierBase(files: files, task: TextClassification(labelCount: task.labelCount, maxLength: maxLength,
-                                                                                     prompt: prompt))
+        let base = try family.classifierBase(files: files, task: TextClassification(labelCount: task.labelCount, isRegression: isRegression,
+                                                                                     maxLength: maxLength, prompt: prompt))
         return try GLUEExperiment(settings: self, base: base)
     }
 }
@@ -156,8 +167,9 @@ package struct HeldOutSet {
     package let count: Int
 
     init(_ examples: [GLUEExample], base: any TextClassifierBase, batchSize: Int) {
-        let batcher = Batcher(encoded: examples.map(base.encode), padId: base.padId, batchSize: batchSize, shuffle: false,
-                              bucketByLength: true, bucketBatches: (examples.count + batchSize - 1) / batchSize)
+        let batcher = Batcher(encoded: examples.map(base.encode), scores: GLUEExperiment.scores(of: examples), padId: base.padId,
+                              batchSize: batchSize, shuffle: false, bucketByLength: true,
+                              bucketBatches: (examples.count + batchSize - 1) / batchSize)
         members = batcher.batchMembers()
         batches = batcher.batches()
         count = examples.count
@@ -200,13 +212,19 @@ package final class GLUEExperiment: ExperimentTask {
         for (examples, split) in [(train, GLUESplit.train), (dev, .dev)] where examples.isEmpty {
             throw GLUETaskError.noExamples(path: GLUE.path(settings.task, split: split, in: directory))
         }
-        trainBatcher = Batcher(encoded: train.map(base.encode), padId: base.padId, batchSize: 1, shuffle: true,
-                               bucketByLength: settings.lengthBucketing)
+        trainBatcher = Batcher(encoded: train.map(base.encode), scores: Self.scores(of: train), padId: base.padId, batchSize: 1,
+                               shuffle: true, bucketByLength: settings.lengthBucketing)
         var heldOut = [EvalSplit.eval: HeldOutSet(dev, base: base, batchSize: Self.evalBatchSize)]
         if let validation {
             heldOut[.validation] = HeldOutSet(validation, base: base, batchSize: Self.evalBatchSize)
         }
         self.heldOut = heldOut
+    }
+
+    /// The gold scores of a regression task's examples (the loader gives each one), else nil.
+    static func scores(of examples: [GLUEExample]) -> [Float]? {
+        guard examples.allSatisfy({ $0.score != nil }), !examples.isEmpty else { return nil }
+        return examples.map { Float($0.score!) }
     }
 
     /// `count` distinct positions of a training file of `total` examples, ascending: the first
@@ -298,6 +316,7 @@ package final class GLUEClassifier: PeftExportable {
     /// among the labels.
     package func evaluate(_ split: EvalSplit) throws -> Evaluation {
         guard let set = experiment.heldOut[split] else { throw HeldOutSplitError(split: split) }
+        if experiment.settings.isRegression { return try evaluateScores(set) }
         var lossSum = 0.0, correct = 0
         var predictions: [Prediction] = []
         predictions.reserveCapacity(set.count)
@@ -321,6 +340,27 @@ package final class GLUEClassifier: PeftExportable {
             metrics[metric.name] = metric.value(labels: predictions.map(\.label), predicted: predictions.map(\.predicted))
         }
         return Evaluation(metrics: metrics, predictions: predictions)
+    }
+
+    /// A regression's mean squared error and its GLUE correlations over the split, with every
+    /// example's predicted score.
+    private func evaluateScores(_ set: HeldOutSet) throws -> Evaluation {
+        var lossSum = 0.0
+        var predictions: [ScorePrediction] = []
+        predictions.reserveCapacity(set.count)
+        for (batch, members) in zip(set.batches, set.members) {
+            let (scores, loss) = try classifier.evaluate(batch)
+            lossSum += Double(loss) * Double(batch.batchSize)
+            for row in 0..<batch.batchSize {
+                predictions.append(ScorePrediction(index: members[row], score: Double(batch.scores[row]), predicted: Double(scores[row, 0])))
+            }
+        }
+        predictions.sort { $0.index < $1.index }
+        var metrics = ["loss": lossSum / Double(set.count)]
+        for metric in experiment.settings.metrics {
+            metrics[metric.name] = metric.value(targets: predictions.map(\.score), predicted: predictions.map(\.predicted))
+        }
+        return Evaluation(metrics: metrics, scorePredictions: predictions)
     }
 
     package var baseModelSHA256: String? { experiment.base.files.weightsSHA256 }
