@@ -16,12 +16,13 @@ import Testing
 /// peft's causal-LM layout and loaded back with the same scores; and the errors a prompt, its
 /// words or `head_only` give.
 @Suite struct DecoderGLUETaskTests {
-    /// 16 training sentences of at most 24 tokens, batches of 4, 8 dev sentences, 2 steps.
+    /// 8 training sentences of at most 16 tokens, batches of 4, 4 dev sentences, 2 steps: a debug build runs
+    /// the 30-layer decoder slowly.
     static func manifest(variants: String = "[lora]", extraTask: String = "", task: String = "sst2", extraSweep: String = "",
-                         targets: String = "[q_proj, v_proj]") throws -> Manifest {
+                         targets: String = "[q_proj, v_proj]", maxLength: Int = 16) throws -> Manifest {
         try Manifest(yaml: """
         experiment: tiny-decoder-\(task)
-        task: {name: \(task), data_dir: '\(GLUETaskTests.dataDirectory)', max_train_examples: 16, eval_examples: 8, max_length: 24\(extraTask)}
+        task: {name: \(task), data_dir: '\(GLUETaskTests.dataDirectory)', max_train_examples: 8, eval_examples: 4, max_length: \(maxLength)\(extraTask)}
         model: smollm2
         training: {learning_rate: 1e-3, steps: 2, batch_size: 4, eval_interval: 2, log_interval: 1}
         sweep:
@@ -164,11 +165,11 @@ import Testing
 
     @Test func theDefaultPromptsRenderTheirExamplesAndTheirWordsAreSingleTokens() throws {
         _ = try SmolLM2.ggufPathOrSkip()
-        for (task, definition) in [("sst2", SST2.self), ("rte", RTE.self), ("cola", CoLA.self)] as [(String, any GLUETaskDefinition.Type)] {
-            let experiment = try Self.manifest(task: task).task.makeTask() as! GLUEExperiment
+        for (task, definition) in [("sst2", SST2.self), ("rte", RTE.self), ("cola", CoLA.self), ("mrpc", MRPC.self)] as [(String, any GLUETaskDefinition.Type)] {
+            let experiment = try Self.manifest(task: task, maxLength: 64).task.makeTask() as! GLUEExperiment
             let base = experiment.base as! LlamaClassifierBase
             #expect(base.labelTokenIDs.count == 2 && Set(base.labelTokenIDs).count == 2, "\(task)")
-            let example = GLUEExample(text: "A", textPair: task == "rte" ? "B" : nil, label: 0)
+            let example = GLUEExample(text: "A", textPair: ["rte", "mrpc"].contains(task) ? "B" : nil, label: 0)
             let rendered = definition.prompt.render(example)
             #expect(try base.tokenizer.decode(base.encode(example).inputIds) == rendered)
             #expect(!rendered.contains("{sentence"), "\(task): \(rendered)")
