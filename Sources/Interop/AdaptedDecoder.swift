@@ -66,6 +66,10 @@ public final class AdaptedDecoder {
         return (adapted, files)
     }
 
+    /// A warning for a base held otherwise than in training (its outputs then differ from the
+    /// trained model's), or nil.
+    public var baseFormatWarning: String? { AdaptedModel.baseFormatWarning(trained: trainedBaseFormat, loaded: baseFormat) }
+
     /// Whether every adapter is folded into its base (`merge()`).
     public var isMerged: Bool { decoder.adapters.allSatisfy { $0.adapter.isMerged } }
 
