@@ -17,6 +17,8 @@ public final class AdaptedDecoder {
     /// metadata; float32 for adapters that do not say, as peft's own).
     public let baseFormat: BaseWeightFormat
     public let trainedBaseFormat: BaseWeightFormat
+    /// Whether NaN or infinite values were let in (`--allow-non-finite`); then merged weights may hold them too.
+    public let allowsNonFinite: Bool
 
     /// The attached adapters by peft module name, in model order.
     public var adapters: [NamedAdapter] { decoder.adapters.map { NamedAdapter(name: $0.name, adapter: $0.adapter) } }
@@ -45,6 +47,7 @@ public final class AdaptedDecoder {
         self.checkpoint = checkpoint
         self.baseFormat = baseFormat
         trainedBaseFormat = trained
+        allowsNonFinite = allowNonFinite
     }
 
     /// The checkpoint in `directory` on its base decoder: `model` when given, else the Llama family

@@ -5,9 +5,9 @@ import LoRABenchTensorIO
 import LoRABenchTestSupport
 import Testing
 
-/// `infer` on the decoder, run as a user would: generation from the base model and from peft's
-/// SmolLM2 adapter (merged or not), and the options that do not apply to a model refused before it
-/// loads.
+/// `infer` and `merge` on the decoder, run as a user would: generation from the base model and
+/// from peft's SmolLM2 adapter (merged or not), its merged folder giving peft's merged logits, and
+/// the options that do not apply to a model refused before it loads.
 @Suite struct DecoderCommandTests {
     static let adapterCase = SmolLM2.fixturesDirectory.appendingPathComponent("peft-lora").path
 
@@ -44,6 +44,37 @@ import Testing
         let merged = try AdapterCommandSafetyTests.output(arguments + ["--merged"])
         #expect(merged.status == 0, "\(merged.errors)")
         #expect(merged.output == unmerged.output)
+    }
+
+    /// The merged folder holds transformers' names in float32; read back as a decoder, it gives the
+    /// logits peft's `merge_and_unload` gave.
+    @Test func mergeWritesAFolderThatGivesPeftsMergedLogits() throws {
+        let file = try SmolLM2.ggufOrSkip()
+        let directory = try ExperimentSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let out = "\(directory)/merged"
+        let result = try AdapterCommandSafetyTests.output(["merge", Self.adapterCase, "--out", out])
+        #expect(result.status == 0, "\(result.errors)")
+        #expect(result.output.contains("merged 60 adapted modules of \(Self.adapterCase) into SmolLM2-135M-Instruct"), "\(result.output)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: out).sorted() == ["config.json", "model.safetensors"])
+
+        let config = try LlamaConfig(gguf: file)
+        let weights = try SafetensorsFile(path: "\(out)/model.safetensors")
+        #expect(weights.names.count == 2 + 9 * config.layerCount && weights.tensors["lm_head.weight"] == nil)
+        let decoder = try LlamaDecoder(weights: llamaWeights(huggingFace: weights, config: config))
+        let expected = try SafetensorsFile(path: "\(Self.adapterCase)/expected.safetensors")
+        let inputIDs = try expected.ints("input_ids"), attentionMask = try expected.ints("attention_mask")
+        let batchSize = try expected.info("input_ids").shape[0]
+        try decoder.forward(inputIDs: inputIDs, attentionMask: attentionMask, batchSize: batchSize)
+        let logits = decoder.logits(at: LlamaDecoder.lastTokenRows(attentionMask: attentionMask, batchSize: batchSize))
+        let error = relativeError(logits.storage, try expected.floats("merged_logits_last"))
+        print("peft-lora merged folder: merged_logits_last \(error)")
+        #expect(error <= 1e-4)
+        let json = try Fixtures.json(URL(fileURLWithPath: "\(out)/config.json"))
+        #expect(json["bos_token_id"] as? Int == 1 && json["eos_token_id"] as? Int == 2 && json["num_hidden_layers"] as? Int == 30)
+
+        let again = try AdapterCommandSafetyTests.output(["merge", Self.adapterCase, "--out", out])
+        #expect(again.status != 0 && again.errors.contains("\(out) already holds files; choose an empty or new --out folder"))
     }
 
     /// Each refused before any model loads (none of these needs the cache).

@@ -15,9 +15,9 @@ public final class LlamaDecoder {
     public let config: LlamaConfig
     /// Every adapted Linear with its peft module name (`model.layers.0.self_attn.q_proj`), in model order.
     public let adapters: [(name: String, adapter: any Adapter)]
-    private let embedding: Matrix  // E [V, C], also the LM head
-    private let layers: [LlamaLayer]
-    private let finalNorm: RMSNorm
+    let embedding: Matrix  // E [V, C], also the LM head
+    let layers: [LlamaLayer]
+    let finalNorm: RMSNorm
     private let rotary: RotaryEmbedding
 
     // The last forward's state.
