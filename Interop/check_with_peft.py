@@ -20,7 +20,21 @@ folder:
       missing or unexpected keys and which must compute what peft's `merge_and_unload()` and LoRABench
       compute (logits through the merged folder's classifier.safetensors).
 
-An adapter passes when every relative Frobenius error ‖a − b‖/‖b‖ is below 1e-4 and (c) finds nothing.
+A decoder's adapter (base_model_name_or_path SmolLM2-135M-Instruct, task_type CAUSAL_LM) is checked on the model
+transformers loads from LoRABench's GGUF file (`from_pretrained(DIR, gguf_file=NAME)`, dequantized to float32;
+this needs the `gguf` package):
+
+  (a) `lorabench infer` continues a few prompts greedily (one left-padded batch, up to the file's
+      end-of-sequence token); `PeftModel.from_pretrained(base, ADAPTER).generate` (greedy, each prompt alone)
+      must give the same text;
+  (b) peft's logits at each prompt's last token (one right-padded batch) are the reference;
+  (c) as for an encoder;
+  (d) `lorabench merge` writes transformers-named float32 weights and a config.json, which
+      `LlamaForCausalLM.from_pretrained` must load without missing or unexpected keys (the head is tied) and
+      whose logits must be peft's, before and after its `merge_and_unload()`.
+
+An adapter passes when every relative Frobenius error ‖a − b‖/‖b‖ is below 1e-4 and (c) finds nothing (and, for a
+decoder, every greedy continuation is equal).
 The exit status is 1 when one fails. A folder without adapted modules (head_only) is skipped: peft
 needs a target module. The r column is the adapter's r, not always the run's rank: an OLoRA or PiSSA
 run is saved converted to a plain LoRA of rank 2r that loads onto the original base (what peft's
@@ -29,7 +43,7 @@ run is saved converted to a plain LoRA of rank 2r that loads onto the original b
 Run from the project root, after `Interop/setup_env.sh`:
 
     .venv-reference/bin/python Interop/check_with_peft.py                 # the r8 run of every variant in results/sst2-ranks
-    .venv-reference/bin/python Interop/check_with_peft.py DIR [DIR ...]   # these adapter folders as well
+    .venv-reference/bin/python Interop/check_with_peft.py DIR [DIR ...]   # these adapter folders as well (encoders' or decoders')
 
 It is not part of the test suite: it needs PyTorch, transformers and peft.
 """
@@ -49,7 +63,7 @@ import transformers
 import yaml
 from peft import PeftModel, PeftType, get_peft_model_state_dict
 from safetensors.torch import load_file
-from transformers import BertModel
+from transformers import AutoModelForCausalLM, AutoTokenizer, BertModel, LlamaForCausalLM
 
 ROOT = Path(__file__).resolve().parent.parent
 TOLERANCE = 1e-4
@@ -65,6 +79,17 @@ TEXTS = [
     "Why?",
     "Naïve, overlong — and yet strangely moving.",
 ]
+# A decoder's adapters: its base (the model family's hub name, and the GGUF file LoRABench's cache holds) and the
+# prompts it continues, of different lengths so that padding matters.
+DECODER_HUB_NAME = "HuggingFaceTB/SmolLM2-135M-Instruct"
+DECODER_MODEL = ("smollm2", "SmolLM2-135M-Instruct", "SmolLM2-135M-Instruct.Q4_1.gguf")
+DECODER_PROMPTS = [
+    "The capital of France is",
+    "Review: a gorgeous, witty, seductive movie. Sentiment:",
+    "Once upon a time, in a small village by the sea, there lived an old fisherman who",
+    "Why?",
+]
+MAX_NEW_TOKENS = 16
 
 
 def main() -> int:
@@ -72,6 +97,8 @@ def main() -> int:
     parser.add_argument("adapters", nargs="*", type=Path, help="adapter folders to check besides the default ones")
     parser.add_argument("--results", type=Path, default=ROOT / "results/sst2-ranks",
                         help="results folder whose rank-8 run of every variant (and head_only run) is checked")
+    parser.add_argument("--decoder-results", type=Path, default=ROOT / "results/smollm2-sst2",
+                        help="results folder whose rank-8 run of every variant on the decoder is checked, when it exists")
     parser.add_argument("--no-default", action="store_true", help="check only the folders given")
     parser.add_argument("--lorabench", type=Path, default=ROOT / ".build/release/lorabench",
                         help="the lorabench binary (built with `swift build -c release` when it is the missing default)")
@@ -81,8 +108,7 @@ def main() -> int:
     transformers.logging.disable_progress_bar()
 
     lorabench = ensure_lorabench(args.lorabench)
-    model_dir = ensure_base_model(lorabench)
-    folders = ([] if args.no_default else default_adapters(args.results)) + args.adapters
+    folders = ([] if args.no_default else default_adapters(args.results) + default_adapters(args.decoder_results)) + args.adapters
     if not folders:
         parser.error("no adapter folders: give some, or a --results folder with runs/*/adapter")
 
@@ -91,7 +117,10 @@ def main() -> int:
         for index, folder in enumerate(folders):
             print(f"checking {folder}", file=sys.stderr)
             try:
-                rows.append(check(folder, model_dir, lorabench, Path(scratch) / str(index)))
+                if is_decoder_adapter(folder):
+                    rows.append(check_decoder(folder, lorabench, Path(scratch) / str(index)))
+                else:
+                    rows.append(check(folder, ensure_base_model(lorabench), lorabench, Path(scratch) / str(index)))
             except Exception as error:  # a folder that lorabench or peft cannot load is a FAIL row, not the end of the check
                 variant, rank = describe_run(folder)
                 rows.append({"variant": variant, "r": adapter_rank_text(folder, rank), "type": "?", "status": "FAIL",
@@ -114,6 +143,16 @@ def ensure_base_model(lorabench: Path) -> Path:
     if not (model_dir / "model.safetensors").exists():
         subprocess.run([lorabench, "fetch-model", "minilm"], check=True)
     return model_dir
+
+
+def ensure_decoder_model(lorabench: Path) -> Path:
+    """The decoder's GGUF file in LoRABench's cache, fetched there when missing."""
+    name, directory, file_name = DECODER_MODEL
+    cache = Path(os.environ.get("LORABENCH_CACHE", Path.home() / ".cache/lorabench"))
+    path = cache / "models" / directory / file_name
+    if not path.exists():
+        subprocess.run([lorabench, "fetch-model", name], check=True)
+    return path
 
 
 def default_adapters(results: Path) -> list[Path]:
@@ -186,6 +225,106 @@ def check(folder: Path, model_dir: Path, lorabench: Path, scratch: Path) -> dict
     errors = [row["rel_hidden"], row["rel_merged"]] + ([row["rel_logits"]] if head else [])
     passed = all(error < TOLERANCE for error in errors) and not row["problems"]
     return row | {"status": "PASS" if passed else "FAIL", "note": "; ".join(row["problems"][:3])}
+
+
+def is_decoder_adapter(folder: Path) -> bool:
+    config = json.loads((folder / "adapter_config.json").read_text())
+    return config.get("base_model_name_or_path") == DECODER_HUB_NAME or config.get("task_type") == "CAUSAL_LM"
+
+
+def check_decoder(folder: Path, lorabench: Path, scratch: Path) -> dict:
+    config = json.loads((folder / "adapter_config.json").read_text())
+    row = {"variant": describe_run(folder)[0], "r": rank_text(config), "type": type_text(config)}
+    try:
+        import gguf  # noqa: F401  (transformers reads the GGUF file through it)
+    except ImportError:
+        return row | {"status": "FAIL", "note": "transformers needs the gguf package to load the decoder: pip install gguf"}
+    scratch.mkdir(parents=True)
+    model_file = ensure_decoder_model(lorabench)
+    tokenizer = AutoTokenizer.from_pretrained(model_file.parent, gguf_file=model_file.name)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.simplefilter("ignore", FutureWarning)
+        base = AutoModelForCausalLM.from_pretrained(model_file.parent, gguf_file=model_file.name, dtype=torch.float32)
+        peft_model = PeftModel.from_pretrained(base, folder).eval()
+    row["warnings"] = sorted({str(warning.message) for warning in caught})
+
+    # (a) greedy continuations: LoRABench's batch against peft's, prompt by prompt (no padding on peft's side).
+    prompts_file = scratch / "prompts.txt"
+    prompts_file.write_text("\n".join(DECODER_PROMPTS) + "\n")
+    result = subprocess.run([str(lorabench), "infer", str(folder), "--texts-file", str(prompts_file), "--max-new-tokens", str(MAX_NEW_TOKENS)],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"lorabench infer failed: {result.stderr.strip()}")
+    ours = [tsv_unescape(line.split("\t")[0]) for line in result.stdout.splitlines()]
+    theirs = [greedy_text(peft_model, tokenizer, prompt) for prompt in DECODER_PROMPTS]
+    differing = [index for index, (a, b) in enumerate(zip(ours, theirs)) if a != b]
+    row["problems"] = [f"greedy text of prompt {index + 1}: LoRABench {ours[index]!r}, peft {theirs[index]!r}" for index in differing]
+    if len(ours) != len(theirs):
+        row["problems"].append(f"lorabench infer printed {len(ours)} rows for {len(theirs)} prompts")
+
+    # (b) peft's logits at each prompt's last token.
+    batch = tokenizer(DECODER_PROMPTS, return_tensors="pt", padding=True, add_special_tokens=False)
+    last = batch["attention_mask"].sum(1) - 1
+    rows = torch.arange(len(DECODER_PROMPTS))
+
+    def last_logits(model) -> torch.Tensor:
+        with torch.no_grad():
+            return model(**batch).logits[rows, last]
+
+    theirs_logits = last_logits(peft_model)
+
+    # (c) every tensor loaded, nothing left at its initialisation.
+    row["problems"] += not_loaded(peft_model, load_file(folder / "adapter_model.safetensors"))
+
+    # (d) lorabench merge → plain LlamaForCausalLM, against peft unmerged and merged.
+    merged_dir = scratch / "merged"
+    run(lorabench, "merge", folder, "--out", merged_dir)
+    plain, info = LlamaForCausalLM.from_pretrained(merged_dir, output_loading_info=True, dtype=torch.float32)
+    row["problems"] += [f"merged: {kind} {sorted(keys)}" for kind, keys in info.items() if keys]
+    merged_logits = last_logits(plain.eval())
+    peft_merged_logits = last_logits(peft_model.merge_and_unload())
+    row["max_abs"] = (merged_logits - theirs_logits).abs().max().item()
+    row["rel_hidden"] = None
+    row["rel_logits"] = relative_error(merged_logits, theirs_logits)
+    row["rel_merged"] = relative_error(merged_logits, peft_merged_logits)
+
+    passed = row["rel_logits"] < TOLERANCE and row["rel_merged"] < TOLERANCE and not row["problems"]
+    note = f"greedy {len(ours) - len(differing)}/{len(theirs)} equal; logits: merged folder vs peft"
+    return row | {"status": "PASS" if passed else "FAIL", "note": "; ".join([note] + row["problems"][:3])}
+
+
+def greedy_text(model, tokenizer, prompt: str) -> str:
+    """peft's greedy continuation of `prompt`, as `lorabench infer` prints it: up to MAX_NEW_TOKENS tokens, ending
+    at the file's end-of-sequence token, which is left out of the text."""
+    inputs = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
+    with torch.no_grad():
+        output = model.generate(**inputs, do_sample=False, max_new_tokens=MAX_NEW_TOKENS,
+                                eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.eos_token_id)
+    new = output[0, inputs["input_ids"].shape[1]:].tolist()
+    if new and new[-1] == tokenizer.eos_token_id:
+        new = new[:-1]
+    return tokenizer.decode(new, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+
+
+def tsv_unescape(field: str) -> str:
+    """A field as `lorabench infer` escapes it (TSV.field): \\\\, \\t, \\n, \\r and \\u{HEX}."""
+    out, index = [], 0
+    while index < len(field):
+        char = field[index]
+        if char != "\\" or index + 1 == len(field):
+            out.append(char)
+            index += 1
+            continue
+        code = field[index + 1]
+        if code == "u" and field.startswith("{", index + 2):
+            end = field.index("}", index + 3)
+            out.append(chr(int(field[index + 3:end], 16)))
+            index = end + 1
+        else:
+            out.append({"\\": "\\", "t": "\t", "n": "\n", "r": "\r"}.get(code, code))
+            index += 2
+    return "".join(out)
 
 
 def run(*command) -> None:

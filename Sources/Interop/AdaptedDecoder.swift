@@ -17,6 +17,8 @@ public final class AdaptedDecoder {
     /// metadata; float32 for adapters that do not say, as peft's own).
     public let baseFormat: BaseWeightFormat
     public let trainedBaseFormat: BaseWeightFormat
+    /// Whether NaN or infinite values were let in (`--allow-non-finite`); then merged weights may hold them too.
+    public let allowsNonFinite: Bool
 
     /// The attached adapters by peft module name, in model order.
     public var adapters: [NamedAdapter] { decoder.adapters.map { NamedAdapter(name: $0.name, adapter: $0.adapter) } }
@@ -45,6 +47,7 @@ public final class AdaptedDecoder {
         self.checkpoint = checkpoint
         self.baseFormat = baseFormat
         trainedBaseFormat = trained
+        allowsNonFinite = allowNonFinite
     }
 
     /// The checkpoint in `directory` on its base decoder: `model` when given, else the Llama family
@@ -65,6 +68,10 @@ public final class AdaptedDecoder {
                                          allowNonFinite: allowNonFinite, baseFormat: baseFormat)
         return (adapted, files)
     }
+
+    /// A warning for a base held otherwise than in training (its outputs then differ from the
+    /// trained model's), or nil.
+    public var baseFormatWarning: String? { AdaptedModel.baseFormatWarning(trained: trainedBaseFormat, loaded: baseFormat) }
 
     /// Whether every adapter is folded into its base (`merge()`).
     public var isMerged: Bool { decoder.adapters.allSatisfy { $0.adapter.isMerged } }

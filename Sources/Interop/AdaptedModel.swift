@@ -95,10 +95,14 @@ public final class AdaptedModel {
 
     /// A warning for a base held otherwise than in training (its outputs then differ from the
     /// trained model's), or nil.
-    public var baseFormatWarning: String? {
-        guard baseFormat != trainedBaseFormat else { return nil }
-        return "warning: the adapter was trained on a \(trainedBaseFormat) base and is loaded here onto a \(baseFormat) one; "
-            + "its outputs differ from the trained model's (drop --base to use \(trainedBaseFormat))"
+    public var baseFormatWarning: String? { Self.baseFormatWarning(trained: trainedBaseFormat, loaded: baseFormat) }
+
+    /// The warning for an adapter trained on a `trained` base and loaded onto a `loaded` one, or
+    /// nil when they are the same (an encoder's or a decoder's adapter).
+    static func baseFormatWarning(trained: BaseWeightFormat, loaded: BaseWeightFormat) -> String? {
+        guard loaded != trained else { return nil }
+        return "warning: the adapter was trained on a \(trained) base and is loaded here onto a \(loaded) one; "
+            + "its outputs differ from the trained model's (drop --base to use \(trained))"
     }
 
     /// ΔW = W_adapted − W0 of every adapter [out, in], by module name, in model order.

@@ -13,12 +13,18 @@ extension ByteLevelBPE {
             throw ByteLevelBPEError.invalidVocabulary(
                 source: file.path, problem: "tokenizer.ggml.model is '\(model)'; only 'gpt2' (byte-level BPE) is supported")
         }
-        func optionalID(_ key: String) throws -> Int? { file.metadata[key] == nil ? nil : try file.integer(key) }
-        let special = SpecialTokens(bos: try optionalID("tokenizer.ggml.bos_token_id"), eos: try optionalID("tokenizer.ggml.eos_token_id"),
-                                    unknown: try optionalID("tokenizer.ggml.unknown_token_id"),
-                                    padding: try optionalID("tokenizer.ggml.padding_token_id"))
         try self.init(tokens: file.strings("tokenizer.ggml.tokens"), merges: file.strings("tokenizer.ggml.merges"),
-                      tokenTypes: file.integers("tokenizer.ggml.token_type"), specialTokens: special, source: file.path)
+                      tokenTypes: file.integers("tokenizer.ggml.token_type"), specialTokens: SpecialTokens(gguf: file), source: file.path)
+    }
+}
+
+extension ByteLevelBPE.SpecialTokens {
+    /// The special-token ids `file` declares (`tokenizer.ggml.{bos,eos,unknown,padding}_token_id`),
+    /// read without building the tokenizer (a merged model's config.json needs only these).
+    public init(gguf file: GGUFFile) throws {
+        func optionalID(_ key: String) throws -> Int? { file.metadata[key] == nil ? nil : try file.integer(key) }
+        self.init(bos: try optionalID("tokenizer.ggml.bos_token_id"), eos: try optionalID("tokenizer.ggml.eos_token_id"),
+                  unknown: try optionalID("tokenizer.ggml.unknown_token_id"), padding: try optionalID("tokenizer.ggml.padding_token_id"))
     }
 }
 

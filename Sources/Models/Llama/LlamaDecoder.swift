@@ -15,9 +15,9 @@ public final class LlamaDecoder {
     public let config: LlamaConfig
     /// Every adapted Linear with its peft module name (`model.layers.0.self_attn.q_proj`), in model order.
     public let adapters: [(name: String, adapter: any Adapter)]
-    private let embedding: Matrix  // E [V, C], also the LM head
-    private let layers: [LlamaLayer]
-    private let finalNorm: RMSNorm
+    let embedding: Matrix  // E [V, C], also the LM head
+    let layers: [LlamaLayer]
+    let finalNorm: RMSNorm
     private let rotary: RotaryEmbedding
 
     // The last forward's state.
@@ -205,10 +205,12 @@ public final class LlamaDecoder {
 
     // MARK: Generation
 
-    /// Greedy continuation of each prompt by `maxNewTokens` tokens (argmax, first index on ties,
-    /// as torch's argmax; no stop token), the prompts left-padded into one batch with a KV cache
-    /// as transformers' `generate` does: positions count real tokens only.
-    public func generateGreedy(prompts: [[Int]], maxNewTokens: Int) throws -> [[Int]] {
+    /// Greedy continuation of each prompt by up to `maxNewTokens` tokens (argmax, first index on
+    /// ties, as torch's argmax), the prompts left-padded into one batch with a KV cache as
+    /// transformers' `generate` does: positions count real tokens only. A continuation ends with
+    /// the first token of `stopTokens` it produces (kept as its last token); the batch stops when
+    /// every continuation has ended.
+    public func generateGreedy(prompts: [[Int]], maxNewTokens: Int, stopTokens: Set<Int> = []) throws -> [[Int]] {
         guard !prompts.isEmpty, prompts.allSatisfy({ !$0.isEmpty }), maxNewTokens >= 0 else {
             throw LlamaError.invalidInput("greedy generation needs non-empty prompts and maxNewTokens ≥ 0")
         }
@@ -228,6 +230,7 @@ public final class LlamaDecoder {
         try validate(inputIDs: inputIDs, attentionMask: mask, positionIDs: positions, batchSize: batchSize)
         let cache = LlamaKVCache(config: config, batchSize: batchSize, capacity: promptLength + maxNewTokens)
         var generated = [[Int]](repeating: [], count: batchSize)
+        var ended = [Bool](repeating: false, count: batchSize)
         var nextPositions = prompts.map(\.count)
         var lastRows = (0..<batchSize).map { $0 * promptLength + promptLength - 1 }
         for step in 0..<maxNewTokens {
@@ -240,7 +243,14 @@ public final class LlamaDecoder {
             }
             _ = try run(inputIDs: inputIDs, attentionMask: mask, positions: positions, batchSize: batchSize, cache: cache, training: false)
             let logits = logits(at: lastRows)
-            for batch in 0..<batchSize { generated[batch].append(Self.argmax(logits, row: batch)) }
+            // An ended sequence goes on being fed its stop token, whose continuation is dropped:
+            // it keeps the batch's shape, and attention never mixes sequences.
+            for batch in 0..<batchSize where !ended[batch] {
+                let token = Self.argmax(logits, row: batch)
+                generated[batch].append(token)
+                ended[batch] = stopTokens.contains(token)
+            }
+            if !ended.contains(false) { break }
         }
         return generated
     }
