@@ -220,6 +220,20 @@ import Testing
         #expect(halving.rungNumber(ofStep: 40) == 2 && halving.rungNumber(ofStep: 30) == nil)
     }
 
+    /// A worker's `--pause-at` must lie inside the training: it is a rung before the last step.
+    @Test func aPauseOutsideTheTrainingIsRefused() throws {
+        let directory = try ExperimentSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let manifest = try Manifest(yaml: Self.yaml(), file: "m.yaml")
+        let runner = ExperimentRunner(manifest: manifest, outputDirectory: "\(directory)/results")
+        for step in [0, 60] {
+            #expect(throws: SweepError.pauseOutOfRange(step: step, steps: 60)) {
+                _ = try runner.execute(runID: manifest.runs[0].id, pausingAt: step, progress: { _ in .more })
+            }
+        }
+        #expect("\(SweepError.pauseOutOfRange(step: 60, steps: 60))" == "--pause-at: found 60; allowed: a step from 1 to 59, before training.steps (60)")
+    }
+
     /// A Slurm job array starts every run at once, so it cannot wait at rungs: refused, naming where the block is.
     @Test func slurmRefusesHalving() throws {
         let directory = try ExperimentSupport.temporaryDirectory()

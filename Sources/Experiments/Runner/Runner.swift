@@ -16,6 +16,8 @@ public enum SweepError: Error, Equatable, CustomStringConvertible {
     case conflictingResubmission(reason: String)
     case unknownRun(id: String, manifest: String)
     case workersNeedExecutable
+    /// `--pause-at` outside the training (a worker's option, set by the runner for a rung).
+    case pauseOutOfRange(step: Int, steps: Int)
     /// A run's folder holds training past the rung at which, with this manifest, successive
     /// halving stops its learning rate.
     case halvingContradicted(runID: String, rung: Int, step: Int, learningRate: String, manifest: String)
@@ -32,6 +34,8 @@ public enum SweepError: Error, Equatable, CustomStringConvertible {
             return "no run '\(id)' in \(manifest); `lorabench run \(manifest) --dry-run` lists the run ids"
         case .workersNeedExecutable:
             return "--jobs > 1 needs the lorabench executable to start workers"
+        case let .pauseOutOfRange(step, steps):
+            return "--pause-at: found \(step); allowed: a step from 1 to \(steps - 1), before training.steps (\(steps))"
         case let .halvingContradicted(runID, rung, step, learningRate, manifest):
             return "\(runID) trained past rung \(rung) (step \(step)) in an earlier sweep of this folder, but with \(manifest) successive "
                 + "halving stops its learning rate \(learningRate) there: selection.halving, the learning rates or the seeds have changed "
@@ -136,7 +140,7 @@ public final class ExperimentRunner {
         if options.jobs > 1, jobs.count > 1 {
             guard let executable = options.workerExecutable else { throw SweepError.workersNeedExecutable }
             let pool = WorkerPool(executable: executable, manifestPath: manifest.file, outputDirectory: layout.root)
-            try pool.run(jobs, jobs: options.jobs, layout: layout, progress: report) { _ in
+            try pool.run(jobs, workers: options.jobs, layout: layout, progress: report) { _ in
                 try self.lock.withLock { try self.rebuildAggregates() }
             }
             return
@@ -166,6 +170,9 @@ public final class ExperimentRunner {
     public func execute(runID id: String, pausingAt pauseStep: Int?, progress: @escaping (ProgressEvent) -> ProgressAnswer) throws -> RunEnd {
         guard let run = manifest.runs.first(where: { $0.id == id }) else {
             throw SweepError.unknownRun(id: id, manifest: manifest.file)
+        }
+        if let pauseStep, !(1..<manifest.training.steps).contains(pauseStep) {
+            throw SweepError.pauseOutOfRange(step: pauseStep, steps: manifest.training.steps)
         }
         return try execute(run, pausingAt: pauseStep, progress: progress)
     }

@@ -33,7 +33,7 @@ package struct WorkerPool {
     /// Runs `jobs` with at most `workers` workers alive; `finished` is called after each run that
     /// finishes (not after one that pauses at a rung). Both callbacks are called from the pool's
     /// threads, so they must serialise what they touch (the runner holds its lock in both).
-    package func run(_ jobs: [Job], jobs workers: Int, layout: ResultsLayout, progress: @escaping (ProgressEvent) -> ProgressAnswer,
+    package func run(_ jobs: [Job], workers: Int, layout: ResultsLayout, progress: @escaping (ProgressEvent) -> ProgressAnswer,
              finished: @escaping (String) throws -> Void) throws {
         nonisolated(unsafe) let progress = progress, finished = finished
         let queue = RunQueue(jobs)
