@@ -6,6 +6,8 @@ import LoRABenchResults
 /// Why a comparison cannot be made from a results folder.
 public enum ComparisonError: Error, Equatable, CustomStringConvertible {
     case unknownBaseline(String, available: [String])
+    /// `--baseline-rank R` where no run has rank R.
+    case unknownBaselineRank(Int, available: [String])
     case noPredictions(path: String)
     case mismatchedExamples(path: String, other: String)
     /// Two runs' predictions.csv hold different numbers of examples, though every run is scored on the same eval split.
@@ -19,11 +21,19 @@ public enum ComparisonError: Error, Equatable, CustomStringConvertible {
     /// A predictions.csv that disagrees with what the run recorded of itself.
     case inconsistentPredictions(path: String, reason: String)
     case resamplesOutOfRange(Int)
+    /// A file where compare writes that lorabench did not write: never overwritten.
+    case foreignFile(path: String)
+    /// `--metric` names no eval metric of the task's, or one metrics.csv does not log.
+    case unknownStepsMetric(String, available: [String])
+    /// `--steps-to` is not a finite number.
+    case targetNotFinite(Double)
 
     public var description: String {
         switch self {
         case let .unknownBaseline(baseline, available):
             return "no variant '\(baseline)' in the results; variants: \(available.joined(separator: ", "))"
+        case let .unknownBaselineRank(rank, available):
+            return "--baseline-rank: found \(rank), a rank no run of the results has; allowed: \(available.joined(separator: ", "))"
         case let .noPredictions(path):
             return "\(path): the results hold no predictions.csv of a completed run: paired tests need a task that saves its "
                 + "predictions on the eval split (the GLUE tasks do), run by a LoRABench that saves them"
@@ -48,6 +58,14 @@ public enum ComparisonError: Error, Equatable, CustomStringConvertible {
             return "--resamples \(resamples) is outside the allowed range \(PairedComparison.allowedResamples.lowerBound)..."
                 + "\(PairedComparison.allowedResamples.upperBound) (at least 100 for a 95 % percentile interval; the upper bound "
                 + "keeps the bootstrap's memory and time bounded)"
+        case let .foreignFile(path):
+            return "\(path) exists and is not a file lorabench compare wrote (its header is not one of them): lorabench never writes over "
+                + "another file; move it away and run compare again"
+        case let .unknownStepsMetric(metric, available):
+            return "--metric: found '\(metric)'; allowed: " + (available.isEmpty ? "nothing: metrics.csv logs no eval metric"
+                : available.joined(separator: ", ") + " (the eval metrics metrics.csv logs whose better direction the task gives)")
+        case let .targetNotFinite(target):
+            return "--steps-to: found \(target); allowed: a finite number, the value of the eval metric to reach"
         }
     }
 
@@ -86,11 +104,11 @@ public enum ComparisonError: Error, Equatable, CustomStringConvertible {
 ///   accuracy comparisons, and the bootstrap's of each metric. `significant` means the row's
 ///   headline test, McNemar's for accuracy and the bootstrap's otherwise, is below 0.05 after it.
 ///
-/// Cells match on the axes along which the baseline's own cells differ (e.g. rank), where the
-/// compared cell has a value; an axis the baseline does not vary (head_only's rank 0, LoRA's α
-/// rule against VeRA's n/a) does not separate them. With a selection, each cell is its selected
-/// learning rate, which need not be the baseline's; without one, learning rates match like any
-/// other axis. Seeds where either run did not complete are left out and counted.
+/// The baseline is a variant (`compare --baseline`) or a rank (`compare --baseline-rank`: each
+/// variant's other ranks against that one), and cells pair as `CellPairing` says. With a
+/// selection, each cell is its selected learning rate, which need not be the baseline's; without
+/// one, learning rates match like any other axis. Seeds where either run did not complete are
+/// left out and counted.
 public struct PairedComparison {
     public static let alpha = 0.05
     public static let defaultResamples = 2000
@@ -165,7 +183,8 @@ public struct PairedComparison {
 
     /// The cell axes, the variant first (with a selection, `selected_learning_rate` last).
     public var axisNames: [String]
-    public var baseline: String
+    /// The variant or rank every cell is compared with.
+    public var against: ComparisonBaseline
     public var resamples: Int
     public var bootstrapSeed: UInt64
     /// The SHA-256 of the summary.csv the comparison was computed from: compare.csv records it in
@@ -183,43 +202,12 @@ public struct PairedComparison {
     /// `labelCount` is the task's number of classes (`ResultsLayout.taskLabelCount()` reads it
     /// from the results' manifest copy): every label and prediction must lie below it. Without
     /// it (a folder put together by hand) the files are checked against each other only.
-    public static func compute(resultsDirectory directory: String, baseline: String, labelCount: Int? = nil,
+    public static func compute(resultsDirectory directory: String, baseline: ComparisonBaseline, labelCount: Int? = nil,
                                resamples: Int = defaultResamples, bootstrapSeed: UInt64 = defaultBootstrapSeed) throws -> PairedComparison {
         guard allowedResamples.contains(resamples) else { throw ComparisonError.resamplesOutOfRange(resamples) }
         let layout = ResultsLayout(root: directory)
-        guard let summaryData = FileManager.default.contents(atPath: layout.summaryFile) else {
-            throw ResultsError.missingFile(path: layout.summaryFile, producer: ExperimentResults.producer)
-        }
-        let summary = try CSVTable(data: summaryData, path: layout.summaryFile)
-        let results = try ExperimentResults(name: directory, summary: summary)
-        let selection = try SelectedSettings.load(resultsDirectory: directory)
-        let variants = unique(results.runs.map(\.variant))
-        guard variants.contains(baseline) else { throw ComparisonError.unknownBaseline(baseline, available: variants) }
-
-        // Cells: every axis but the seed; with a selection, the chosen learning rate of each.
-        var axisNames = results.axisNames.filter { $0 != "seed" }
-        var cellOf: (ExperimentResults.Run) -> [String]? = { run in axisNames.map { run.axes[$0] ?? "" } }
-        if let selection {
-            axisNames = axisNames.filter { $0 != "learning_rate" } + ["selected_learning_rate"]
-            let named = axisNames
-            cellOf = { run in
-                guard selection.isSelected(run) else { return nil }
-                return named.dropLast().map { run.axes[$0] ?? "" } + [run.axes["learning_rate"] ?? ""]
-            }
-        }
-        var order: [[String]] = []
-        var runsByCell: [[String]: [ExperimentResults.Run]] = [:]
-        for run in results.runs {
-            guard let cell = cellOf(run) else { continue }
-            if runsByCell[cell] == nil { order.append(cell) }
-            runsByCell[cell, default: []].append(run)
-        }
-        let variantIndex = axisNames.firstIndex(of: "variant")!
-        let baselineCells = order.filter { $0[variantIndex] == baseline }
-        // The axes that tell the baseline's cells apart; a chosen learning rate never matches.
-        let matchingAxes = axisNames.indices.filter { index in
-            index != variantIndex && axisNames[index] != "selected_learning_rate" && Set(baselineCells.map { $0[index] }).count > 1
-        }
+        let (summaryData, results) = try CellPairing.summary(of: directory)
+        let pairing = try CellPairing(results: results, selection: try SelectedSettings.load(resultsDirectory: directory), baseline: baseline)
 
         // The metrics summary.csv records for the eval split, by name; `metrics(for:path:)` keeps those the files can give.
         let recorded = Set(results.finalMetricColumns.compactMap { column in
@@ -263,16 +251,14 @@ public struct PairedComparison {
 
         var comparisons: [MetricComparison] = []
         var unmatched: [[String]] = []
-        for cell in order where cell[variantIndex] != baseline {
-            let matches = baselineCells.filter { base in matchingAxes.allSatisfy { cell[$0] == base[$0] || cell[$0] == "n/a" } }
+        for entry in pairing.entries {
             let comparisonsBefore = comparisons.count
-            for base in matches {
-                let described = axisNames.indices.filter { $0 != variantIndex }.map { "\(axisNames[$0])=\(base[$0])" }.joined(separator: "; ")
-                comparisons += try compare(runsByCell[cell]!, against: runsByCell[base]!, cell: cell, baselineCell: described,
+            for base in entry.baselines {
+                comparisons += try compare(entry.runs, against: base.runs, cell: entry.cell, baselineCell: base.description,
                                            predictions: predictions, metrics: { firstFile?.metrics ?? [] }, layout: layout,
                                            resamples: resamples, seed: bootstrapSeed)
             }
-            if comparisons.count == comparisonsBefore { unmatched.append(cell) }
+            if comparisons.count == comparisonsBefore { unmatched.append(entry.cell) }
         }
         if comparisons.isEmpty, !results.runs.contains(where: { FileManager.default.fileExists(atPath: layout.predictionsFile($0.runID)) }) {
             throw ComparisonError.noPredictions(path: layout.runsDirectory)
@@ -285,7 +271,7 @@ public struct PairedComparison {
             }
             for (index, adjusted) in zip(tested.map(\.0), holmAdjusted(tested.map(\.1))) { comparisons[index].bootstrapHolmP = adjusted }
         }
-        return PairedComparison(axisNames: axisNames, baseline: baseline, resamples: resamples, bootstrapSeed: bootstrapSeed,
+        return PairedComparison(axisNames: pairing.axisNames, against: baseline, resamples: resamples, bootstrapSeed: bootstrapSeed,
                                 summarySHA256: SHA256Digest.hex(of: summaryData), comparisons: comparisons, unmatched: unmatched)
     }
 
@@ -328,7 +314,7 @@ public struct PairedComparison {
     private static func compare(_ runs: [ExperimentResults.Run], against baselineRuns: [ExperimentResults.Run], cell: [String],
                                 baselineCell: String, predictions: (ExperimentResults.Run) throws -> RunPredictions?,
                                 metrics: () -> [GLUEMetric], layout: ResultsLayout, resamples: Int, seed: UInt64) throws -> [MetricComparison] {
-        let seeds = unique((runs + baselineRuns).map(\.seed))
+        let seeds = CellPairing.unique((runs + baselineRuns).map(\.seed))
         var paired: [String] = [], excluded: [String] = []
         var pairs: [(compared: RunPredictions, reference: RunPredictions)] = []
         for seedValue in seeds {
@@ -382,11 +368,6 @@ public struct PairedComparison {
         return McNemarTest(baselineOnlyCorrect: baselineOnly, comparedOnlyCorrect: comparedOnly)
     }
 
-    private static func unique(_ values: [String]) -> [String] {
-        var seen = Set<String>()
-        return values.filter { seen.insert($0).inserted }
-    }
-
     // MARK: - Output
 
     /// compare.csv's columns after the cell axes. `metric`, `value` and `baseline_value` name the
@@ -402,6 +383,25 @@ public struct PairedComparison {
     ]
 
     public var header: [String] { axisNames + Self.statisticColumns }
+
+    /// The `baseline` column: the variant, or `rank=R`.
+    public var baseline: String { against.label }
+
+    /// Writes the table into the results folder, atomically, and returns its path: compare.csv
+    /// against a variant (what `lorabench report` shows), compare-rank.csv against a rank. A
+    /// compare-rank.csv lorabench did not write is never written over.
+    @discardableResult
+    public func write(resultsDirectory directory: String) throws -> String {
+        let layout = ResultsLayout(root: directory)
+        switch against {
+        case .variant:
+            try AtomicFile.write(text, to: layout.compareFile)
+            return layout.compareFile
+        case .rank:
+            try ComparisonOutput.write(text, to: layout.rankComparisonFile, fixedColumns: Self.statisticColumns)
+            return layout.rankComparisonFile
+        }
+    }
 
     public var csvRows: [[String]] {
         comparisons.map { row in
@@ -440,7 +440,10 @@ public struct PairedComparison {
     /// metric × 100, as GLUE tables print Matthews and Pearson correlations too).
     public var summaryText: String {
         let variantIndex = axisNames.firstIndex(of: "variant")!
-        let shownAxes = axisNames.indices.filter { index in index != variantIndex && Set(comparisons.map { $0.cell[index] }).count > 1 }
+        // Against a rank, each line names its rank even where every compared cell has the same one.
+        let shownAxes = axisNames.indices.filter { index in
+            index != variantIndex && (Set(comparisons.map { $0.cell[index] }).count > 1 || (against.isRank && axisNames[index] == "rank"))
+        }
         func points(_ value: Double) -> String { String(format: "%+.2f", 100 * value) }
         func probability(_ value: Double?) -> String { value.map { String(format: "%.3g", $0) } ?? "none" }
         var metrics: [GLUEMetric] = []

@@ -360,7 +360,7 @@ package struct ReportBuilder {
     func html(plots: [Plot]) -> String {
         let e = SVGPlot.SVGWriter.escape
         let counts = Dictionary(grouping: results.runs, by: \.status).mapValues(\.count)
-        let statusText = [RunOutcome.Status.completed, .diverged, .failed].compactMap { status in counts[status].map { "\($0) \(status.rawValue)" } }.joined(separator: ", ")
+        let statusText = RunOutcome.Status.allCases.compactMap { status in counts[status].map { "\($0) \(status.rawValue)" } }.joined(separator: ", ")
         let seeds = Array(Set(results.runs.map(\.seed))).sorted { $0.localizedStandardCompare($1) == .orderedAscending }
         let wall = results.runs.compactMap(\.wallSeconds).reduce(0, +)
         var page = """
@@ -478,19 +478,29 @@ package struct ReportBuilder {
         let shown = selection.cellAxes.indices.filter { index in
             ["variant", "rank"].contains(selection.cellAxes[index]) || Set(cells.map { $0[index] }).count > 1
         }
+        let halvingNote = !selection.isHalving ? "" : """
+         The candidates went through successive halving (Jamieson &amp; Talwalkar 2016; Li et al. 2017): every one trained to
+        the first rung, where only the best by the same mean continued to the next, and so on to the last step; a candidate
+        stopped at a rung shows the rung, its step and its mean there (over the seeds that reached it), and its runs are in no
+        other number of this page.
+        """
         var html = """
         <h2>Learning rates chosen on the validation split</h2>
         <p>For each cell, the learning rate with the best mean \(e(selection.criterion)) over its completed seeds (\(selection.better)
         is better), on training examples held out from training (<code>task.validation_examples</code>); the eval split, on which
         every other number of this page is measured, is never used to choose. A learning rate at which seeds diverged or failed is
-        chosen only if every candidate lost as many. From <a href="selection.csv">selection.csv</a>; the chosen one is in bold.</p>
+        chosen only if every candidate lost as many.\(halvingNote) From <a href="selection.csv">selection.csv</a>; the chosen one is in bold.</p>
         <table>
         <tr>\(shown.map { "<th class=\"name\">\(e(selection.cellAxes[$0]))</th>" }.joined())<th class="name">candidates: learning rate → mean (completed of runs)</th></tr>
 
         """
         for cell in cells {
             let candidates = selection.rows.filter { $0.cell == cell }.map { row -> String in
-                let text = "\(e(row.candidate)) → " + (row.mean.map { String(format: "%.4g", $0) } ?? "—") + " (\(row.completed) of \(row.runs))"
+                var text = "\(e(row.candidate)) → " + (row.mean.map { String(format: "%.4g", $0) } ?? "—") + " (\(row.completed) of \(row.runs))"
+                if let step = row.stoppedAtStep {
+                    text = "\(e(row.candidate)) → stopped at " + (row.stoppedAtRung.map { "rung \($0), " } ?? "") + "step \(step): "
+                        + (row.stoppedMean.map { String(format: "%.4g", $0) } ?? "—") + " (\(row.stoppedRuns) of \(row.runs))"
+                }
                 return selection.chosen[cell] == row.candidate ? "<strong>\(text)</strong>" : text
             }
             html += "<tr>" + shown.map { "<td class=\"name\">\(e(cell[$0]))</td>" }.joined()

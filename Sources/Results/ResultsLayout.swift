@@ -7,11 +7,15 @@ import Foundation
 ///     <root>/cells.csv                    mean, sd and 95 % interval over seeds per cell, rebuilt with them
 ///     <root>/selection.csv                with a `selection:` block: the learning rate chosen per cell
 ///     <root>/compare.csv                  written by `lorabench compare`: paired tests against a baseline
+///     <root>/compare-rank.csv             written by `lorabench compare --baseline-rank R`: ranks against rank R
+///     <root>/steps-to.csv, steps-to-runs.csv  written by `lorabench compare --steps-to X`: steps to reach X, paired and per run
 ///     <root>/runs/<run-id>/settings.yaml  written first
 ///     <root>/runs/<run-id>/metrics.csv, adapter.safetensors (or adapter/ in peft's layout)
 ///     <root>/runs/<run-id>/predictions.csv  classification tasks: the eval split's predictions at the last step
 ///     <root>/runs/<run-id>/checkpoints/step-<n>/   every save_every steps: the adapter as above
-///                               and training_state.safetensors (written whole, then renamed)
+///                               and training_state.safetensors (written whole, then renamed); at a
+///                               rung of successive halving also outcome.json, the run's outcome
+///                               had it stopped there
 ///     <root>/runs/<run-id>/outcome.json   written last: the run's completion marker
 public struct ResultsLayout: Sendable {
     public let root: String
@@ -28,6 +32,9 @@ public struct ResultsLayout: Sendable {
     public var cellsFile: String { path("cells.csv") }
     public var selectionFile: String { path("selection.csv") }
     public var compareFile: String { path("compare.csv") }
+    public var rankComparisonFile: String { path("compare-rank.csv") }
+    public var stepsToFile: String { path("steps-to.csv") }
+    public var stepsToRunsFile: String { path("steps-to-runs.csv") }
 
     public func runDirectory(_ id: String) -> String { "\(runsDirectory)/\(id)" }
     public func settingsFile(_ id: String) -> String { "\(runDirectory(id))/settings.yaml" }
@@ -39,6 +46,9 @@ public struct ResultsLayout: Sendable {
     public func peftAdapterDirectory(_ id: String) -> String { "\(runDirectory(id))/adapter" }
     public func checkpointsDirectory(_ id: String) -> String { "\(runDirectory(id))/checkpoints" }
     public func checkpointDirectory(_ id: String, step: Int) -> String { "\(checkpointsDirectory(id))/step-\(step)" }
+    /// The outcome a run paused at a rung of successive halving would have if stopped there: what
+    /// becomes its outcome.json when its learning rate is outranked at the rung.
+    public func rungOutcomeFile(_ id: String, step: Int) -> String { "\(checkpointDirectory(id, step: step))/outcome.json" }
 
     /// The steps of the run's complete checkpoints, ascending (a folder is complete once renamed
     /// from its `.partial` name).

@@ -147,6 +147,8 @@ public struct ExperimentResults {
         public var evalMetrics: [String: Double]
         public var trainableParameters: Double
         public var wallSeconds: Double?
+        /// Optimizer steps taken (a run stopped at a rung: the rung's step); nil in a summary.csv without the column.
+        public var stepsCompleted: Int?
     }
 
     /// One (split, metric) series of a run, e.g. (eval, loss) or (train, rank/fc1).
@@ -202,7 +204,7 @@ public struct ExperimentResults {
         }
         let reasonColumn = try table.column("reason")
         let parametersColumn = try table.column("trainable_parameters")
-        let wallColumn = table.header.firstIndex(of: "wall_seconds")
+        let wallColumn = table.header.firstIndex(of: "wall_seconds"), stepsColumn = table.header.firstIndex(of: "steps_completed")
         let prefixes = ["final_eval_", "best_eval_", "final_validation_", "best_validation_"]
         let evalColumns = table.header.indices.filter { column in prefixes.contains { table.header[column].hasPrefix($0) } }
         // Every column after `reason` is a measurement: a number, or empty when it does not apply.
@@ -217,13 +219,18 @@ public struct ExperimentResults {
                 return value
             }
             for column in measurementColumns { _ = try number(column) }
+            let steps = try stepsColumn.flatMap(number)
+            if let steps, Int(exactly: steps) == nil {
+                throw ResultsError.malformed(path: table.path, line: line, message: "steps_completed is \(fields[stepsColumn!]), not a whole number")
+            }
             let axes = Dictionary(uniqueKeysWithValues: axisNames.map { ($0, fields[table.header.firstIndex(of: $0)!]) })
             guard let rank = Int(axes["rank"]!) else {
                 throw ResultsError.malformed(path: table.path, line: line, message: "rank is '\(axes["rank"]!)', not an integer")
             }
             guard let status = RunOutcome.Status(rawValue: fields[statusColumn]) else {
                 throw ResultsError.malformed(path: table.path, line: line,
-                                             message: "status is '\(fields[statusColumn])'; allowed: completed, diverged, failed")
+                                             message: "status is '\(fields[statusColumn])'; allowed: "
+                                             + RunOutcome.Status.allCases.map(\.rawValue).joined(separator: ", "))
             }
             guard let parameters = try number(parametersColumn) else {
                 throw ResultsError.malformed(path: table.path, line: line, message: "trainable_parameters is empty")
@@ -232,7 +239,7 @@ public struct ExperimentResults {
             for column in evalColumns { evalMetrics[table.header[column]] = try number(column) }
             return Run(runID: fields[runIDColumn], axes: axes, variant: axes["variant"]!, rank: rank, seed: axes["seed"]!,
                        status: status, reason: fields[reasonColumn], evalMetrics: evalMetrics, trainableParameters: parameters,
-                       wallSeconds: try wallColumn.flatMap(number))
+                       wallSeconds: try wallColumn.flatMap(number), stepsCompleted: steps.flatMap { Int(exactly: $0) })
         }
         return (axisNames, runs)
     }

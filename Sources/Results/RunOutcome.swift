@@ -10,6 +10,10 @@ public struct RunOutcome: Codable, Equatable, Sendable {
         case diverged
         /// An error stopped the run; `reason` says which.
         case failed
+        /// Successive halving (`selection.halving`) stopped the run at a rung, its learning rate
+        /// outranked there; `reason` names the rung, its step and the candidate's mean. Neither a
+        /// failure nor a divergence, and never among a cell's reported runs.
+        case stopped
     }
 
     public var runID: String
@@ -21,7 +25,8 @@ public struct RunOutcome: Codable, Equatable, Sendable {
     public var finalEval: [String: Double]
     /// The best value of each eval metric over the run (for loss: the lowest).
     public var bestEval: [String: Double]
-    /// The same two on the validation split; nil (and absent from the JSON) without one.
+    /// The same two on the validation split; nil (and absent from the JSON) without one. A
+    /// stopped run's final validation metrics are those of its rung, the ones it was ranked by.
     public var finalValidation: [String: Double]? = nil
     public var bestValidation: [String: Double]? = nil
     /// The mean train loss of the last logging interval.

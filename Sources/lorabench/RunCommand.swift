@@ -48,6 +48,10 @@ struct RunCommand: ParsableCommand {
     @Option(help: .hidden)
     var only: String?
 
+    /// A worker's run stops at this step, a rung of successive halving, checkpointed there.
+    @Option(help: .hidden)
+    var pauseAt: Int?
+
     /// The worker is a Slurm array task: it checkpoints and exits 75 on SIGUSR1.
     @Flag(help: .hidden)
     var slurmTask = false
@@ -60,6 +64,7 @@ struct RunCommand: ParsableCommand {
         guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
         try slurm.validate()
         if slurm.slurm, jobs != 1 { throw ValidationError("--jobs is for this machine; with --slurm, --max-parallel caps the tasks running at once") }
+        if pauseAt != nil, only == nil || slurmTask { throw ValidationError("--pause-at is a worker's option: it needs --only and no --slurm-task") }
     }
 
     func run() throws {
@@ -73,7 +78,7 @@ struct RunCommand: ParsableCommand {
             return
         }
         if let only {
-            _ = try runner.execute(runID: only, progress: WorkerReporter().handle)
+            _ = try runner.execute(runID: only, pausingAt: pauseAt, progress: WorkerReporter().handle)
             return
         }
         if dryRun {
@@ -90,7 +95,9 @@ struct RunCommand: ParsableCommand {
         let progress: ProgressSink = isatty(STDERR_FILENO) != 0
             ? TerminalProgress(write: standardError) : PlainProgress(write: { standardError($0 + "\n") })
         let outcomes = try runner.run(options: options, progress: progress)
-        let counts = RunOutcome.Status.allCases.map { status in "\(outcomes.filter { $0.status == status }.count) \(status.rawValue)" }
+        // Only successive halving stops runs: other sweeps do not mention the status.
+        let counts = RunOutcome.Status.allCases.filter { $0 != .stopped || runner.manifest.selection?.halving != nil }
+            .map { status in "\(outcomes.filter { $0.status == status }.count) \(status.rawValue)" }
         print("\(outcomes.count) runs finished (\(counts.joined(separator: ", "))); results in \(runner.layout.root)/")
         print("  \(runner.layout.summaryFile)\n  \(runner.layout.metricsFile)")
         let failed = outcomes.filter { $0.status == .failed }

@@ -152,7 +152,7 @@ import Testing
     @Test func selectionErrorsNameTheKeyAndWhatIsAllowed() {
         #expect(message("{metric: accuracy}") == "m.yaml:4:21: selection.metric: found 'accuracy'; allowed: loss, r2")
         #expect(message("{metric: loss, spilt: validation}")
-            == "m.yaml:4:27: selection.spilt: found an unknown key 'spilt'; allowed: metric, split, over (did you mean 'split'?)")
+            == "m.yaml:4:27: selection.spilt: found an unknown key 'spilt'; allowed: metric, split, over, halving (did you mean 'split'?)")
         #expect(message("{metric: loss, over: [rank]}") == "m.yaml:4:34: selection.over[0]: found 'rank'; allowed: learning_rate")
         #expect(message("{split: validation}") == "no error", "the metric defaults to the task's headline")
         #expect(message("{metric: loss}", task: "synthetic") == "m.yaml:4:12: selection: found a selection, but task synthetic holds no "

@@ -40,7 +40,7 @@ import LoRABenchTestSupport
     /// keeps the old comparison off the page.
     @Test func aReportNeverShowsACompareCSVOfAnEarlierSummary() throws {
         let (directory, layout) = try Self.fixture()
-        try AtomicFile.write(try PairedComparison.compute(resultsDirectory: directory, baseline: "lora").text, to: layout.compareFile)
+        try AtomicFile.write(try PairedComparison.compute(resultsDirectory: directory, baseline: .variant("lora")).text, to: layout.compareFile)
         try Report.write(resultsDirectory: directory)
         #expect(try String(contentsOfFile: "\(directory)/index.html", encoding: .utf8).contains("<td>+10.00 ["))
 
@@ -60,7 +60,7 @@ import LoRABenchTestSupport
         let path = layout.predictionsFile("dora-r4-s1")
         try Self.rewrite(path) { $0[3].predicted = 5 }
         #expect(throws: ResultsError.malformed(path: path, line: 5, message: "predicted is 5; the task's labels are 0 to 1")) {
-            try PairedComparison.compute(resultsDirectory: directory, baseline: "lora", labelCount: layout.taskLabelCount())
+            try PairedComparison.compute(resultsDirectory: directory, baseline: .variant("lora"), labelCount: layout.taskLabelCount())
         }
     }
 
@@ -72,7 +72,7 @@ import LoRABenchTestSupport
                 for index in predictions.indices { predictions[index].index += 1 }
             }
         }
-        let error = try #require(throws: ResultsError.self) { try PairedComparison.compute(resultsDirectory: directory, baseline: "lora") }
+        let error = try #require(throws: ResultsError.self) { try PairedComparison.compute(resultsDirectory: directory, baseline: .variant("lora")) }
         #expect(error.description.contains("/predictions.csv:2: index 1 where 0 was expected"))
     }
 
@@ -83,7 +83,7 @@ import LoRABenchTestSupport
                                  finalEval: ["accuracy": 0.9, "loss": 0.5], bestEval: [:], finalTrainLoss: nil, finalRanks: [:],
                                  trainableParameters: 1000, totalParameters: 2000, wallSeconds: 1, stepsPerSecond: 10, blasThreads: 1)
         try AtomicFile.write(try outcome.encoded(), to: layout.outcomeFile("dora-r4-s1"))
-        let error = try #require(throws: ComparisonError.self) { try PairedComparison.compute(resultsDirectory: directory, baseline: "lora") }
+        let error = try #require(throws: ComparisonError.self) { try PairedComparison.compute(resultsDirectory: directory, baseline: .variant("lora")) }
         #expect(error.description.hasPrefix(layout.predictionsFile("dora-r4-s1") + ": its predictions are 34 of 40 right (accuracy 0.85)"))
         #expect(error.description.contains("\(layout.outcomeFile("dora-r4-s1")) records final_eval accuracy 0.9"))
     }
@@ -94,7 +94,7 @@ import LoRABenchTestSupport
         for id in ["dora-r4-s2", "lora-r4-s2"] { try Self.rewrite(layout.predictionsFile(id)) { $0.removeLast() } }
         #expect(throws: ComparisonError.mismatchedExampleCounts(path: layout.predictionsFile("dora-r4-s2"), count: 39,
                                                                 other: layout.predictionsFile("dora-r4-s0"), otherCount: 40)) {
-            try PairedComparison.compute(resultsDirectory: directory, baseline: "lora")
+            try PairedComparison.compute(resultsDirectory: directory, baseline: .variant("lora"))
         }
     }
 
@@ -122,7 +122,7 @@ import LoRABenchTestSupport
         let (directory, _) = try Self.fixture()
         let tooMany = PairedComparison.allowedResamples.upperBound + 1
         let error = try #require(throws: ComparisonError.self) {
-            try PairedComparison.compute(resultsDirectory: directory, baseline: "lora", resamples: tooMany)
+            try PairedComparison.compute(resultsDirectory: directory, baseline: .variant("lora"), resamples: tooMany)
         }
         #expect(error == .resamplesOutOfRange(tooMany))
         #expect(error.description.contains("outside the allowed range 100...1000000"))

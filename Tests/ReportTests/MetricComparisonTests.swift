@@ -90,7 +90,7 @@ private func regression(_ variant: String, _ seed: Int) -> RunPredictions {
 @Suite struct MetricComparisonTests {
     @Test func everyRecordedMetricGetsAPairedBootstrapAndAccuracyAlsoMcNemar() throws {
         let fixture = try MetricFixture(metrics: [.accuracy, .mcc, .f1], predictions: classifier)
-        let comparison = try PairedComparison.compute(resultsDirectory: fixture.directory, baseline: "lora", resamples: 300)
+        let comparison = try PairedComparison.compute(resultsDirectory: fixture.directory, baseline: .variant("lora"), resamples: 300)
         #expect(comparison.comparisons.map(\.metric) == [.accuracy, .mcc, .f1])
         for row in comparison.comparisons {
             let values = MetricFixture.seeds.map { MetricFixture.value(row.metric, classifier("dora", $0)) }
@@ -126,7 +126,7 @@ private func regression(_ variant: String, _ seed: Int) -> RunPredictions {
 
     @Test func aRegressionIsComparedInPearsonAndSpearman() throws {
         let fixture = try MetricFixture(metrics: [.pearson, .spearman], predictions: regression)
-        let comparison = try PairedComparison.compute(resultsDirectory: fixture.directory, baseline: "lora", resamples: 200)
+        let comparison = try PairedComparison.compute(resultsDirectory: fixture.directory, baseline: .variant("lora"), resamples: 200)
         #expect(comparison.comparisons.map(\.metric) == [.pearson, .spearman] && comparison.rows.isEmpty)
         for row in comparison.comparisons {
             #expect(row.mcnemar == nil && row.difference > 0)
@@ -148,7 +148,7 @@ private func regression(_ variant: String, _ seed: Int) -> RunPredictions {
             guard variant == "dora" else { return regression(variant, seed) }
             return .scores((0..<25).map { ScorePrediction(index: $0, score: Double(($0 * 13) % 26) / 5, predicted: 2.5) })
         }
-        let comparison = try PairedComparison.compute(resultsDirectory: fixture.directory, baseline: "lora", resamples: 100)
+        let comparison = try PairedComparison.compute(resultsDirectory: fixture.directory, baseline: .variant("lora"), resamples: 100)
         let row = try #require(comparison.comparisons.first)
         #expect(row.value.isNaN && row.exampleInterval == nil && row.bootstrapP == nil && row.holmP == nil && !row.significant)
         #expect(comparison.summaryText.contains("pearson: +nan (no bootstrap interval: pearson is undefined on some resample)"))
@@ -164,7 +164,7 @@ private func regression(_ variant: String, _ seed: Int) -> RunPredictions {
         let firstRead = scored.layout.predictionsFile("dora-s0")
         let summary = try String(contentsOfFile: scored.layout.summaryFile, encoding: .utf8)
         try AtomicFile.write(summary.replacingOccurrences(of: "final_eval_pearson", with: "final_eval_accuracy"), to: scored.layout.summaryFile)
-        let kind = try #require(throws: ComparisonError.self) { try PairedComparison.compute(resultsDirectory: scored.directory, baseline: "lora") }
+        let kind = try #require(throws: ComparisonError.self) { try PairedComparison.compute(resultsDirectory: scored.directory, baseline: .variant("lora")) }
         #expect(kind == .metricOfAnotherKind(metric: .accuracy, path: firstRead, kind: .regression))
         #expect(kind.description == "summary.csv records final_eval_accuracy, a metric of class labels, but \(firstRead) holds predicted "
                 + "scores: the predictions are not the ones the runs were scored on")
@@ -172,7 +172,7 @@ private func regression(_ variant: String, _ seed: Int) -> RunPredictions {
         // Scores, but no correlation recorded to compare them by.
         try AtomicFile.write(summary.replacingOccurrences(of: "final_eval_pearson", with: "final_eval_r2"), to: scored.layout.summaryFile)
         #expect(throws: ComparisonError.noMetricOfScores(path: firstRead)) {
-            try PairedComparison.compute(resultsDirectory: scored.directory, baseline: "lora")
+            try PairedComparison.compute(resultsDirectory: scored.directory, baseline: .variant("lora"))
         }
 
         // One run's file holds classes where the others hold scores.
@@ -181,7 +181,7 @@ private func regression(_ variant: String, _ seed: Int) -> RunPredictions {
         try AtomicFile.write(PredictionsCSV.text(Array(predictions.prefix(25))), to: scored.layout.predictionsFile("lora-s1"))
         #expect(throws: ComparisonError.mismatchedPredictionKinds(path: scored.layout.predictionsFile("lora-s1"), kind: .classification,
                                                                   other: firstRead, otherKind: .regression)) {
-            try PairedComparison.compute(resultsDirectory: scored.directory, baseline: "lora")
+            try PairedComparison.compute(resultsDirectory: scored.directory, baseline: .variant("lora"))
         }
     }
 
@@ -196,7 +196,7 @@ private func regression(_ variant: String, _ seed: Int) -> RunPredictions {
         predictions[rightZero].predicted = 1
         predictions[wrongOne].predicted = 1
         try AtomicFile.write(PredictionsCSV.text(predictions), to: path)
-        let error = try #require(throws: ComparisonError.self) { try PairedComparison.compute(resultsDirectory: fixture.directory, baseline: "lora") }
+        let error = try #require(throws: ComparisonError.self) { try PairedComparison.compute(resultsDirectory: fixture.directory, baseline: .variant("lora")) }
         #expect(error.description.hasPrefix("\(path): its predictions give mcc "))
         #expect(error.description.contains("but \(fixture.layout.summaryFile) records final_eval_mcc \(formatNumber(MetricFixture.value(.mcc, classifier("dora", 1))))"))
     }

@@ -23,7 +23,7 @@ import LoRABenchTestSupport
 
     @Test func differencesAndTestsMatchTheHandCounts() throws {
         let directory = try Self.fixture()
-        let comparison = try PairedComparison.compute(resultsDirectory: directory, baseline: "lora")
+        let comparison = try PairedComparison.compute(resultsDirectory: directory, baseline: .variant("lora"))
         #expect(comparison.rows.count == 2)
         #expect(comparison.unmatched.count == 1, "head_only (rank 0) has no lora cell of its rank")
 
@@ -51,9 +51,9 @@ import LoRABenchTestSupport
 
     @Test func theBootstrapIsDeterministicForItsSeed() throws {
         let directory = try Self.fixture()
-        let first = try PairedComparison.compute(resultsDirectory: directory, baseline: "lora", resamples: 500, bootstrapSeed: 3)
-        let again = try PairedComparison.compute(resultsDirectory: directory, baseline: "lora", resamples: 500, bootstrapSeed: 3)
-        let other = try PairedComparison.compute(resultsDirectory: directory, baseline: "lora", resamples: 500, bootstrapSeed: 4)
+        let first = try PairedComparison.compute(resultsDirectory: directory, baseline: .variant("lora"), resamples: 500, bootstrapSeed: 3)
+        let again = try PairedComparison.compute(resultsDirectory: directory, baseline: .variant("lora"), resamples: 500, bootstrapSeed: 3)
+        let other = try PairedComparison.compute(resultsDirectory: directory, baseline: .variant("lora"), resamples: 500, bootstrapSeed: 4)
         #expect(first.text == again.text)
         let firstInterval = try Self.row(first, variant: "dora", rank: "4").exampleInterval
         #expect(try Self.row(other, variant: "dora", rank: "4").exampleInterval != firstInterval)
@@ -61,7 +61,7 @@ import LoRABenchTestSupport
 
     /// A baseline whose cells do not vary along an axis (head_only: one cell) matches every cell.
     @Test func aBaselineWithoutRanksMatchesEveryRank() throws {
-        let comparison = try PairedComparison.compute(resultsDirectory: try Self.fixture(), baseline: "head_only")
+        let comparison = try PairedComparison.compute(resultsDirectory: try Self.fixture(), baseline: .variant("head_only"))
         #expect(comparison.rows.count == 4 && comparison.unmatched.isEmpty)
         let lora = try Self.row(comparison, variant: "lora", rank: "8")
         #expect(abs(lora.difference - 0.25) < 1e-12)
@@ -71,7 +71,7 @@ import LoRABenchTestSupport
 
     @Test func compareCSVHasTheDocumentedColumnsAndTheReportShowsIt() throws {
         let directory = try Self.fixture()
-        let comparison = try PairedComparison.compute(resultsDirectory: directory, baseline: "lora")
+        let comparison = try PairedComparison.compute(resultsDirectory: directory, baseline: .variant("lora"))
         try AtomicFile.write(comparison.text, to: ResultsLayout(root: directory).compareFile)
         let table = try CSVTable(contentsOf: ResultsLayout(root: directory).compareFile, producer: "test")
         #expect(table.header == ["variant", "rank", "alpha", "init", "target_modules", "dropout", "use_rslora"] + PairedComparison.statisticColumns)
@@ -92,7 +92,7 @@ import LoRABenchTestSupport
     @Test func mistakesAreNamed() throws {
         let directory = try Self.fixture()
         #expect(throws: ComparisonError.unknownBaseline("lor", available: ["head_only", "lora", "dora"])) {
-            try PairedComparison.compute(resultsDirectory: directory, baseline: "lor")
+            try PairedComparison.compute(resultsDirectory: directory, baseline: .variant("lor"))
         }
         let layout = ResultsLayout(root: directory)
         var shifted = try PredictionsCSV.read(layout.predictionsFile("dora-r4-s1"))
@@ -101,7 +101,7 @@ import LoRABenchTestSupport
         shifted[3].predicted = 1 - shifted[3].predicted
         try AtomicFile.write(PredictionsCSV.text(shifted), to: layout.predictionsFile("dora-r4-s1"))
         #expect(throws: ComparisonError.mismatchedExamples(path: layout.predictionsFile("dora-r4-s1"), other: layout.predictionsFile("lora-r4-s1"))) {
-            try PairedComparison.compute(resultsDirectory: directory, baseline: "lora")
+            try PairedComparison.compute(resultsDirectory: directory, baseline: .variant("lora"))
         }
     }
 }

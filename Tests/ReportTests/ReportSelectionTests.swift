@@ -34,4 +34,26 @@ import LoRABenchTestSupport
         let byRank = try String(contentsOfFile: "\(results)/metric-by-rank.svg", encoding: .utf8)
         #expect(byRank.contains("bars are 95 % t intervals"))
     }
+
+    /// With successive halving, the selection table gives each stopped candidate's rung, step and
+    /// mean there (selection.csv's), and the page counts only the chosen rate's runs.
+    @Test func theReportSaysWhichCandidateStoppedAtWhichRung() throws {
+        let directory = try ExperimentSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let yaml = ExperimentSupport.manifest(learningRate: "[1e-3, 3e-3, 3e-2]", sweep: "  variants: [lora]\n  ranks: [2]\n  seeds: [0, 1]")
+            .replacingOccurrences(of: "  eval_size: 64\n", with: "  eval_size: 64\n  validation_examples: 64\n")
+            + "selection: {metric: loss, halving: {rungs: [20, 40, 60], keep: [2, 1]}}\n"
+        try ExperimentSupport.run(try Manifest(yaml: yaml, file: "m.yaml"), into: directory)
+        let results = "\(directory)/results"
+        try Report.write(resultsDirectory: results)
+        let page = try String(contentsOfFile: "\(results)/index.html", encoding: .utf8)
+        #expect(page.contains("2 runs (2 completed) of the chosen learning rates, of 6 in the sweep"))
+        #expect(page.contains("The candidates went through successive halving"))
+        let selection = try #require(try SelectedSettings.load(resultsDirectory: results))
+        #expect(selection.rows.compactMap(\.stoppedAtRung).sorted() == [1, 2])
+        for row in selection.rows {
+            guard let rung = row.stoppedAtRung, let step = row.stoppedAtStep, let mean = row.stoppedMean else { continue }
+            #expect(page.contains("\(row.candidate) → stopped at rung \(rung), step \(step): \(String(format: "%.4g", mean)) (2 of 2)"))
+        }
+    }
 }

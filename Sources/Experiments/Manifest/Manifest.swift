@@ -74,10 +74,10 @@ public struct Manifest {
                                         defaultBLASThreads: defaultBLASThreads)
         sweep = try SweepAxes(block.required("sweep", allowed: "a mapping with keys " + SweepAxes.keys.joined(separator: ", ")),
                               modules: task.modules, model: modelSettings)
-        let learningRateAxis = Grid.hasLearningRateAxis(training: training, sweep: sweep)
-        hasLearningRateAxis = learningRateAxis
-        let task = self.task
-        selection = try block.optional("selection").map { try SelectionSettings($0, task: task, learningRateAxis: learningRateAxis) }
+        hasLearningRateAxis = Grid.hasLearningRateAxis(training: training, sweep: sweep)
+        let (task, training) = (self.task, self.training)
+        let candidates = sweep.variants.map { ($0.learningRates ?? training.learningRates).count }.max() ?? 1
+        selection = try block.optional("selection").map { try SelectionSettings($0, task: task, training: training, candidates: candidates) }
         runs = try Grid.expand(experiment: experiment, task: task, model: model, training: training, sweep: sweep)
     }
 

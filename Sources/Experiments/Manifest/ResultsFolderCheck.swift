@@ -36,4 +36,11 @@ extension ResultsLayout {
         guard let data = FileManager.default.contents(atPath: manifestCopy) else { return nil }
         return try Manifest(yaml: String(decoding: data, as: UTF8.self), file: manifestCopy).task.labelCount
     }
+
+    /// The eval metrics of the task the results were run with, each with its better direction,
+    /// from their manifest copy (what `compare --steps-to --metric` may name); nil without one.
+    public func taskEvalMetrics() throws -> [EvalMetric]? {
+        guard let data = FileManager.default.contents(atPath: manifestCopy) else { return nil }
+        return try Manifest(yaml: String(decoding: data, as: UTF8.self), file: manifestCopy).task.evalMetrics
+    }
 }

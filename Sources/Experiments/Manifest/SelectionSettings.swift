@@ -6,11 +6,14 @@ import LoRABenchResults
 ///
 ///     selection: {metric: accuracy, split: validation, over: [learning_rate]}
 ///
+/// With `halving: {rungs: […], keep: …}` the candidates are compared at rungs along the way and
+/// only the best continue (`HalvingSettings`).
+///
 /// The eval split is where results are measured (GLUE's dev set is the test set here), so it is
 /// never a split to choose on: a setting chosen on the numbers it is then reported with would make
 /// them optimistic.
 public struct SelectionSettings: Equatable, Sendable {
-    public static let keys = ["metric", "split", "over"]
+    public static let keys = ["metric", "split", "over", "halving"]
     /// The axes a selection can choose over.
     public static let selectableAxes = ["learning_rate"]
 
@@ -20,9 +23,13 @@ public struct SelectionSettings: Equatable, Sendable {
     public var over: [String]
     /// Always `validation`: the only split a selection may read.
     public let split = EvalSplit.validation
+    /// Successive halving over the candidates; nil: every candidate trains to the end.
+    public var halving: HalvingSettings?
 
-    package init(_ node: ManifestNode, task: any TaskSettings, learningRateAxis: Bool) throws {
+    /// `candidates`: the most learning rates a variant has (its own list, or the training block's).
+    package init(_ node: ManifestNode, task: any TaskSettings, training: TrainingSettings, candidates: Int) throws {
         let block = try node.mapping(keys: Self.keys)
+        let learningRateAxis = candidates > 1
         let names = task.evalMetrics.map(\.name)
         // The task's headline metric (its first after the loss) unless the block names one.
         let name = try block.optional("metric").map { try $0.choice(names) } ?? names.dropFirst().first ?? names[0]
@@ -57,6 +64,7 @@ public struct SelectionSettings: Equatable, Sendable {
             throw node.error(allowed: "a selection on a validation split: set task.validation_examples to hold training examples out",
                              found: "a selection, but task \(task.name) holds no validation split")
         }
+        halving = try block.optional("halving").map { try HalvingSettings($0, training: training, candidates: candidates) }
     }
 
     /// The summary.csv column selection reads, e.g. `final_validation_accuracy`.
@@ -66,6 +74,6 @@ public struct SelectionSettings: Equatable, Sendable {
 extension SelectedSettings {
     /// The selection.csv of choices made as the manifest's `selection:` block asks.
     public init(choices: [SelectionChoice], cellAxes: [String], settings: SelectionSettings) {
-        self.init(choices: choices, cellAxes: cellAxes, metric: settings.metric)
+        self.init(choices: choices, cellAxes: cellAxes, metric: settings.metric, rungs: settings.halving?.rungs)
     }
 }

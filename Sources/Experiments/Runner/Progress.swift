@@ -21,6 +21,9 @@ public enum ProgressEvent: Sendable {
     /// without one the run starts again from step 0.
     case checkpointSkipped(id: String, step: Int, reason: String)
     case step(id: String, step: Int, steps: Int, loss: Float)
+    /// The run reached a rung of successive halving at `step` and waits there, checkpointed, for
+    /// the rung's ranking of its learning rate.
+    case runPaused(id: String, step: Int)
     case runFinished(id: String, outcome: RunOutcome)
     case sweepFinished
 }
@@ -64,6 +67,8 @@ package struct SweepClock {
             executedSteps += step - (active[id]?.step ?? 0)
             active[id] = (step, loss)
             latest = id
+        case let .runPaused(id, _):
+            active[id] = nil
         case let .runFinished(id, _):
             active[id] = nil
             done += 1
@@ -106,6 +111,8 @@ public final class PlainProgress: ProgressSink {
             write("\(id): resuming from the checkpoint at step \(step)")
         case let .checkpointSkipped(id, step, reason):
             write(skippedCheckpointLine(id: id, step: step, reason: reason))
+        case let .runPaused(id, step):
+            write("\(id): reached the rung at step \(step); it waits for the ranking of its cell's learning rates there")
         case let .runFinished(id, outcome):
             let eta = clock.eta.map { ", ETA \(formatDuration($0))" } ?? ""
             write("[\(clock.done)/\(clock.runs)] \(id): \(describe(outcome))\(eta)")
@@ -139,7 +146,7 @@ public final class TerminalProgress: ProgressSink {
             draw()
         case .sweepFinished:
             write("\r\u{1B}[2Kruns \(clock.done)/\(clock.runs) done in \(formatDuration(clock.elapsed))\n")
-        case .sweepStarted, .runStarted, .runResumed:
+        case .sweepStarted, .runStarted, .runResumed, .runPaused:
             draw()
         case let .checkpointSkipped(id, step, reason):
             write("\r\u{1B}[2K" + skippedCheckpointLine(id: id, step: step, reason: reason) + "\n")
@@ -172,7 +179,7 @@ package func describe(_ outcome: RunOutcome) -> String {
     case .completed:
         let loss = outcome.finalEval["loss"].map { ", eval loss \(String(format: "%.5g", $0))" } ?? ""
         return "completed \(outcome.stepsCompleted) steps in \(String(format: "%.1f", outcome.wallSeconds))s\(loss)"
-    case .diverged, .failed:
+    case .diverged, .failed, .stopped:
         return "\(outcome.status.rawValue): \(outcome.reason)"
     }
 }

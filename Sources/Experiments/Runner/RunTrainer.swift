@@ -59,12 +59,15 @@ package struct RunCheckpoint {
 
 /// What training one run produced: its metric rows, how it ended, the adapter (nil when the
 /// run failed before its model was built) and, for a GLUE run that completed, its predictions
-/// (classes or scores) on the eval split at the final evaluation.
+/// (classes or scores) on the eval split at the final evaluation. A run paused at a rung of
+/// successive halving has the outcome it would have if it were stopped there (status `stopped`),
+/// and `pausedAt` its step.
 package struct TrainedRun {
     package var rows: [MetricRow]
     package var outcome: RunOutcome
     package var adapter: SavedAdapter?
     package var predictions: RunPredictions?
+    package var pausedAt: Int?
 }
 
 /// Trains one run: builds its model, optimizer groups and adaptation method, steps through
@@ -95,8 +98,11 @@ package final class RunTrainer {
 
     /// Never throws for a failing run (that is a `failed` outcome); only `RunInterrupted`.
     /// `resume` continues from a saved state; `checkpoint` receives one every `save_every` steps.
-    package func train(task: any ExperimentTask, resume: TrainingState? = nil, progress: (ProgressEvent) -> ProgressAnswer,
-               checkpoint: (RunCheckpoint) throws -> Void) throws -> TrainedRun {
+    /// `pausingAt` (a rung of successive halving, before the last step) ends training after that
+    /// step with a checkpoint there, from which the run continues exactly as if it had not paused.
+    package func train(task: any ExperimentTask, resume: TrainingState? = nil, pausingAt pauseStep: Int? = nil,
+                       progress: (ProgressEvent) -> ProgressAnswer, checkpoint: (RunCheckpoint) throws -> Void) throws -> TrainedRun {
+        precondition(pauseStep.map { $0 < training.steps && $0 >= (resume?.step ?? 0) } ?? true, "a pause lies between the resumed step and the last")
         let clock = ContinuousClock()
         let start = clock.now
         var previousSeconds = 0.0  // trained before the checkpoint this attempt resumed from
@@ -132,7 +138,7 @@ package final class RunTrainer {
             } else if training.evaluatesAtStart {
                 _ = try evaluate(built, step: 0, into: &log)
             }
-            for t in log.stepsCompleted..<training.steps {
+            for t in log.stepsCompleted..<(pauseStep ?? training.steps) {
                 let step = t + 1
                 optimizer.learningRateFactor = schedule.factor(at: t)
                 let report = try trainingStep(t, optimizer: optimizer, method: adaptation) { try built.trainOnNextBatch() }
@@ -168,8 +174,10 @@ package final class RunTrainer {
                     throw RunInterrupted(checkpointStep: step)
                 case .checkpointAndStop: break  // the last step: finishing is quicker than a checkpoint
                 }
+                if step == pauseStep, !onSchedule { try saveCheckpoint() }
             }
-            log.status = .completed
+            log.status = pauseStep == nil ? .completed : .stopped
+            if let pauseStep { log.reason = "reached rung step \(pauseStep); successive halving has not yet ranked it" }
         } catch let divergence as Divergence {
             log.status = .diverged
             log.reason = "\(divergence.what) at step \(divergence.step)"
@@ -184,7 +192,8 @@ package final class RunTrainer {
         var outcome = RunOutcome(
             runID: run.id, status: log.status, reason: log.reason, stepsCompleted: log.stepsCompleted,
             finalEval: log.status == .completed ? log.lastEval : [:], bestEval: log.bestEval,
-            finalValidation: log.lastValidation.map { log.status == .completed ? $0 : [:] }, bestValidation: log.bestValidation,
+            // A paused run keeps its rung's validation metrics: what successive halving ranks it by.
+            finalValidation: log.lastValidation.map { [.completed, .stopped].contains(log.status) ? $0 : [:] }, bestValidation: log.bestValidation,
             finalTrainLoss: log.lastTrainLoss, finalRanks: method?.ranks ?? [:],
             trainableParameters: report?.trainable ?? 0, totalParameters: report?.total ?? 0,
             wallSeconds: seconds, stepsPerSecond: seconds > 0 ? Double(log.stepsCompleted) / seconds : 0,
@@ -199,7 +208,8 @@ package final class RunTrainer {
             }
         }
         return TrainedRun(rows: log.rows, outcome: outcome, adapter: adapter,
-                          predictions: outcome.status == .completed ? finalPredictions : nil)
+                          predictions: outcome.status == .completed ? finalPredictions : nil,
+                          pausedAt: outcome.status == .stopped ? pauseStep : nil)
     }
 
     /// Evaluates on the eval split (and the validation split), logs both, and returns the eval

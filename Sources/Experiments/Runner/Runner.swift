@@ -16,6 +16,11 @@ public enum SweepError: Error, Equatable, CustomStringConvertible {
     case conflictingResubmission(reason: String)
     case unknownRun(id: String, manifest: String)
     case workersNeedExecutable
+    /// `--pause-at` outside the training (a worker's option, set by the runner for a rung).
+    case pauseOutOfRange(step: Int, steps: Int)
+    /// A run's folder holds training past the rung at which, with this manifest, successive
+    /// halving stops its learning rate.
+    case halvingContradicted(runID: String, rung: Int, step: Int, learningRate: String, manifest: String)
 
     public var description: String {
         switch self {
@@ -29,8 +34,21 @@ public enum SweepError: Error, Equatable, CustomStringConvertible {
             return "no run '\(id)' in \(manifest); `lorabench run \(manifest) --dry-run` lists the run ids"
         case .workersNeedExecutable:
             return "--jobs > 1 needs the lorabench executable to start workers"
+        case let .pauseOutOfRange(step, steps):
+            return "--pause-at: found \(step); allowed: a step from 1 to \(steps - 1), before training.steps (\(steps))"
+        case let .halvingContradicted(runID, rung, step, learningRate, manifest):
+            return "\(runID) trained past rung \(rung) (step \(step)) in an earlier sweep of this folder, but with \(manifest) successive "
+                + "halving stops its learning rate \(learningRate) there: selection.halving, the learning rates or the seeds have changed "
+                + "since; run the manifest into a new --out, or restore what it was"
         }
     }
+}
+
+/// How one attempt at a run ended: with its outcome written, or paused at a rung of successive
+/// halving (checkpointed there, its metrics.csv so far written, no outcome.json).
+public enum RunEnd: Sendable {
+    case finished(RunOutcome)
+    case paused(step: Int)
 }
 
 /// How to run a sweep.
@@ -90,7 +108,8 @@ public final class ExperimentRunner {
             + ([header] + rows).map(line).joined(separator: "\n")
     }
 
-    /// Runs every unfinished run and returns the outcome of every finished one, in grid order.
+    /// Runs every unfinished run (with successive halving, rung by rung: `SuccessiveHalving`) and
+    /// returns the outcome of every finished one, in grid order.
     /// Holds the results folder's lock throughout: a second sweep on the same folder stops at
     /// once with an error naming this process, instead of racing it for the same runs.
     public func run(options: SweepOptions, progress sink: ProgressSink) throws -> [RunOutcome] {
@@ -105,44 +124,76 @@ public final class ExperimentRunner {
         let report = { (event: ProgressEvent) in self.lock.withLock { sink.handle(event) } }
         _ = report(.sweepStarted(runs: manifest.runs.count, finished: manifest.runs.count - pending.count,
                                  stepsPerRun: manifest.training.steps))
-        if options.jobs > 1, pending.count > 1 {
-            guard let executable = options.workerExecutable else { throw SweepError.workersNeedExecutable }
-            let pool = WorkerPool(executable: executable, manifestPath: manifest.file, outputDirectory: layout.root)
-            try pool.run(pending.map(\.id), jobs: options.jobs, layout: layout, progress: report) { _ in
-                try self.lock.withLock { try self.rebuildAggregates() }
-            }
+        if let selection = manifest.selection, let halving = selection.halving {
+            try SuccessiveHalving(runner: self, settings: halving, metric: selection.metric).run(options: options, report: report)
         } else {
-            for run in pending {
-                let outcome = try execute(run, progress: report)
-                try rebuildAggregates()
-                _ = report(.runFinished(id: run.id, outcome: outcome))
-            }
+            try train(pending.map { WorkerPool.Job(id: $0.id, pauseStep: nil) }, options: options, report: report)
         }
         try rebuildAggregates()
         _ = report(.sweepFinished)
         return try manifest.runs.compactMap { try layout.outcome(of: $0.id) }
     }
 
-    /// Trains the run `id` in this process and writes its folder (a worker's whole job).
+    /// Trains `jobs` (runs, each to the end or to a pause step), in this process or with
+    /// `options.jobs` workers, rebuilding the experiment's files after each run that finishes.
+    func train(_ jobs: [WorkerPool.Job], options: SweepOptions, report: @escaping (ProgressEvent) -> ProgressAnswer) throws {
+        if options.jobs > 1, jobs.count > 1 {
+            guard let executable = options.workerExecutable else { throw SweepError.workersNeedExecutable }
+            let pool = WorkerPool(executable: executable, manifestPath: manifest.file, outputDirectory: layout.root)
+            try pool.run(jobs, workers: options.jobs, layout: layout, progress: report) { _ in
+                try self.lock.withLock { try self.rebuildAggregates() }
+            }
+            return
+        }
+        for job in jobs {
+            guard let run = manifest.runs.first(where: { $0.id == job.id }) else { throw SweepError.unknownRun(id: job.id, manifest: manifest.file) }
+            switch try execute(run, pausingAt: job.pauseStep, progress: report) {
+            case let .finished(outcome):
+                try rebuildAggregates()
+                _ = report(.runFinished(id: run.id, outcome: outcome))
+            case let .paused(step):
+                _ = report(.runPaused(id: run.id, step: step))
+            }
+        }
+    }
+
+    /// Trains the run `id` in this process and writes its folder (a Slurm task's whole job).
     public func execute(runID id: String, progress: @escaping (ProgressEvent) -> ProgressAnswer) throws -> RunOutcome {
+        guard case let .finished(outcome) = try execute(runID: id, pausingAt: nil, progress: progress) else {
+            preconditionFailure("a run without a pause step always finishes")
+        }
+        return outcome
+    }
+
+    /// Trains the run `id` in this process, to the end or to the rung `pauseStep` of successive
+    /// halving (a worker's whole job).
+    public func execute(runID id: String, pausingAt pauseStep: Int?, progress: @escaping (ProgressEvent) -> ProgressAnswer) throws -> RunEnd {
         guard let run = manifest.runs.first(where: { $0.id == id }) else {
             throw SweepError.unknownRun(id: id, manifest: manifest.file)
         }
-        return try execute(run, progress: progress)
+        if let pauseStep, !(1..<manifest.training.steps).contains(pauseStep) {
+            throw SweepError.pauseOutOfRange(step: pauseStep, steps: manifest.training.steps)
+        }
+        return try execute(run, pausingAt: pauseStep, progress: progress)
     }
 
     /// settings.yaml first, then training (with a checkpoint every `save_every` steps), then
     /// metrics.csv and the adapter, then outcome.json. A folder left by an interrupted attempt
     /// continues from its last checkpoint when it has one for these settings, else is cleared.
-    private func execute(_ run: RunSpec, progress: (ProgressEvent) -> ProgressAnswer) throws -> RunOutcome {
+    ///
+    /// With `pauseStep` (a rung of successive halving) training stops after that step, with a
+    /// checkpoint there, next to which goes the outcome the run would have if it were stopped
+    /// there (`ResultsLayout.rungOutcomeFile`), and then its metrics.csv so far; no outcome.json.
+    func execute(_ run: RunSpec, pausingAt pauseStep: Int? = nil, progress: (ProgressEvent) -> ProgressAnswer) throws -> RunEnd {
         // Held from before the task is built (generating its data runs sgemm too) to the end, so
         // nothing else in this process moves the count while the run computes.
-        try BLASThreads.with(manifest.training.blasThreads) { try train(run, progress: progress) }
+        try BLASThreads.with(manifest.training.blasThreads) { try train(run, pausingAt: pauseStep, progress: progress) }
     }
 
-    private func train(_ run: RunSpec, progress: (ProgressEvent) -> ProgressAnswer) throws -> RunOutcome {
+    private func train(_ run: RunSpec, pausingAt pauseStep: Int?, progress: (ProgressEvent) -> ProgressAnswer) throws -> RunEnd {
         let id = run.id
-        let resume = lastCheckpoint(of: run, progress: progress)
+        // A run paused at a rung continues from the rung's checkpoint, never from a later one.
+        let resume = lastCheckpoint(of: run, atMost: pauseStep, progress: progress)
         if resume == nil {
             try FileSystem.remove(layout.runDirectory(id))
             try FileSystem.createDirectory(layout.runDirectory(id))
@@ -159,23 +210,29 @@ public final class ExperimentRunner {
                         PeftCheckpoint.baseWeightsKey: run.base.description]
         let trainer = RunTrainer(run: run, training: manifest.training, evalMetrics: manifest.task.evalMetrics,
                                  evaluatesValidation: manifest.task.validationExamples != nil)
-        let trained = try trainer.train(task: task, resume: resume, progress: progress) { checkpoint in
+        let trained = try trainer.train(task: task, resume: resume, pausingAt: pauseStep, progress: progress) { checkpoint in
             try write(checkpoint, of: id, metadata: metadata)
+        }
+        if let step = trained.pausedAt {
+            // The rung's outcome before its rows: a metrics.csv with the rung's row means both are there.
+            try AtomicFile.write(trained.outcome.encoded(), to: layout.rungOutcomeFile(id, step: step))
+            try AtomicFile.write(MetricsCSV.runFile(runID: id, rows: trained.rows), to: layout.runMetricsFile(id))
+            return .paused(step: step)
         }
         try AtomicFile.write(MetricsCSV.runFile(runID: id, rows: trained.rows), to: layout.runMetricsFile(id))
         try trained.adapter?.save(directory: layout.peftAdapterDirectory(id), file: layout.adapterFile(id), metadata: metadata)
         if let predictions = trained.predictions { try AtomicFile.write(predictions.text, to: layout.predictionsFile(id)) }
         try AtomicFile.write(trained.outcome.encoded(), to: layout.outcomeFile(id))
-        return trained.outcome
+        return .finished(trained.outcome)
     }
 
-    /// The training state of the run's newest checkpoint that loads, when its folder was
-    /// written for exactly these settings; nil otherwise. A damaged checkpoint is reported and
-    /// the one before it tried.
-    private func lastCheckpoint(of run: RunSpec, progress: (ProgressEvent) -> ProgressAnswer) -> TrainingState? {
+    /// The training state of the run's newest checkpoint (at most at `step`) that loads, when its
+    /// folder was written for exactly these settings; nil otherwise. A damaged checkpoint is
+    /// reported and the one before it tried.
+    private func lastCheckpoint(of run: RunSpec, atMost step: Int?, progress: (ProgressEvent) -> ProgressAnswer) -> TrainingState? {
         guard let settings = FileManager.default.contents(atPath: layout.settingsFile(run.id)),
               String(decoding: settings, as: UTF8.self) == run.settingsYAML else { return nil }
-        let steps = layout.checkpointSteps(run.id)
+        let steps = layout.checkpointSteps(run.id).filter { $0 <= step ?? Int.max }
         for step in steps.reversed() {
             do {
                 return try TrainingState.load(step: step, earlierSteps: steps.filter { $0 < step }) { earlier in
@@ -231,7 +288,9 @@ public final class ExperimentRunner {
         try AtomicFile.write(metrics, to: layout.metricsFile)
         // compare.csv pairs the runs of the summary it was computed from; a changed summary (runs
         // added or redone) makes it stale, and only `lorabench compare` knows its baseline to redo it.
-        if FileManager.default.contents(atPath: layout.summaryFile) != Data(summary.utf8) { try FileSystem.remove(layout.compareFile) }
+        if FileManager.default.contents(atPath: layout.summaryFile) != Data(summary.utf8) {
+            for file in [layout.compareFile, layout.rankComparisonFile, layout.stepsToFile, layout.stepsToRunsFile] { try FileSystem.remove(file) }
+        }
         try AtomicFile.write(summary, to: layout.summaryFile)
 
         let results = try ExperimentResults(name: manifest.experiment, summary: CSVTable(data: Data(summary.utf8), path: layout.summaryFile))

@@ -20,26 +20,37 @@ import LoRABenchInterop
 /// A worker trains exactly as `--jobs 1` would, with the manifest's `blas_threads`, so the
 /// numbers are the same.
 package struct WorkerPool {
+    /// One run to train: to the end, or to `pauseStep`, a rung of successive halving.
+    package struct Job: Sendable {
+        package var id: String
+        package var pauseStep: Int?
+    }
+
     package let executable: String
     package let manifestPath: String
     package let outputDirectory: String
 
-    /// Runs `ids` with at most `jobs` workers alive; `finished` is called after each run. Both
-    /// callbacks are called from the pool's threads, so they must serialise what they touch
-    /// (the runner holds its lock in both).
-    package func run(_ ids: [String], jobs: Int, layout: ResultsLayout, progress: @escaping (ProgressEvent) -> ProgressAnswer,
+    /// Runs `jobs` with at most `workers` workers alive; `finished` is called after each run that
+    /// finishes (not after one that pauses at a rung). Both callbacks are called from the pool's
+    /// threads, so they must serialise what they touch (the runner holds its lock in both).
+    package func run(_ jobs: [Job], workers: Int, layout: ResultsLayout, progress: @escaping (ProgressEvent) -> ProgressAnswer,
              finished: @escaping (String) throws -> Void) throws {
         nonisolated(unsafe) let progress = progress, finished = finished
-        let queue = RunQueue(ids)
+        let queue = RunQueue(jobs)
         let group = DispatchGroup()
-        for _ in 0..<min(jobs, ids.count) {
+        for _ in 0..<min(workers, jobs.count) {
             DispatchQueue.global().async(group: group) {
-                while let id = queue.take() {
+                while let job = queue.take() {
+                    let id = job.id
                     do {
                         _ = progress(.runStarted(id: id))
-                        let outcome = try runWorker(id, layout: layout, progress: progress)
-                        try finished(id)
-                        _ = progress(.runFinished(id: id, outcome: outcome))
+                        switch try runWorker(job, layout: layout, progress: progress) {
+                        case let .finished(outcome):
+                            try finished(id)
+                            _ = progress(.runFinished(id: id, outcome: outcome))
+                        case let .paused(step):
+                            _ = progress(.runPaused(id: id, step: step))
+                        }
                     } catch {
                         queue.fail(error)
                     }
@@ -50,38 +61,42 @@ package struct WorkerPool {
         if let error = queue.firstError { throw error }
     }
 
-    /// One worker process. Its progress lines become events; if it dies without writing an
+    /// One worker process. Its progress lines become events; a worker asked to pause that exits
+    /// normally without an outcome has paused at its rung; if it dies without writing an
     /// outcome, a `failed` outcome with its exit status and last error line is written here.
-    private func runWorker(_ id: String, layout: ResultsLayout, progress: (ProgressEvent) -> ProgressAnswer) throws -> RunOutcome {
-        let worker = try ChildProcess(executable, ["run", manifestPath, "--out", outputDirectory, "--only", id])
+    private func runWorker(_ job: Job, layout: ResultsLayout, progress: (ProgressEvent) -> ProgressAnswer) throws -> RunEnd {
+        let id = job.id
+        let pause = job.pauseStep.map { ["--pause-at", String($0)] } ?? []
+        let worker = try ChildProcess(executable, ["run", manifestPath, "--out", outputDirectory, "--only", id] + pause)
         let result = worker.wait { line in
             if let event = WorkerReporter.parse(String(line)) { _ = progress(event) }
         }
-        if let outcome = try layout.outcome(of: id) { return outcome }
+        if let outcome = try layout.outcome(of: id) { return .finished(outcome) }
+        if let step = job.pauseStep, result.termination == .exited(0) { return .paused(step: step) }
 
         let lastLine = result.errors.split(separator: "\n").last.map { ": \($0)" } ?? ""
         let outcome = RunOutcome(runID: id, status: .failed, reason: "worker \(result.termination)\(lastLine)",
                                  stepsCompleted: 0, finalEval: [:], bestEval: [:], finalTrainLoss: nil, finalRanks: [:],
                                  trainableParameters: 0, totalParameters: 0, wallSeconds: 0, stepsPerSecond: 0, blasThreads: 0)
         try AtomicFile.write(outcome.encoded(), to: layout.outcomeFile(id))
-        return outcome
+        return .finished(outcome)
     }
 }
 
 /// The runs not yet started, handed out one at a time; after an error no new run starts.
 private final class RunQueue: @unchecked Sendable {
     private let lock = NSLock()
-    private let ids: [String]
+    private let jobs: [WorkerPool.Job]
     private var next = 0
     private var error: Error?
 
-    package init(_ ids: [String]) { self.ids = ids }
+    package init(_ jobs: [WorkerPool.Job]) { self.jobs = jobs }
 
-    package func take() -> String? {
+    package func take() -> WorkerPool.Job? {
         lock.withLock {
-            guard error == nil, next < ids.count else { return nil }
+            guard error == nil, next < jobs.count else { return nil }
             defer { next += 1 }
-            return ids[next]
+            return jobs[next]
         }
     }
 

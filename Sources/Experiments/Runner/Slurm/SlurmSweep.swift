@@ -75,6 +75,8 @@ public struct SlurmRecord: Codable, Equatable, Sendable {
 /// A run's state as `lorabench status` reports it.
 public enum RunState: Equatable, Sendable {
     case completed, diverged(reason: String), failed(reason: String)
+    /// Stopped at a rung by successive halving (a folder trained here: Slurm sweeps cannot halve).
+    case stopped(reason: String)
     /// In Slurm's queue: pending, running or requeued.
     case queued(jobID: String, task: Int, state: String)
     /// Neither finished nor queued; `checkpointStep` is where `--resume` continues it.
@@ -88,6 +90,7 @@ public enum RunState: Equatable, Sendable {
         case .completed: return "completed"
         case .diverged: return "diverged"
         case .failed: return "failed"
+        case .stopped: return "stopped"
         case let .queued(_, _, state): return state == "RUNNING" || state == "COMPLETING" ? "running" : "pending"
         case .missing: return "missing"
         case .unfinished: return "unfinished"
@@ -97,7 +100,7 @@ public enum RunState: Equatable, Sendable {
     public var detail: String {
         switch self {
         case .completed: return ""
-        case let .diverged(reason), let .failed(reason): return reason
+        case let .diverged(reason), let .failed(reason), let .stopped(reason): return reason
         case let .queued(jobID, task, state): return "job \(jobID) task \(task) (\(state))"
         case let .missing(step): return step.map { "checkpoint at step \($0)" } ?? ""
         case let .unfinished(step):
@@ -109,7 +112,7 @@ public enum RunState: Equatable, Sendable {
     public var needsSubmission: Bool {
         switch self {
         case .failed, .missing: return true
-        case .completed, .diverged, .queued, .unfinished: return false
+        case .completed, .diverged, .stopped, .queued, .unfinished: return false
         }
     }
 }
@@ -163,6 +166,7 @@ public struct SlurmSweep {
                 switch outcome.status {
                 case .completed: return (run, .completed)
                 case .diverged: return (run, .diverged(reason: outcome.reason))
+                case .stopped: return (run, .stopped(reason: outcome.reason))
                 case .failed: if queued[run.id] == nil { return (run, .failed(reason: outcome.reason)) }
                 }
             }
@@ -242,6 +246,13 @@ public struct SlurmSweep {
                               executable: String, cluster: SlurmCluster) throws -> Submission {
         try request.validate()
         let probe = try Manifest.load(path: manifestPath)
+        if let halving = probe.selection?.halving {
+            // Each rung ranks runs that must all have reached it, and a job array starts every run at once.
+            throw SlurmInputError.invalidOption(
+                option: "--slurm", found: "a manifest with selection.halving (\(halving.location))",
+                allowed: "a sweep without successive halving: its rungs wait for every run of a cell, which one job array per sweep "
+                    + "cannot do; train it on one machine (`lorabench run --jobs N`), or leave halving out of the selection")
+        }
         let root = absolute(outputDirectory ?? ResultsLayout.defaultRoot(experiment: probe.experiment))
         // The folder names the tasks' logs in #SBATCH lines, where Slurm reads a backslash as
         // "expand no %A_%a"; the manifest's file name is kept for its copy.
