@@ -25,6 +25,9 @@ public struct ChatMLTemplate: Sendable, Equatable {
     /// The system turn added when the first message is not a system message, if the template has one.
     public let defaultSystemPrompt: String?
 
+    /// The control token that closes every turn: a generated answer ends with it.
+    public static let endOfTurn = "<|im_end|>"
+
     private static let loop = "{% for message in messages %}"
     private static let defaultSystemOpening = "{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\n"
     private static let defaultSystemClosing = "<|im_end|>\n' }}{% endif %}"
@@ -65,5 +68,5 @@ public struct ChatMLTemplate: Sendable, Equatable {
         return text
     }
 
-    private static func turn(role: String, content: String) -> String { "<|im_start|>\(role)\n\(content)<|im_end|>\n" }
+    private static func turn(role: String, content: String) -> String { "<|im_start|>\(role)\n\(content)\(endOfTurn)\n" }
 }
