@@ -58,13 +58,13 @@ package struct RunCheckpoint {
 }
 
 /// What training one run produced: its metric rows, how it ended, the adapter (nil when the
-/// run failed before its model was built) and, for a classifier that completed, its predictions
-/// on the eval split at the final evaluation.
+/// run failed before its model was built) and, for a classifier or a completion task that
+/// completed, its predictions on the eval split at the final evaluation, as predictions.csv's text.
 package struct TrainedRun {
     package var rows: [MetricRow]
     package var outcome: RunOutcome
     package var adapter: SavedAdapter?
-    package var predictions: [Prediction]?
+    package var predictionsCSV: String?
 }
 
 /// Trains one run: builds its model, optimizer groups and adaptation method, steps through
@@ -107,7 +107,7 @@ package final class RunTrainer {
         var log = RunLog()
         // The log's rows already in a checkpoint: each checkpoint saves only the rows after them.
         var rowsInCheckpoints = 0
-        var finalPredictions: [Prediction]?
+        var finalPredictions: String?
         var model: (any TaskModel)?
         var method: (any AdaptationMethod)?
         do {
@@ -129,8 +129,9 @@ package final class RunTrainer {
                 log = try resume.restore(model: built, optimizer: optimizer, method: adaptation)
                 rowsInCheckpoints = log.rows.count
                 previousSeconds = log.elapsedSeconds
-            } else if training.evaluatesAtStart {
-                _ = try evaluate(built, step: 0, into: &log)
+            } else {
+                log.rows += task.dataMetrics
+                if training.evaluatesAtStart { _ = try evaluate(built, step: 0, into: &log) }
             }
             for t in log.stepsCompleted..<training.steps {
                 let step = t + 1
@@ -199,12 +200,12 @@ package final class RunTrainer {
             }
         }
         return TrainedRun(rows: log.rows, outcome: outcome, adapter: adapter,
-                          predictions: outcome.status == .completed ? finalPredictions : nil)
+                          predictionsCSV: outcome.status == .completed ? finalPredictions : nil)
     }
 
     /// Evaluates on the eval split (and the validation split), logs both, and returns the eval
-    /// split's predictions (nil for a regression task).
-    private func evaluate(_ model: any TaskModel, step: Int, into log: inout RunLog) throws -> [Prediction]? {
+    /// split's predictions as predictions.csv's text (nil for a regression task).
+    private func evaluate(_ model: any TaskModel, step: Int, into log: inout RunLog) throws -> String? {
         func checked(_ split: EvalSplit) throws -> Evaluation {
             let evaluation = try model.evaluate(split)
             let metrics = evaluation.metrics
@@ -217,7 +218,7 @@ package final class RunTrainer {
         let validation = evaluatesValidation ? try checked(.validation).metrics : nil
         let norms = model.adapters.map { ($0.name, frobeniusNorm($0.adapter.deltaWeight())) }
         log.recordEval(step: step, metrics: evaluation.metrics, validation: validation, evalMetrics: evalMetrics, deltaNorms: norms)
-        return evaluation.predictions
+        return evaluation.predictionsCSV
     }
 }
 

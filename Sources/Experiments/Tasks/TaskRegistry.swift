@@ -17,5 +17,6 @@ public enum TaskRegistry {
         RTE.self,
         CoLA.self,
         MRPC.self,
+        CompletionTaskDefinition.self,
     ]
 }
