@@ -72,14 +72,6 @@ public enum RunPredictions: Equatable, Sendable {
         }
     }
 
-    /// The file's text, as `PredictionsCSV` or `ScorePredictionsCSV` writes it.
-    public var text: String {
-        switch self {
-        case let .classes(predictions): return PredictionsCSV.text(predictions)
-        case let .scores(predictions): return ScorePredictionsCSV.text(predictions)
-        }
-    }
-
     public var count: Int {
         switch self {
         case let .classes(predictions): return predictions.count

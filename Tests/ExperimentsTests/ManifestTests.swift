@@ -127,7 +127,7 @@ import Testing
 
     @Test func tasksAndModelsAreCheckedAgainstEachOther() {
         #expect(message(Self.valid.replacingOccurrences(of: "task: synthetic", with: "task: sst3"))
-            == "m.yaml:1:7: task: found 'sst3'; allowed: synthetic, sst2, rte, cola, mrpc, stsb (did you mean 'sst2'?)")
+            == "m.yaml:1:7: task: found 'sst3'; allowed: synthetic, sst2, rte, cola, mrpc, stsb, completion (did you mean 'sst2'?)")
         #expect(message("model: minilm\n" + Self.valid)
             == "m.yaml:1:8: model: found 'minilm'; allowed: for task synthetic: synthetic")
         #expect(message(Self.valid.replacingOccurrences(of: "task: synthetic", with: "task: sst2\nmodel: synthetic"))

@@ -60,7 +60,7 @@ public struct SelectionSettings: Equatable, Sendable {
             throw node.error(allowed: "a selection over an axis with several values: give training.learning_rate or a variant's "
                              + "learning_rate a list", found: "a selection over learning_rate, which has one value for every variant")
         }
-        guard task.validationExamples != nil else {
+        guard task.hasValidationSplit else {
             throw node.error(allowed: "a selection on a validation split: set task.validation_examples to hold training examples out",
                              found: "a selection, but task \(task.name) holds no validation split")
         }

@@ -58,15 +58,15 @@ package struct RunCheckpoint {
 }
 
 /// What training one run produced: its metric rows, how it ended, the adapter (nil when the
-/// run failed before its model was built) and, for a GLUE run that completed, its predictions
-/// (classes or scores) on the eval split at the final evaluation. A run paused at a rung of
-/// successive halving has the outcome it would have if it were stopped there (status `stopped`),
-/// and `pausedAt` its step.
+/// run failed before its model was built) and, for a GLUE or completion run that completed, its
+/// predictions on the eval split at the final evaluation, as predictions.csv's text. A run paused
+/// at a rung of successive halving has the outcome it would have if it were stopped there (status
+/// `stopped`), and `pausedAt` its step.
 package struct TrainedRun {
     package var rows: [MetricRow]
     package var outcome: RunOutcome
     package var adapter: SavedAdapter?
-    package var predictions: RunPredictions?
+    package var predictionsCSV: String?
     package var pausedAt: Int?
 }
 
@@ -113,7 +113,7 @@ package final class RunTrainer {
         var log = RunLog()
         // The log's rows already in a checkpoint: each checkpoint saves only the rows after them.
         var rowsInCheckpoints = 0
-        var finalPredictions: RunPredictions?
+        var finalPredictions: String?
         var model: (any TaskModel)?
         var method: (any AdaptationMethod)?
         do {
@@ -135,8 +135,9 @@ package final class RunTrainer {
                 log = try resume.restore(model: built, optimizer: optimizer, method: adaptation)
                 rowsInCheckpoints = log.rows.count
                 previousSeconds = log.elapsedSeconds
-            } else if training.evaluatesAtStart {
-                _ = try evaluate(built, step: 0, into: &log)
+            } else {
+                log.rows += task.dataMetrics
+                if training.evaluatesAtStart { _ = try evaluate(built, step: 0, into: &log) }
             }
             for t in log.stepsCompleted..<(pauseStep ?? training.steps) {
                 let step = t + 1
@@ -208,13 +209,13 @@ package final class RunTrainer {
             }
         }
         return TrainedRun(rows: log.rows, outcome: outcome, adapter: adapter,
-                          predictions: outcome.status == .completed ? finalPredictions : nil,
+                          predictionsCSV: outcome.status == .completed ? finalPredictions : nil,
                           pausedAt: outcome.status == .stopped ? pauseStep : nil)
     }
 
     /// Evaluates on the eval split (and the validation split), logs both, and returns the eval
-    /// split's predictions (nil for the synthetic task).
-    private func evaluate(_ model: any TaskModel, step: Int, into log: inout RunLog) throws -> RunPredictions? {
+    /// split's predictions as predictions.csv's text (nil for the synthetic task).
+    private func evaluate(_ model: any TaskModel, step: Int, into log: inout RunLog) throws -> String? {
         func checked(_ split: EvalSplit) throws -> Evaluation {
             let evaluation = try model.evaluate(split)
             let metrics = evaluation.metrics
@@ -227,7 +228,7 @@ package final class RunTrainer {
         let validation = evaluatesValidation ? try checked(.validation).metrics : nil
         let norms = model.adapters.map { ($0.name, frobeniusNorm($0.adapter.deltaWeight())) }
         log.recordEval(step: step, metrics: evaluation.metrics, validation: validation, evalMetrics: evalMetrics, deltaNorms: norms)
-        return evaluation.predictions.map(RunPredictions.classes) ?? evaluation.scorePredictions.map(RunPredictions.scores)
+        return evaluation.predictionsCSV
     }
 }
 

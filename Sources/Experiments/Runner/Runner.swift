@@ -209,7 +209,7 @@ public final class ExperimentRunner {
         let metadata = ["format": "pt", "run_id": id, "variant": run.variant.label, "scaling": "\(run.scaling)",
                         PeftCheckpoint.baseWeightsKey: run.base.description]
         let trainer = RunTrainer(run: run, training: manifest.training, evalMetrics: manifest.task.evalMetrics,
-                                 evaluatesValidation: manifest.task.validationExamples != nil)
+                                 evaluatesValidation: manifest.task.hasValidationSplit)
         let trained = try trainer.train(task: task, resume: resume, pausingAt: pauseStep, progress: progress) { checkpoint in
             try write(checkpoint, of: id, metadata: metadata)
         }
@@ -221,7 +221,7 @@ public final class ExperimentRunner {
         }
         try AtomicFile.write(MetricsCSV.runFile(runID: id, rows: trained.rows), to: layout.runMetricsFile(id))
         try trained.adapter?.save(directory: layout.peftAdapterDirectory(id), file: layout.adapterFile(id), metadata: metadata)
-        if let predictions = trained.predictions { try AtomicFile.write(predictions.text, to: layout.predictionsFile(id)) }
+        if let predictions = trained.predictionsCSV { try AtomicFile.write(predictions, to: layout.predictionsFile(id)) }
         try AtomicFile.write(trained.outcome.encoded(), to: layout.outcomeFile(id))
         return .finished(trained.outcome)
     }
@@ -262,7 +262,7 @@ public final class ExperimentRunner {
     /// rates chosen (selection.csv, with a `selection:` block) and the statistics over seeds per
     /// cell (cells.csv).
     package func rebuildAggregates() throws {
-        let evalMetrics = manifest.task.evalMetrics, validation = manifest.task.validationExamples != nil
+        let evalMetrics = manifest.task.evalMetrics, validation = manifest.task.hasValidationSplit
         let (showingBase, learningRateAxis) = (manifest.sweep.showsBase, manifest.hasLearningRateAxis)
         var metrics = CSV.line(MetricsCSV.experimentColumns(showingBase: showingBase, learningRateAxis: learningRateAxis))
         var summary = CSV.line(SummaryCSV.columns(evalMetrics: evalMetrics, showingBase: showingBase, learningRateAxis: learningRateAxis,

@@ -13,17 +13,27 @@ import LoRABenchResults
 public typealias AdapterFactory = (_ module: ModuleShape, _ base: FrozenLinear) throws -> (any Adapter)?
 
 /// One evaluation: every metric of `TaskSettings.evalMetrics`, and the prediction on every
-/// example in index order: a class for a classification task, a score for a GLUE regression
-/// (nil for the synthetic task).
+/// example, in index order: a class for a classification task, a score for a GLUE regression,
+/// the generated text for a completion task (nil for the synthetic task).
 public struct Evaluation {
     public var metrics: [String: Double]
     public var predictions: [Prediction]?
     public var scorePredictions: [ScorePrediction]?
+    public var textPredictions: [TextPrediction]?
 
-    public init(metrics: [String: Double], predictions: [Prediction]? = nil, scorePredictions: [ScorePrediction]? = nil) {
+    public init(metrics: [String: Double], predictions: [Prediction]? = nil, scorePredictions: [ScorePrediction]? = nil,
+                textPredictions: [TextPrediction]? = nil) {
         self.metrics = metrics
         self.predictions = predictions
         self.scorePredictions = scorePredictions
+        self.textPredictions = textPredictions
+    }
+
+    /// predictions.csv's text in the format of the predictions' kind; nil when there are none.
+    public var predictionsCSV: String? {
+        if let textPredictions { return TextPredictionsCSV.text(textPredictions) }
+        if let scorePredictions { return ScorePredictionsCSV.text(scorePredictions) }
+        return predictions.map(PredictionsCSV.text)
     }
 }
 
@@ -44,6 +54,8 @@ public protocol TaskSettings {
     var labelCount: Int? { get }
     /// Training examples held out as the `validation` split (`task.validation_examples`); nil: none.
     var validationExamples: Int? { get }
+    /// Whether the task holds a `validation` split: training examples held out, or a file of its own.
+    var hasValidationSplit: Bool { get }
     /// The resolved block as written to each run's settings.yaml (and hashed into its id).
     var resolved: Node { get }
     /// Builds the data and the frozen base model: deterministic in the settings, shared by runs.
@@ -52,6 +64,7 @@ public protocol TaskSettings {
 
 extension TaskSettings {
     public var labelCount: Int? { nil }
+    public var hasValidationSplit: Bool { validationExamples != nil }
 }
 
 /// A task built once per sweep: data plus a frozen base model, from which each run gets a fresh
@@ -60,6 +73,13 @@ public protocol ExperimentTask: AnyObject {
     /// A fresh model for one run: the frozen base, its weights in `base`'s format, with `adapt`
     /// applied to every module, batches drawn in an order fixed by `seed`.
     func makeModel(seed: UInt64, batchSize: Int, base: BaseWeightFormat, adapt: AdapterFactory) throws -> any TaskModel
+    /// What the data did that every run's metrics.csv records at step 0, such as the examples
+    /// of each split cut to the task's length: nothing about the data is changed silently.
+    var dataMetrics: [MetricRow] { get }
+}
+
+extension ExperimentTask {
+    public var dataMetrics: [MetricRow] { [] }
 }
 
 /// One run's model: what the runner trains and evaluates.

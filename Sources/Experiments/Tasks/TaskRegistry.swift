@@ -18,5 +18,6 @@ public enum TaskRegistry {
         CoLA.self,
         MRPC.self,
         STSB.self,
+        CompletionTaskDefinition.self,
     ]
 }
