@@ -189,13 +189,16 @@ package struct AttentionKeys {
 /// cblas_sgemm call's dispatch and threading: sequences are split across the BLAS threads, each
 /// running CKernels' `smallProduct` (the BERT encoder's) and causal softmax over blocks of
 /// `blockRows` query rows, each block only as far as its last row sees, so the masked upper triangle
-/// (nearly half of each [T, T] product) is never computed.
+/// (nearly half of each [T, T] product) is never computed. The probabilities are not kept:
+/// backward computes them again, head by head (the same operations, so the same bits): one product
+/// more than the six of forward and backward saves [B, H, T, T] floats per layer (135 MiB over
+/// SmolLM2's 30 layers at 8 × 128 tokens).
 package struct GroupedQueryAttention {
     package let headCount: Int
     package let keyValueHeadCount: Int
     package let headSize: Int
-    /// P [B, H, Tq, Tk] of the last forward, which backward needs; zero where masked.
-    package private(set) var probabilities: [Float] = []
+    /// The last forward's key bias [B·rows per sequence]: 0 for a token, −∞ for padding.
+    private var keyBias: [Float] = []
 
     /// Query rows per block: a multiple of 16, so that a block's visible keys fill whole vectors.
     static let blockRows = 16
@@ -206,56 +209,60 @@ package struct GroupedQueryAttention {
         self.headSize = headSize
     }
 
+    /// One head's probabilities P [Tq, Tk] into `scores` (row stride Tk), zero where masked: per block
+    /// of query rows, S = Q·Kᵀ/√D over the keys the block sees, then the causal softmax with the
+    /// key bias. `keysTransposed` is the head's K transposed [D, Tk]; query row r sits at key r + Tk − Tq.
+    private static func probabilities(into scores: UnsafeMutablePointer<Float>, queries: UnsafePointer<Float>, queryStride: Int,
+                                      queryLength: Int, keysTransposed: UnsafePointer<Float>, keyLength: Int, headSize: Int,
+                                      keyBias: UnsafePointer<Float>) {
+        let scale = 1 / Float(headSize).squareRoot(), offset = keyLength - queryLength
+        for first in stride(from: 0, to: queryLength, by: blockRows) {
+            let last = min(first + blockRows, queryLength)
+            let block = scores + first * keyLength
+            smallProduct(.n, m: last - first, n: min(last + offset, keyLength), k: headSize, alpha: scale, queries + first * queryStride,
+                         lda: queryStride, keysTransposed, ldb: keyLength, block, ldc: keyLength)
+            causalSoftmaxRows(block, rows: last - first, stride: keyLength, lastVisible: first + offset, keyBias: keyBias)
+        }
+    }
+
     /// query [B·Tq, H·D] (RoPE applied) → context [B·Tq, H·D], heads side by side as `o_proj` reads them.
     /// A query that may attend no key (a left-padding row before any token) gets a zero context:
     /// its output is never read, and zeros keep NaN out of the rows that are.
     package mutating func forward(query: Matrix, keys source: AttentionKeys, batchSize: Int, into context: inout Matrix) {
         let queryLength = query.rows / batchSize, keyLength = source.length, rowsPerSequence = source.rowsPerSequence
         let width = headCount * headSize, keyWidth = keyValueHeadCount * headSize, group = headCount / keyValueHeadCount
-        let (headCount, keyValueHeadCount, headSize) = (headCount, keyValueHeadCount, headSize)
-        let scale = 1 / Float(headSize).squareRoot()
-        let blockSize = queryLength * keyLength
-        // Query row r sits at key index r + offset.
-        let offset = keyLength - queryLength
-        if probabilities.count != batchSize * headCount * blockSize {
-            probabilities = [Float](repeating: 0, count: batchSize * headCount * blockSize)
-        }
+        let (keyValueHeadCount, headSize) = (keyValueHeadCount, headSize)
         context.ensureShapeForOverwrite(query.rows, width)
         // 0 for a token, −∞ for padding: the softmax's exponential then gives a padded key exactly 0.
-        let keyBias = source.mask.map { $0 == 0 ? -Float.infinity : 0 }
+        keyBias = source.mask.map { $0 == 0 ? -Float.infinity : 0 }
         query.storage.withUnsafeBufferPointer { q in
             source.keys.storage.withUnsafeBufferPointer { k in
                 source.values.storage.withUnsafeBufferPointer { v in
-                    probabilities.withUnsafeMutableBufferPointer { p in
-                        context.storage.withUnsafeMutableBufferPointer { out in
-                            keyBias.withUnsafeBufferPointer { bias in
-                                let (q, k, v, p, out, bias) = (q.baseAddress!, k.baseAddress!, v.baseAddress!, p.baseAddress!, out.baseAddress!,
-                                                               bias.baseAddress!)
-                                forEachChunk(batchSize, minimumChunk: 1) { sequences in
-                                    // K of one key/value head, transposed [D, Tk], so that a score row combines its rows.
-                                    withUnsafeTemporaryAllocation(of: Float.self, capacity: headSize * keyLength) { scratch in
-                                        let keysTransposed = scratch.baseAddress!
-                                        for batch in sequences {
-                                            let keyRow = batch * rowsPerSequence
-                                            for kvHead in 0..<keyValueHeadCount {
-                                                transpose(rows: keyLength, cols: headSize, k + keyRow * keyWidth + kvHead * headSize, stride: keyWidth,
-                                                          into: keysTransposed)
-                                                let values = v + keyRow * keyWidth + kvHead * headSize
-                                                for head in kvHead * group..<(kvHead + 1) * group {
-                                                    let scores = p + (batch * headCount + head) * blockSize
-                                                    let queries = q + batch * queryLength * width + head * headSize
-                                                    let output = out + batch * queryLength * width + head * headSize
-                                                    for first in stride(from: 0, to: queryLength, by: Self.blockRows) {
-                                                        let last = min(first + Self.blockRows, queryLength)
-                                                        let visible = min(last + offset, keyLength)
-                                                        let block = scores + first * keyLength
-                                                        smallProduct(.n, m: last - first, n: visible, k: headSize, alpha: scale, queries + first * width, lda: width,
-                                                                     keysTransposed, ldb: keyLength, block, ldc: keyLength)
-                                                        causalSoftmaxRows(block, rows: last - first, stride: keyLength, lastVisible: first + offset,
-                                                                          keyBias: bias + keyRow)
-                                                        smallProduct(.n, m: last - first, n: headSize, k: visible, alpha: 1, block, lda: keyLength,
-                                                                     values, ldb: keyWidth, output + first * width, ldc: width)
-                                                    }
+                    context.storage.withUnsafeMutableBufferPointer { out in
+                        keyBias.withUnsafeBufferPointer { bias in
+                            let (q, k, v, out, bias) = (q.baseAddress!, k.baseAddress!, v.baseAddress!, out.baseAddress!, bias.baseAddress!)
+                            forEachChunk(batchSize, minimumChunk: 1) { sequences in
+                                // One key/value head's K transposed [D, Tk], so that a score row combines its rows,
+                                // and one head's P [Tq, Tk].
+                                withUnsafeTemporaryAllocation(of: Float.self, capacity: (headSize + queryLength) * keyLength) { scratch in
+                                    let keysTransposed = scratch.baseAddress!, scores = keysTransposed + headSize * keyLength
+                                    for batch in sequences {
+                                        let keyRow = batch * rowsPerSequence
+                                        for kvHead in 0..<keyValueHeadCount {
+                                            transpose(rows: keyLength, cols: headSize, k + keyRow * keyWidth + kvHead * headSize, stride: keyWidth,
+                                                      into: keysTransposed)
+                                            let values = v + keyRow * keyWidth + kvHead * headSize
+                                            for head in kvHead * group..<(kvHead + 1) * group {
+                                                let rowOffset = batch * queryLength * width + head * headSize
+                                                Self.probabilities(into: scores, queries: q + rowOffset, queryStride: width, queryLength: queryLength,
+                                                                   keysTransposed: keysTransposed, keyLength: keyLength, headSize: headSize,
+                                                                   keyBias: bias + keyRow)
+                                                // O = P·V, each block of rows over the keys it sees.
+                                                for first in stride(from: 0, to: queryLength, by: Self.blockRows) {
+                                                    let last = min(first + Self.blockRows, queryLength)
+                                                    smallProduct(.n, m: last - first, n: headSize, k: min(last + keyLength - queryLength, keyLength), alpha: 1,
+                                                                 scores + first * keyLength, lda: keyLength, values, ldb: keyWidth,
+                                                                 out + rowOffset + first * width, ldc: width)
                                                 }
                                             }
                                         }
@@ -271,40 +278,42 @@ package struct GroupedQueryAttention {
 
     /// ∂L/∂context [B·T, H·D] → ∂L/∂q [B·T, H·D], ∂L/∂k and ∂L/∂v [B·T, G·D] for the last forward,
     /// which attended within the batch (no cache) over the same `query`, `keys` and `values`
-    /// (q and k with RoPE applied). Per head, with P the kept probabilities:
+    /// (q and k with RoPE applied). Per head, with P the forward's probabilities (computed again):
     /// ∂P = ∂O·Vᵀ, ∂V += Pᵀ·∂O, ∂S = P ⊙ (∂P − rowsum(∂P ⊙ P)), ∂Q = ∂S·K/√D, ∂K += ∂Sᵀ·Q/√D;
     /// the query heads of one group sum into their key/value head, in head order. A masked key has
     /// P = 0, so ∂S = 0 there, and a query that attended nothing passes no gradient. Blocks of rows
     /// (of keys, for ∂V and ∂K) stop where the causal mask makes every further term zero.
-    /// `gradScores` is the workers' scratch, sized here: each one's ∂S of one head [T, T], V of one
-    /// key/value head transposed [D, T], and one head's ∂K or ∂V [T, D] before it joins its group's.
+    /// `gradScores` is the workers' scratch, sized here: each one's P and ∂S of one head [T, T], K
+    /// and V of one key/value head transposed [D, T], and one head's ∂K or ∂V [T, D] before it joins
+    /// its group's.
     package func backward(_ gradContext: Matrix, query: Matrix, keys: Matrix, values: Matrix, batchSize: Int,
                           gradQuery: inout Matrix, gradKeys: inout Matrix, gradValues: inout Matrix, gradScores: inout [Float]) {
         let length = query.rows / batchSize
         let width = headCount * headSize, keyWidth = keyValueHeadCount * headSize, group = headCount / keyValueHeadCount
-        let (headCount, keyValueHeadCount, headSize) = (headCount, keyValueHeadCount, headSize)
+        let (keyValueHeadCount, headSize) = (keyValueHeadCount, headSize)
         let scale = 1 / Float(headSize).squareRoot()
         let blockSize = length * length
-        precondition(probabilities.count == batchSize * headCount * blockSize && keys.rows == query.rows,
-                     "attention backward needs the last forward's probabilities over this batch, without a cache")
+        precondition(keyBias.count == query.rows && keys.rows == query.rows,
+                     "attention backward needs the last forward over this batch, without a cache")
         gradQuery.ensureShapeForOverwrite(query.rows, width)
         gradKeys.ensureShapeForOverwrite(keys.rows, keyWidth)
         gradValues.ensureShapeForOverwrite(values.rows, keyWidth)
-        let workers = workerCount(batchSize, minimumChunk: 1), perWorker = blockSize + 2 * headSize * length
+        let workers = workerCount(batchSize, minimumChunk: 1), perWorker = 2 * blockSize + 3 * headSize * length
         if gradScores.count != workers * perWorker { gradScores = [Float](repeating: 0, count: workers * perWorker) }
         query.storage.withUnsafeBufferPointer { q in
             keys.storage.withUnsafeBufferPointer { k in
                 values.storage.withUnsafeBufferPointer { v in
                     gradContext.storage.withUnsafeBufferPointer { dO in
-                        probabilities.withUnsafeBufferPointer { p in
+                        keyBias.withUnsafeBufferPointer { bias in
                             gradQuery.storage.withUnsafeMutableBufferPointer { dQ in
                                 gradKeys.storage.withUnsafeMutableBufferPointer { dK in
                                     gradValues.storage.withUnsafeMutableBufferPointer { dV in
-                                      gradScores.withUnsafeMutableBufferPointer { scratch in
-                                        let (q, k, v, dO, p) = (q.baseAddress!, k.baseAddress!, v.baseAddress!, dO.baseAddress!, p.baseAddress!)
-                                        let (dQ, dK, dV, scratch) = (dQ.baseAddress!, dK.baseAddress!, dV.baseAddress!, scratch.baseAddress!)
-                                        forEachChunk(batchSize, workers: workers) { worker, sequences in
-                                                let dS = scratch + worker * perWorker, valuesTransposed = dS + blockSize
+                                        gradScores.withUnsafeMutableBufferPointer { scratch in
+                                            let (q, k, v, dO, bias) = (q.baseAddress!, k.baseAddress!, v.baseAddress!, dO.baseAddress!, bias.baseAddress!)
+                                            let (dQ, dK, dV, scratch) = (dQ.baseAddress!, dK.baseAddress!, dV.baseAddress!, scratch.baseAddress!)
+                                            forEachChunk(batchSize, workers: workers) { worker, sequences in
+                                                let probabilities = scratch + worker * perWorker, dS = probabilities + blockSize
+                                                let keysTransposed = dS + blockSize, valuesTransposed = keysTransposed + headSize * length
                                                 let part = valuesTransposed + headSize * length
                                                 // ∂V_h = Pᵀ·∂O or ∂K_h = ∂Sᵀ·Q/√D into `part`, key blocks first..<last: the queries from
                                                 // `first` on see them. Then added to the group's (the group's first head stores it).
@@ -322,10 +331,13 @@ package struct GroupedQueryAttention {
                                                     let rowOffset = batch * length
                                                     for kvHead in 0..<keyValueHeadCount {
                                                         let keyOffset = rowOffset * keyWidth + kvHead * headSize
+                                                        transpose(rows: length, cols: headSize, k + keyOffset, stride: keyWidth, into: keysTransposed)
                                                         transpose(rows: length, cols: headSize, v + keyOffset, stride: keyWidth, into: valuesTransposed)
                                                         for head in kvHead * group..<(kvHead + 1) * group {
-                                                            let probabilities = p + (batch * headCount + head) * blockSize
                                                             let queryOffset = rowOffset * width + head * headSize
+                                                            Self.probabilities(into: probabilities, queries: q + queryOffset, queryStride: width, queryLength: length,
+                                                                               keysTransposed: keysTransposed, keyLength: length, headSize: headSize,
+                                                                               keyBias: bias + rowOffset)
                                                             for first in stride(from: 0, to: length, by: Self.blockRows) {
                                                                 let last = min(first + Self.blockRows, length)
                                                                 // ∂P and ∂S of rows first..<last, over the keys they see; then ∂Q.
@@ -344,8 +356,8 @@ package struct GroupedQueryAttention {
                                                         }
                                                     }
                                                 }
+                                            }
                                         }
-                                      }
                                     }
                                 }
                             }
@@ -416,29 +428,57 @@ package enum SwiGLU {
     }
 }
 
-/// Mean cross-entropy over the rows of a vocabulary-wide logit matrix, as torch's
-/// `F.cross_entropy` (log-softmax in float32) computes it: L = (1/R)·Σ_r (logsumexp(z_r) − z_r[y_r]),
-/// and ∂L/∂z = (softmax(z) − onehot(y))/R. Each row's Σ exp is accumulated in Double: summed in
-/// float32, the tens of thousands of terms far below the running sum's ulp would be rounded away,
-/// and the loss would come out biased low. Rows run in CKernels' loop (cross_entropy.c), split
-/// across the BLAS threads; their losses are added in row order, whatever the split.
+/// The tied LM head and its mean cross-entropy, as transformers' head and torch's `F.cross_entropy`
+/// (log-softmax in float32) compute them: logits z = h·Eᵀ, L = (1/R)·Σ_r (logsumexp(z_r) − z_r[y_r]),
+/// ∂L/∂z = (softmax(z) − onehot(y))/R and ∂L/∂h = ∂L/∂z·E. Formed `blockRows` rows at a time, so
+/// that one block's logits exist at once instead of [R, V] (190 MiB at 8 × 127 positions of
+/// SmolLM2's 49,152 tokens), the same products otherwise. Each row's Σ exp is accumulated in
+/// Double: summed in float32, the tens of thousands of terms far below the running sum's ulp would
+/// be rounded away, and the loss would come out biased low. Rows run in CKernels' loop
+/// (cross_entropy.c), split across the BLAS threads; their losses are added in row order,
+/// whatever the split.
 package enum LanguageModelLoss {
-    /// logits [R, V] are overwritten by ∂L/∂logits; targets [R] in 0..<V.
-    package static func crossEntropy(_ logits: inout Matrix, targets: [Int]) -> Float {
-        let rows = logits.rows, vocabulary = logits.cols
-        precondition(targets.count == rows && targets.allSatisfy { (0..<vocabulary).contains($0) },
-                     "\(targets.count) targets in 0..<\(vocabulary) for \(rows) rows of logits")
+    static let blockRows = 128
+
+    /// h [R, C] (the final norm's output at the rows with a target), E [V, C], targets [R] in 0..<V →
+    /// the mean loss and, when `formingGradient`, ∂L/∂h [R, C] (an evaluation skips its product,
+    /// as costly as the logits').
+    package static func tiedHead(_ hidden: Matrix, embedding: Matrix, targets: [Int], formingGradient: Bool) -> (loss: Float, gradient: Matrix?) {
+        let rows = hidden.rows, width = hidden.cols, vocabulary = embedding.rows
+        precondition(embedding.cols == width && targets.count == rows && targets.allSatisfy { (0..<vocabulary).contains($0) },
+                     "\(targets.count) targets in 0..<\(vocabulary) for \(rows) rows of \(hidden.shape), embedding \(embedding.shape)")
         var losses = [Double](repeating: 0, count: rows)
-        logits.storage.withUnsafeMutableBufferPointer { values in
-            targets.withUnsafeBufferPointer { targets in
-                losses.withUnsafeMutableBufferPointer { losses in
-                    let (values, targets, losses) = (values.baseAddress!, targets.baseAddress!, losses.baseAddress!)
-                    forEachChunk(rows, minimumChunk: 8) { chunk in
-                        crossEntropyRows(chunk, vocabulary: vocabulary, values, targets: targets, totalRows: rows, losses: losses)
+        var gradient = Matrix.uninitializedActivation(formingGradient ? rows : 0, width)
+        var logits = [Float](unsafeUninitializedCapacity: min(blockRows, rows) * vocabulary) { _, initialized in
+            initialized = min(blockRows, rows) * vocabulary
+        }
+        hidden.storage.withUnsafeBufferPointer { h in
+            embedding.storage.withUnsafeBufferPointer { e in
+                targets.withUnsafeBufferPointer { targets in
+                    losses.withUnsafeMutableBufferPointer { losses in
+                        logits.withUnsafeMutableBufferPointer { z in
+                            gradient.storage.withUnsafeMutableBufferPointer { dh in
+                                let (h, e, targets, losses, z) = (h.baseAddress!, e.baseAddress!, targets.baseAddress!, losses.baseAddress!,
+                                                                  z.baseAddress!)
+                                for first in stride(from: 0, to: rows, by: blockRows) {
+                                    let count = min(blockRows, rows - first)
+                                    gemm(.n, .t, m: count, n: vocabulary, k: width, alpha: 1, h + first * width, lda: width, e, ldb: width,
+                                         beta: 0, z, ldc: vocabulary)
+                                    forEachChunk(count, minimumChunk: 8) { chunk in
+                                        crossEntropyRows(chunk, vocabulary: vocabulary, z, targets: targets + first, totalRows: rows,
+                                                         losses: losses + first)
+                                    }
+                                    if formingGradient {
+                                        gemm(.n, .n, m: count, n: width, k: vocabulary, alpha: 1, z, lda: vocabulary, e, ldb: width,
+                                             beta: 0, dh.baseAddress! + first * width, ldc: width)
+                                    }
+                                }
+                            }
+                        }
                     }
                 }
             }
         }
-        return Float(losses.reduce(0, +) / Double(rows))
+        return (Float(losses.reduce(0, +) / Double(rows)), formingGradient ? gradient : nil)
     }
 }
