@@ -3,16 +3,18 @@
 # in one invocation (so the machine's drift hits both), then the medians and the per-round ratio
 # B ÷ A with its interquartile range. What docs/performance.md's A/B tables come from.
 #
-#   Benchmarks/ab_binaries.sh A/lorabench B/lorabench [rounds=8] [variant=lora]
+#   Benchmarks/ab_binaries.sh A/lorabench B/lorabench [rounds=8] [variant=lora] [bench model options...]
+# (for the decoder: ... 8 lora --model smollm2 --threads 1)
 set -euo pipefail
-if [ "$#" -lt 2 ]; then echo "usage: $0 BINARY_A BINARY_B [ROUNDS] [VARIANT]" >&2; exit 2; fi
+if [ "$#" -lt 2 ]; then echo "usage: $0 BINARY_A BINARY_B [ROUNDS] [VARIANT] [BENCH MODEL OPTIONS...]" >&2; exit 2; fi
 a="$1" b="$2" rounds="${3:-8}" variant="${4:-lora}"
+shift $(( $# < 4 ? $# : 4 ))
 out="$(mktemp)"
 trap 'rm -f "$out"' EXIT
 for round in $(seq 1 "$rounds"); do
   for side in A B; do
     binary="$a"; [ "$side" = B ] && binary="$b"
-    echo "$round $side $("$binary" bench model --variant "$variant" --repeats 5 --warmup 2)" >> "$out"
+    echo "$round $side $("$binary" bench model --variant "$variant" --repeats 5 --warmup 2 "$@")" >> "$out"
   done
 done
 python3 - "$out" "$variant" <<'PY'

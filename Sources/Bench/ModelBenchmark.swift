@@ -11,8 +11,65 @@ import LoRABenchVariants
 import LoRABenchModels
 import LoRABenchInterop
 
-/// One training step of the real model (forward + backward + AdamW, and AdaLoRA's allocation) at
-/// a fixed batch, against this machine's sgemm throughput: issue 5's benchmark.
+/// The architecture of a model family as the bench trains it, known from the family's protocol
+/// (never its name): a BERT encoder fine-tuned as a classifier (mean pooling, a linear head,
+/// cross-entropy over two labels) or a Llama decoder fine-tuned as a causal LM (the tied head,
+/// cross-entropy over next tokens).
+public enum BenchArchitecture: Sendable {
+    case encoder(BertConfig)
+    case decoder(LlamaConfig)
+
+    public init(_ family: any ModelFamily) throws {
+        if let family = family as? any BertFamily {
+            self = .encoder(family.architecture)
+        } else if let family = family as? any LlamaFamily {
+            self = .decoder(family.architecture)
+        } else {
+            throw BenchError.unsupportedModel(family.name)
+        }
+    }
+
+    /// peft's names of every Linear of a layer: what `target_modules` lists to adapt them all.
+    public var allLinearTargets: [String] {
+        switch self {
+        case .encoder: return BertEncoder.allLinearTargets
+        case .decoder: return LlamaConfig.linearNames.map { String($0.split(separator: ".").last!) }
+        }
+    }
+
+    /// The bench's defaults: a batch as the architecture's users fine-tune it (GLUE's short
+    /// sentences in large batches; a decoder's longer sequences in smaller ones), and the variants
+    /// a run compares (a decoder step takes seconds, so LoRA alone).
+    public var defaultBatch: Int { if case .encoder = self { 32 } else { 8 } }
+    public var defaultSequence: Int { if case .encoder = self { 64 } else { 128 } }
+    public var defaultVariants: [String] { if case .encoder = self { ["lora", "dora", "adalora"] } else { ["lora"] } }
+
+    /// Every adaptable Linear under its peft module name, in model order.
+    var modules: [ModuleShape] {
+        switch self {
+        case let .encoder(config): return BertEncoder.modules(of: config)
+        case let .decoder(config): return config.modules
+        }
+    }
+
+    /// The widest frozen product's shape, (in, out): the sgemm whose throughput sets the floor.
+    var largestLinear: (inFeatures: Int, outFeatures: Int) {
+        switch self {
+        case let .encoder(config): return (config.hiddenSize, config.intermediateSize)
+        case let .decoder(config): return (config.hiddenSize, config.intermediateSize)
+        }
+    }
+}
+
+/// Which positions a decoder's causal-LM loss covers: every next token (pre-training style, and
+/// a completion task's long answers), or the last one only (a classifier's answer token).
+public enum LossPositions: String, Sendable, CaseIterable {
+    case all, last
+}
+
+/// One training step of a real model (forward + backward + AdamW, and AdaLoRA's allocation) at
+/// a fixed batch, against this machine's sgemm throughput: issue 5's benchmark, and issue 27's
+/// for a decoder.
 public struct ModelBenchmark {
     public struct Row: Sendable {
         /// The variant's manifest name.
@@ -27,21 +84,35 @@ public struct ModelBenchmark {
         public var frozenLinearMiB: Double
     }
 
+    public var architecture: BenchArchitecture
     public var batch: Int
     public var sequence: Int
     public var rank: Int
     public var warmup: Int
     public var repeats: Int
+    /// peft's `target_modules`: the Linears that get an adapter, in every layer.
+    public var targetModules: [String]
+    /// A decoder's loss positions (an encoder's loss is over its labels).
+    public var lossPositions: LossPositions
 
-    public init(batch: Int = 32, sequence: Int = 64, rank: Int = 8, warmup: Int = 2, repeats: Int = 5) {
-        self.batch = batch
-        self.sequence = sequence
+    public init(architecture: BenchArchitecture, batch: Int? = nil, sequence: Int? = nil, rank: Int = 8, warmup: Int = 2,
+                repeats: Int = 5, targetModules: [String]? = nil, lossPositions: LossPositions = .all) {
+        self.architecture = architecture
+        self.batch = batch ?? architecture.defaultBatch
+        self.sequence = sequence ?? architecture.defaultSequence
         self.rank = rank
         self.warmup = warmup
         self.repeats = repeats
+        self.targetModules = targetModules ?? architecture.allLinearTargets
+        self.lossPositions = lossPositions
     }
 
-    /// FLOPs of one step. Per layer, forward: six frozen linears 2·N·C·(4C + 2F) (Q, K, V, O and
+    /// The adapted Linears' shapes.
+    var adaptedModules: [ModuleShape] {
+        architecture.modules.filter { BertEncoder.matches($0.name, targetModules: targetModules) }
+    }
+
+    /// FLOPs of one encoder step. Per layer, forward: six frozen linears 2·N·C·(4C + 2F) (Q, K, V, O and
     /// the two feed-forward ones; F = intermediate size) and attention 4·N·T·C; backward: ∂x of
     /// every linear (the same again; the frozen weights need no ∂W) and 8·N·T·C for attention.
     /// Each rank-r adapter adds 4·N·r·(in + out) over forward and backward.
@@ -49,31 +120,51 @@ public struct ModelBenchmark {
         let n = Double(batch * sequence), c = Double(config.hiddenSize), f = Double(config.intermediateSize), t = Double(sequence)
         let linear = 2 * n * c * (4 * c + 2 * f)
         let perLayer = 2 * linear + 12 * n * t * c
-        let adapters = adapted.reduce(0.0) { $0 + 4 * n * Double(rank) * Double($1.inFeatures + $1.outFeatures) }
-        return Double(config.layerCount) * perLayer + adapters
+        return Double(config.layerCount) * perLayer + adapterFLOPs(n: n, rank: rank, adapted: adapted)
     }
 
-    /// FLOPs of one step with rank-r adapters on all six module types (Q, K, V, attention output,
-    /// intermediate, output) of every layer.
-    public func stepFLOPs(config: BertConfig) -> Double {
-        let c = config.hiddenSize, f = config.intermediateSize
-        let perLayer = [(c, c), (c, c), (c, c), (c, c), (c, f), (f, c)]
-        return Self.flops(config: config, batch: batch, sequence: sequence, rank: rank,
-                          adapted: Array(repeating: perLayer, count: config.layerCount).flatMap { $0 })
+    /// FLOPs of one decoder step with a loss over `lossRows` positions. Per layer, forward: seven
+    /// frozen linears 2·N·C·(2C + 2KV + 3F) (Q and O C wide, K and V KV wide, gate, up and down F)
+    /// and attention 4·N·T·C over whole T×T blocks; backward: ∂x of every linear but the first
+    /// layer's Q, K and V (nothing below them trains) and 8·N·T·C for attention. The tied head
+    /// takes 2·R·C·V forward and again for ∂h. Adapters as in the encoder's count.
+    public static func flops(config: LlamaConfig, batch: Int, sequence: Int, rank: Int, lossRows: Int,
+                             adapted: [(inFeatures: Int, outFeatures: Int)]) -> Double {
+        let n = Double(batch * sequence), c = Double(config.hiddenSize), f = Double(config.intermediateSize)
+        let kv = Double(config.keyValueWidth), t = Double(sequence)
+        let linear = 2 * n * c * (2 * c + 2 * kv + 3 * f)
+        let perLayer = 2 * linear + 12 * n * t * c
+        let firstInputGradient = 2 * n * c * (c + 2 * kv)
+        let head = 4 * Double(lossRows) * c * Double(config.vocabSize)
+        return Double(config.layerCount) * perLayer - firstInputGradient + head + adapterFLOPs(n: n, rank: rank, adapted: adapted)
+    }
+
+    private static func adapterFLOPs(n: Double, rank: Int, adapted: [(inFeatures: Int, outFeatures: Int)]) -> Double {
+        adapted.reduce(0.0) { $0 + 4 * n * Double(rank) * Double($1.inFeatures + $1.outFeatures) }
+    }
+
+    /// The positions a decoder step's loss covers: each sequence's T − 1 next tokens, or its last.
+    var lossRows: Int { lossPositions == .all ? batch * (sequence - 1) : batch }
+
+    /// FLOPs of one step with rank-r adapters on the targeted Linears.
+    public var stepFLOPs: Double {
+        let adapted = adaptedModules.map { ($0.inFeatures, $0.outFeatures) }
+        switch architecture {
+        case let .encoder(config): return Self.flops(config: config, batch: batch, sequence: sequence, rank: rank, adapted: adapted)
+        case let .decoder(config):
+            return Self.flops(config: config, batch: batch, sequence: sequence, rank: rank, lossRows: lossRows, adapted: adapted)
+        }
     }
 
     /// Times the variant called `variant` (a registry name, at its default settings, as a manifest's
-    /// `- <name>` gets it) with rank-r adapters (α = 2r) on all six module types.
+    /// `- <name>` gets it) with rank-r adapters (α = 2r) on the targeted Linears.
     public func run(_ variant: String, files: ModelFiles, base: BaseWeightFormat = .float32) throws -> Row {
-        let session = try StepSession(variant, benchmark: self, files: files, base: base)
+        let session = try StepSession(variant, benchmark: self, model: try ModelSource(files), base: base)
         let timing = try Timing.measure(warmup: warmup, repeats: repeats, session.step)
         let allocation = Timing(seconds: Array(session.method.seconds.suffix(repeats))).median
-        let encoder = session.encoder
-        let flops = Self.flops(config: encoder.config, batch: batch, sequence: sequence, rank: rank,
-                               adapted: encoder.adapters.map { ($0.adapter.inFeatures, $0.adapter.outFeatures) })
-        return Row(variant: variant, timing: timing, allocationSeconds: allocation, flops: flops,
-                   peakResidentMiB: Self.peakResidentMiB(), trainableParameters: encoder.trainableParameters.reduce(0) { $0 + $1.count },
-                   frozenLinearMiB: Double(encoder.frozenLinearBytes) / 1_048_576)
+        return Row(variant: variant, timing: timing, allocationSeconds: allocation, flops: stepFLOPs,
+                   peakResidentMiB: Self.peakResidentMiB(), trainableParameters: session.model.trainableParameters.reduce(0) { $0 + $1.count },
+                   frozenLinearMiB: Double(session.model.frozenLinearBytes) / 1_048_576)
     }
 
     /// Steps of several variants interleaved in one process, one step each in turn (A, B, C, A, B,
@@ -81,7 +172,8 @@ public struct ModelBenchmark {
     /// apart, so the ratio of two variants' steps in a cycle is far less moved by the machine's
     /// drift than the ratio of two children timed seconds apart.
     public func interleaved(_ variants: [String], files: ModelFiles, base: BaseWeightFormat = .float32) throws -> [[Double]] {
-        let sessions = try variants.map { try StepSession($0, benchmark: self, files: files, base: base) }
+        let source = try ModelSource(files)
+        let sessions = try variants.map { try StepSession($0, benchmark: self, model: source, base: base) }
         for _ in 0..<warmup { for session in sessions { try session.step() } }
         var seconds = [[Double]](repeating: [], count: sessions.count)
         for _ in 0..<repeats {
@@ -99,35 +191,55 @@ public struct ModelBenchmark {
         return Double(usage.ru_maxrss) / 1024
     }
 
-    /// sgemm throughput at the model's largest linear shape, [N, C]·[F, C]ᵀ.
-    public func sgemmGFLOPS(config: BertConfig) -> Double {
+    /// sgemm throughput at the model's largest linear shape, [N, in]·[out, in]ᵀ.
+    public func sgemmGFLOPS() -> Double {
         var rng = SplitMix64(seed: 1)
-        let n = batch * sequence
-        let x = Matrix.gaussian(n, config.hiddenSize, std: 1, using: &rng)
-        let w = Matrix.gaussian(config.intermediateSize, config.hiddenSize, std: 1, using: &rng)
-        var y = Matrix.zeros(n, config.intermediateSize)
+        let n = batch * sequence, (inFeatures, outFeatures) = architecture.largestLinear
+        let x = Matrix.gaussian(n, inFeatures, std: 1, using: &rng)
+        let w = Matrix.gaussian(outFeatures, inFeatures, std: 1, using: &rng)
+        var y = Matrix.zeros(n, outFeatures)
         let timing = Timing.measure(warmup: 3, repeats: 15) { gemm(x, .n, w, .t, into: &y) }
-        return 2 * Double(n * config.hiddenSize * config.intermediateSize) / timing.median / 1e9
+        return 2 * Double(n * inFeatures * outFeatures) / timing.median / 1e9
     }
 }
 
-/// One variant's model, method and optimizer on the benchmark's fixed batch, ready to step.
-final class StepSession {
+/// A fetched model's files, with a decoder's weights dequantized once for every session built
+/// from them (the sessions of an interleaved child share one copy, as a sweep's runs do).
+struct ModelSource {
+    let files: ModelFiles
+    let architecture: BenchArchitecture
+    let decoderWeights: LlamaWeights?
+
+    init(_ files: ModelFiles) throws {
+        self.files = files
+        architecture = try BenchArchitecture(files.family)
+        if case .decoder = architecture {
+            let file = try GGUFFile(path: files.weightsPath)
+            decoderWeights = try LlamaWeights(gguf: file, config: LlamaConfig(gguf: file))
+        } else {
+            decoderWeights = nil
+        }
+    }
+}
+
+/// What a step needs of a model: its loss and backward on the bench's fixed batch.
+protocol BenchedModel: AnyObject {
+    var adapters: [NamedAdapter] { get }
+    var trainableParameters: [Parameter] { get }
+    /// What the frozen Linears keep (float32, or NF4 with its scales).
+    var frozenLinearBytes: Int { get }
+    /// Forward to the loss, then backward into every trainable parameter's gradient.
+    func lossAndBackward() throws -> Float
+}
+
+/// The encoder as a two-label classifier on random token ids.
+final class EncoderClassifier: BenchedModel {
     let encoder: BertEncoder
-    let method: TimedMethod
-    private let optimizer: AdamW
     private let ids: [Int], mask: [Int], labels: [Int]
     private let batch: Int
-    private var stepIndex = 0
 
-    init(_ variant: String, benchmark: ModelBenchmark, files: ModelFiles, base: BaseWeightFormat) throws {
-        let plan = try VariantRegistry.plan(named: variant, for: RunShape(rank: benchmark.rank, alpha: Double(2 * benchmark.rank),
-                                                                           steps: benchmark.warmup + benchmark.repeats + 1,
-                                                                           targetModules: BertEncoder.allLinearTargets))
-        encoder = try BertEncoder(files: files, labelCount: 2, seed: 0, plan: plan, baseFormat: base)
-        let layers = encoder.adapters.map { NamedAdapter(name: $0.name, adapter: $0.adapter) }
-        method = TimedMethod(try plan.makeMethod(layers: layers))
-        optimizer = AdamW(groups: [ParameterGroup(name: "all", parameters: encoder.trainableParameters, learningRate: 1e-4)])
+    init(files: ModelFiles, plan: any AdapterPlan, benchmark: ModelBenchmark, base: BaseWeightFormat) throws {
+        encoder = try BertEncoder(files: files, labelCount: 2, seed: 0, plan: plan, targetModules: benchmark.targetModules, baseFormat: base)
         batch = benchmark.batch
         var rng = SplitMix64(seed: 0)
         ids = (0..<(benchmark.batch * benchmark.sequence)).map { _ in 1000 + Int(rng.next() % 29000) }
@@ -135,13 +247,79 @@ final class StepSession {
         labels = (0..<benchmark.batch).map { _ in Int(rng.next() % 2) }
     }
 
+    var adapters: [NamedAdapter] { encoder.adapters.map { NamedAdapter(name: $0.name, adapter: $0.adapter) } }
+    var trainableParameters: [Parameter] { encoder.trainableParameters }
+    var frozenLinearBytes: Int { encoder.frozenLinearBytes }
+
+    func lossAndBackward() throws -> Float {
+        let loss = try encoder.loss(inputIDs: ids, attentionMask: mask, batchSize: batch, labels: labels).loss
+        try encoder.backward()
+        return loss
+    }
+}
+
+/// The decoder as a causal LM on random token ids, its loss over every next token or the last.
+final class DecoderLanguageModel: BenchedModel {
+    let decoder: LlamaDecoder
+    let frozenLinearBytes: Int
+    private let ids: [Int], mask: [Int], labels: [Int]
+    private let batch: Int
+
+    init(weights: LlamaWeights, plan: any AdapterPlan, benchmark: ModelBenchmark, base: BaseWeightFormat) throws {
+        let builder = try plan.layerBuilder(for: benchmark.adaptedModules)
+        var frozenBytes = 0
+        decoder = try LlamaDecoder(weights: weights, baseFormat: base) { module, frozen in
+            frozenBytes += frozen.residentBytes
+            guard let builder, BertEncoder.matches(module.name, targetModules: benchmark.targetModules) else { return nil }
+            var rng = SplitMix64(seed: 0).derived("adapter/\(module.name)")
+            return try builder.adapter(for: module, base: frozen, seed: rng.next())
+        }
+        frozenLinearBytes = frozenBytes
+        batch = benchmark.batch
+        let count = benchmark.batch * benchmark.sequence, length = benchmark.sequence
+        var rng = SplitMix64(seed: 0)
+        let ids = (0..<count).map { _ in 1000 + Int(rng.next() % 29000) }
+        self.ids = ids
+        mask = [Int](repeating: 1, count: count)
+        switch benchmark.lossPositions {
+        case .all: labels = ids
+        case .last: labels = (0..<count).map { $0 % length == length - 1 ? ids[$0] : LlamaDecoder.ignoredLabel }
+        }
+    }
+
+    var adapters: [NamedAdapter] { decoder.adapters.map { NamedAdapter(name: $0.name, adapter: $0.adapter) } }
+    var trainableParameters: [Parameter] { decoder.adapters.flatMap { $0.adapter.parameters } }
+
+    func lossAndBackward() throws -> Float {
+        let loss = try decoder.loss(inputIDs: ids, attentionMask: mask, labels: labels, batchSize: batch)
+        try decoder.backward()
+        return loss
+    }
+}
+
+/// One variant's model, method and optimizer on the benchmark's fixed batch, ready to step.
+final class StepSession {
+    let model: any BenchedModel
+    let method: TimedMethod
+    private let optimizer: AdamW
+    private var stepIndex = 0
+
+    init(_ variant: String, benchmark: ModelBenchmark, model source: ModelSource, base: BaseWeightFormat) throws {
+        let plan = try VariantRegistry.plan(named: variant, for: RunShape(rank: benchmark.rank, alpha: Double(2 * benchmark.rank),
+                                                                           steps: benchmark.warmup + benchmark.repeats + 1,
+                                                                           targetModules: benchmark.targetModules))
+        if let weights = source.decoderWeights {
+            model = try DecoderLanguageModel(weights: weights, plan: plan, benchmark: benchmark, base: base)
+        } else {
+            model = try EncoderClassifier(files: source.files, plan: plan, benchmark: benchmark, base: base)
+        }
+        method = TimedMethod(try plan.makeMethod(layers: model.adapters))
+        optimizer = AdamW(groups: [ParameterGroup(name: "all", parameters: model.trainableParameters, learningRate: 1e-4)])
+    }
+
     /// One training step: forward to the loss, backward, AdamW and the method's own step.
     func step() throws {
-        _ = try trainingStep(stepIndex, optimizer: optimizer, method: method) {
-            let loss = try encoder.loss(inputIDs: ids, attentionMask: mask, batchSize: batch, labels: labels).loss
-            try encoder.backward()
-            return loss
-        }
+        _ = try trainingStep(stepIndex, optimizer: optimizer, method: method, lossAndGradients: model.lossAndBackward)
         stepIndex += 1
     }
 }
@@ -223,14 +401,26 @@ public struct BenchChild: Sendable {
     }
 
     /// The PyTorch + peft children (default attention, then eager when asked) when the reference
-    /// environment made by Benchmarks/setup_reference_env.sh exists.
-    public static func references(projectRoot: String, modelDirectory: String, benchmark: ModelBenchmark, threads: Int,
+    /// environment made by Benchmarks/setup_reference_env.sh exists: Benchmarks/peft_reference.py
+    /// for an encoder, Benchmarks/peft_decoder_reference.py (transformers loading the same GGUF
+    /// file) for a decoder, on the benchmark's shapes and `threads` threads.
+    public static func references(projectRoot: String, files: ModelFiles, benchmark: ModelBenchmark, threads: Int,
                                   eager: Bool) -> [BenchChild] {
         let python = "\(projectRoot)/.venv-reference/bin/python"
-        let script = "\(projectRoot)/Benchmarks/peft_reference.py"
+        let model: [String], script: String
+        switch benchmark.architecture {
+        case .encoder:
+            script = "\(projectRoot)/Benchmarks/peft_reference.py"
+            model = ["--model-dir", files.directory]
+        case .decoder:
+            script = "\(projectRoot)/Benchmarks/peft_decoder_reference.py"
+            model = ["--model-dir", files.directory, "--gguf-file", files.family.weightsFileName,
+                     "--loss-positions", benchmark.lossPositions.rawValue, "--target-modules", benchmark.targetModules.joined(separator: ",")]
+        }
         guard FileManager.default.isExecutableFile(atPath: python), FileManager.default.fileExists(atPath: script) else { return [] }
-        let common = [script, "--model-dir", modelDirectory, "--batch", "\(benchmark.batch)", "--sequence", "\(benchmark.sequence)",
-                      "--rank", "\(benchmark.rank)", "--threads", "\(threads)", "--warmup", "\(benchmark.warmup)", "--repeats", "\(benchmark.repeats)"]
+        let common = [script] + model + ["--batch", "\(benchmark.batch)", "--sequence", "\(benchmark.sequence)",
+                                         "--rank", "\(benchmark.rank)", "--threads", "\(threads)", "--warmup", "\(benchmark.warmup)",
+                                         "--repeats", "\(benchmark.repeats)"]
         return [BenchChild(label: "PyTorch+peft (default: sdpa)", executable: python, arguments: common + ["--attention", "default"])]
             + (eager ? [BenchChild(label: "PyTorch+peft (eager)", executable: python, arguments: common + ["--attention", "eager"])] : [])
     }
@@ -258,10 +448,12 @@ public struct BenchChild: Sendable {
 
 public enum BenchError: Error, CustomStringConvertible {
     case noMeasurement(command: String)
+    case unsupportedModel(String)
 
     public var description: String {
         switch self {
         case let .noMeasurement(command): return "bench child `\(command)` exited with status 0 but printed no measurement"
+        case let .unsupportedModel(name): return "model '\(name)' is neither a BERT encoder nor a Llama decoder: the model bench cannot train it"
         }
     }
 }

@@ -79,9 +79,11 @@ struct BenchCommand: ParsableCommand {
 
     struct Model: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "One training step of all-MiniLM-L6-v2 (forward + backward + AdamW), rank-r adapters on all six module types.",
+            abstract: "One training step of a model (forward + backward + AdamW), rank-r adapters on every Linear of every layer.",
             discussion: """
-            Ours and PyTorch + peft (when .venv-reference exists: Benchmarks/setup_reference_env.sh) run as child processes, \
+            --model picks the model (\(ModelFamilyRegistry.names.joined(separator: ", "))): an encoder trains as a two-label \
+            classifier, a decoder as a causal LM (--loss-positions: every next token, or the last). Ours and PyTorch + peft \
+            (when .venv-reference exists: Benchmarks/setup_reference_env.sh) run as child processes, \
             alternating within each round so that the machine's drift hits both; the table gives medians over rounds, \
             their interquartile range and the ratio to ours, and a line gives each of our variants against the first \
             in the same round. One more child per round interleaves our variants' steps in one process (A, B, C, A, …); \
@@ -89,15 +91,19 @@ struct BenchCommand: ParsableCommand {
             --eager adds eager attention as a labelled extra row.
             """)
 
-        @Option(help: "Sequences per batch.") var batch = 32
-        @Option(help: "Tokens per sequence.") var sequence = 64
+        @Option(help: "The model to train.") var model = ModelChoice(argument: "minilm")!
+        @Option(help: "Sequences per batch (default: 32 for an encoder, 8 for a decoder).") var batch: Int?
+        @Option(help: "Tokens per sequence (default: 64 for an encoder, 128 for a decoder).") var sequence: Int?
         @Option(help: "Adapter rank.") var rank = 8
+        @Option(help: "peft target_modules, in every layer (default: every Linear).") var targetModules: [String] = []
+        @Option(help: "A decoder's loss positions: all (every next token) or last.") var lossPositions: LossPositions = .all
         @Option(help: "Rounds: each child runs once per variant per round.") var rounds = 5
         @Option(help: "Timed steps per child (after warm-up).") var repeats = 3
         @Option(help: "Untimed warm-up steps per child.") var warmup = 2
         @Option(help: "OpenBLAS threads (PyTorch gets the same count).") var threads = 2
-        @Option(help: "Variants to time, by manifest name (\(VariantRegistry.variants.map { $0.name }.joined(separator: ", "))).")
-        var variants: [String] = ["lora", "dora", "adalora"]
+        @Option(help: ArgumentHelp("Variants to time, by manifest name (\(VariantRegistry.variants.map { $0.name }.joined(separator: ", ")); "
+            + "default: lora, dora, adalora for an encoder, lora for a decoder)."))
+        var variants: [String] = []
         @Flag(help: "Also time PyTorch with eager attention (an extra, labelled row).") var eager = false
         @Flag(help: "Skip the PyTorch + peft reference even when its environment exists.") var noReference = false
         @Option(help: "nf4: also time ours on an NF4 (QLoRA) base, beside the float32 one, in the same rounds.")
@@ -113,12 +119,20 @@ struct BenchCommand: ParsableCommand {
                 throw ValidationError("unknown variant '\(name)' for --variants; allowed: \(known.joined(separator: ", ")) "
                     + "(repeat the option for several: --variants lora --variants dora)")
             }
+            let architecture = try BenchArchitecture(model.family)
+            for name in targetModules where !architecture.allLinearTargets.contains(name) {
+                throw ValidationError("--target-modules \(name) is not a Linear of \(model.family.name); "
+                    + "allowed: \(architecture.allLinearTargets.joined(separator: ", "))")
+            }
         }
 
         func run() throws {
             BLASThreads.set(threads)
-            let files = try ModelStore.default.locate(.minilm)
-            let benchmark = ModelBenchmark(batch: batch, sequence: sequence, rank: rank, warmup: warmup, repeats: repeats)
+            let family = model.family
+            let files = try ModelStore.default.locate(family)
+            let benchmark = ModelBenchmark(architecture: try BenchArchitecture(family), batch: batch, sequence: sequence, rank: rank,
+                                           warmup: warmup, repeats: repeats, targetModules: targetModules.isEmpty ? nil : targetModules,
+                                           lossPositions: lossPositions)
             if let variant {
                 let row = try benchmark.run(variant, files: files, base: base)
                 let measurement = StepMeasurement(implementation: "LoRABench", attention: nil, variant: variant, seconds: row.timing.seconds,
@@ -133,22 +147,33 @@ struct BenchCommand: ParsableCommand {
             }
             guard let executable = RunCommand.executablePath else { throw CommandError("cannot find this executable to start bench children") }
             let ours = BenchChild(label: "LoRABench", executable: executable,
-                                  arguments: ["bench", "model", "--batch", "\(batch)", "--sequence", "\(sequence)", "--rank", "\(rank)",
-                                              "--repeats", "\(repeats)", "--warmup", "\(warmup)", "--threads", "\(threads)"])
+                                  arguments: ["bench", "model", "--model", family.name, "--batch", "\(benchmark.batch)", "--sequence", "\(benchmark.sequence)",
+                                              "--rank", "\(rank)", "--loss-positions", lossPositions.rawValue,
+                                              "--repeats", "\(repeats)", "--warmup", "\(warmup)", "--threads", "\(threads)"]
+                                      + benchmark.targetModules.flatMap { ["--target-modules", $0] })
             let quantized = base == .float32 ? [] : [BenchChild(label: "LoRABench (\(base) base)", executable: executable,
                                                                  arguments: ours.arguments + ["--base", base.description])]
-            let references = noReference ? [] : BenchChild.references(projectRoot: FileManager.default.currentDirectoryPath, modelDirectory: files.directory,
+            let references = noReference ? [] : BenchChild.references(projectRoot: FileManager.default.currentDirectoryPath, files: files,
                                                                        benchmark: benchmark, threads: threads, eager: eager)
-            let config = try BertConfig(contentsOf: URL(fileURLWithPath: files.configPath))
-            print("all-MiniLM-L6-v2 training step, batch \(batch) x \(sequence) tokens, r = \(rank) on all six module types, \(threads) threads; "
-                + "\(rounds) rounds alternating \(([ours] + quantized + references).map(\.label).joined(separator: ", ")); each child: \(repeats) timed steps after \(warmup) warm-up")
-            let comparison = AlternatingComparison(children: [ours] + quantized + references, rounds: rounds, interleaves: true)
-            let (cells, sgemm, interleaved) = try comparison.run(variants: variants) { benchmark.sgemmGFLOPS(config: config) }
-            print(AlternatingComparison.table(cells, sgemmGFLOPS: sgemm, stepFLOPs: benchmark.stepFLOPs(config: config)))
+            let variants = variants.isEmpty ? benchmark.architecture.defaultVariants : variants
+            let children = [ours] + quantized + references
+            print("\(family.directoryName) training step, batch \(benchmark.batch) x \(benchmark.sequence) tokens, r = \(rank) on "
+                + "\(benchmark.targetModules.joined(separator: ", "))\(lossDescription(benchmark)), \(threads) threads; "
+                + "\(rounds) rounds alternating \(children.map(\.label).joined(separator: ", ")); each child: \(repeats) timed steps after \(warmup) warm-up")
+            let comparison = AlternatingComparison(children: children, rounds: rounds, interleaves: true)
+            let (cells, sgemm, interleaved) = try comparison.run(variants: variants) { benchmark.sgemmGFLOPS() }
+            print(AlternatingComparison.table(cells, sgemmGFLOPS: sgemm, stepFLOPs: benchmark.stepFLOPs))
             if let line = InterleavedMeasurement.ratioLine(interleaved) { print(line) }
             print("floor share = step FLOPs / the round's sgemm throughput / the round's step time, median over rounds; peak MiB is each child's own (one variant per process); "
                 + "frozen MiB: what the frozen Linears keep (weights and biases; NF4 with its scales)")
             if references.isEmpty, !noReference { print("(no PyTorch reference: .venv-reference is missing; Benchmarks/setup_reference_env.sh makes it)") }
         }
+
+        private func lossDescription(_ benchmark: ModelBenchmark) -> String {
+            guard case .decoder = benchmark.architecture else { return "" }
+            return lossPositions == .all ? ", causal-LM loss on every position" : ", causal-LM loss on the last position"
+        }
     }
 }
+
+extension LossPositions: ExpressibleByArgument {}

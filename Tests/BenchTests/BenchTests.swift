@@ -1,6 +1,7 @@
 import Testing
 @testable import LoRABenchBench
 @testable import LoRABenchModels
+import LoRABenchInterop
 
 /// The benches' bookkeeping (no timing is checked: the numbers depend on the machine).
 @Suite struct BenchTests {
@@ -83,5 +84,29 @@ import Testing
         // Each round's floor over that round's step: 0.55/1, 1.1/1.6, 0.6875/2, median 55 %; the
         // median floor over the median step would say 43 %.
         #expect(table.contains("        55%"))
+    }
+
+    @Test func theDecoderStepFLOPsCountTheHeadAndSkipTheFirstLayersInputGradient() {
+        let config = LlamaConfig(vocabSize: 10, hiddenSize: 4, layerCount: 2, headCount: 2, keyValueHeadCount: 1, intermediateSize: 8,
+                                 ropeTheta: 10_000, rmsNormEpsilon: 1e-5, contextLength: 16)
+        // N = 6 tokens, T = 3, C = 4, KV = 2, F = 8; the loss over R = 4 positions.
+        let base = ModelBenchmark.flops(config: config, batch: 2, sequence: 3, rank: 2, lossRows: 4, adapted: [])
+        let linears: Double = 2 * 6 * 4 * (8 + 4 + 24), attention: Double = 12 * 6 * 3 * 4
+        let firstInputGradient: Double = 2 * 6 * 4 * (4 + 4), head: Double = 4 * 4 * 4 * 10
+        #expect(base == 2 * (2 * linears + attention) - firstInputGradient + head)
+        #expect(ModelBenchmark.flops(config: config, batch: 2, sequence: 3, rank: 2, lossRows: 4, adapted: [(4, 8)]) == base + 4 * 6 * 2 * 12)
+    }
+
+    @Test func theModelIsTrainedAsItsFamilysArchitectureWithItsDefaults() throws {
+        let encoder = ModelBenchmark(architecture: try BenchArchitecture(MiniLM()))
+        #expect(encoder.batch == 32 && encoder.sequence == 64 && encoder.targetModules == BertEncoder.allLinearTargets)
+        #expect(encoder.architecture.defaultVariants == ["lora", "dora", "adalora"])
+        let decoder = ModelBenchmark(architecture: try BenchArchitecture(SmolLM2()))
+        #expect(decoder.batch == 8 && decoder.sequence == 128 && decoder.lossPositions == .all)
+        #expect(decoder.targetModules == ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+        #expect(decoder.adaptedModules.count == 7 * 30 && decoder.architecture.defaultVariants == ["lora"])
+        #expect(decoder.lossRows == 8 * 127)
+        let last = ModelBenchmark(architecture: try BenchArchitecture(SmolLM2()), targetModules: ["q_proj", "v_proj"], lossPositions: .last)
+        #expect(last.lossRows == 8 && last.adaptedModules.map(\.name).prefix(2) == ["model.layers.0.self_attn.q_proj", "model.layers.0.self_attn.v_proj"])
     }
 }

@@ -84,4 +84,44 @@ void lorabench_small_product(size_t m, size_t n, size_t k, float alpha, const fl
 void lorabench_transpose(size_t rows, size_t cols, const float *restrict source, size_t sourceStride,
                          float *restrict destination);
 
+/// RMSNorm of rows [rowStart, rowEnd) of a [·, width] input: inverses[r] ← 1/√(mean(x²) + epsilon),
+/// output ← weight ⊙ (x·inverses[r]).
+void lorabench_rms_norm_forward(size_t rowStart, size_t rowEnd, size_t width, const float *restrict input, const float *restrict weight,
+                                float epsilon, float *restrict output, float *restrict inverses);
+
+/// RMSNorm's ∂y → ∂x for rows [rowStart, rowEnd), with s = inverses[r] and g' = ∂y ⊙ weight:
+/// ∂x = s·g' − s³·x·(Σ g'·x)/width, stored into gradInput or, when accumulate is non-zero, added to it.
+void lorabench_rms_norm_backward(size_t rowStart, size_t rowEnd, size_t width, const float *restrict gradOutput,
+                                 const float *restrict input, const float *restrict weight, const float *restrict inverses,
+                                 int accumulate, float *restrict gradInput);
+
+/// Rotates in place each of `heads` heads of headSize floats in rows [rowStart, rowEnd) of x (row
+/// stride `stride`): with j < headSize/2 and the row's cosines and sines [·, headSize/2],
+/// x_j' = x_j·cos_j − x_{j+half}·(sign·sin_j), x_{j+half}' = x_{j+half}·cos_j + x_j·(sign·sin_j).
+void lorabench_rope_rows(size_t rowStart, size_t rowEnd, size_t heads, size_t headSize, float *restrict x, size_t stride,
+                         const float *restrict cosines, const float *restrict sines, float sineSign);
+
+/// output = SiLU(gate) ⊙ up over count floats, SiLU(g) = g·σ(g).
+void lorabench_swiglu_forward(const float *restrict gate, const float *restrict up, float *restrict output, size_t count);
+
+/// SwiGLU's ∂out → ∂up = ∂out ⊙ g·σ(g) and ∂gate = ∂out ⊙ up ⊙ σ(g)·(1 + g·(1 − σ(g))), g = gate.
+void lorabench_swiglu_backward(const float *restrict gradOutput, const float *restrict gate, const float *restrict up,
+                               float *restrict gradGate, float *restrict gradUp, size_t count);
+
+/// Softmax in place over `rows` rows of scores with row stride `stride`, row i over its keys
+/// 0…lastVisible + i (at most stride) with keyBias (0, or −∞ for padding) added first; the rest of
+/// the row is set to 0, and so is a row whose visible keys are all padding.
+void lorabench_causal_softmax_rows(float *restrict scores, size_t rows, size_t stride, size_t lastVisible,
+                                   const float *restrict keyBias);
+
+/// ∂P → ∂S in place over the rows of lorabench_causal_softmax_rows: ∂S_ij = P_ij·(∂P_ij − Σ_k P_ik·∂P_ik)
+/// over the row's visible keys, 0 after them.
+void lorabench_causal_softmax_backward_rows(float *restrict grad, const float *restrict probabilities, size_t rows, size_t stride,
+                                            size_t lastVisible);
+
+/// Cross-entropy of logit rows [rowStart, rowEnd) of [·, vocabulary] against targets: losses[r] ←
+/// log Σ_j e^(z_j) − z_target, and the row overwritten by (softmax(z) − onehot(target))/totalRows.
+void lorabench_cross_entropy_rows(size_t rowStart, size_t rowEnd, size_t vocabulary, float *restrict logits,
+                                  const size_t *restrict targets, size_t totalRows, double *restrict losses);
+
 #endif

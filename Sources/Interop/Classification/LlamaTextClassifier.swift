@@ -129,13 +129,12 @@ public final class LlamaTextClassifier: TextClassifier {
 
     /// The label words' logits at each prompt's last token, and the loss over the whole vocabulary.
     public func evaluate(_ batch: TokenBatch) throws -> (labelScores: Matrix, loss: Float) {
-        try decoder.forward(inputIDs: batch.inputIds, attentionMask: batch.attentionMask, batchSize: batch.batchSize)
-        var logits = decoder.logits(at: LlamaDecoder.lastTokenRows(attentionMask: batch.attentionMask, batchSize: batch.batchSize))
+        let loss = try loss(batch, training: false)
+        let logits = decoder.logits(at: LlamaDecoder.lastTokenRows(attentionMask: batch.attentionMask, batchSize: batch.batchSize))
         var scores = Matrix.zeros(batch.batchSize, labelTokenIDs.count)
         for row in 0..<batch.batchSize {
             for (label, token) in labelTokenIDs.enumerated() { scores[row, label] = logits[row, token] }
         }
-        let loss = LanguageModelLoss.crossEntropy(&logits, targets: batch.labels.map { labelTokenIDs[$0] })
         return (scores, loss)
     }
 

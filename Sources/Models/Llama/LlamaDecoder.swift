@@ -31,7 +31,7 @@ public final class LlamaDecoder {
     private let lowestAdaptedLayer: Int?
     private var lossBatchSize = 0
     private var lossRows: [Int] = []                   // the token rows with a label to predict [R]
-    private var gradLogits: Matrix?                    // ∂L/∂logits at `lossRows` [R, V]
+    private var gradLabelled: Matrix?                  // ∂L/∂(final norm output) at `lossRows` [R, C]
     private var gradNormalized = Matrix.zeros(0, 0)    // ∂L/∂(final RMSNorm output) [N, C]
     private var gradHidden = Matrix.zeros(0, 0)        // ∂L/∂(residual stream) [N, C]
     private var gradScratch = LlamaGradientScratch()   // shared by the layers, one backward at a time
@@ -120,7 +120,7 @@ public final class LlamaDecoder {
     /// given (its earlier tokens and these), else within the batch.
     private func run(inputIDs: [Int], attentionMask: [Int], positions: [Int], batchSize: Int, cache: LlamaKVCache?,
                      training: Bool) throws -> Matrix {
-        gradLogits = nil  // a loss's backward needs its own forward's state
+        gradLabelled = nil  // a loss's backward needs its own forward's state
         rotary.tables(positions: positions, cos: &cos, sin: &sin)
         var hidden = Matrix.uninitializedActivation(inputIDs.count, config.hiddenSize)
         LlamaEmbedding.forward(inputIDs: inputIDs, table: embedding, into: &hidden)
@@ -144,8 +144,8 @@ public final class LlamaDecoder {
     /// left by one within each sequence (the logits at position t predict the label at t + 1), and
     /// the mean cross-entropy over the positions whose shifted label is not −100
     /// (decoder-spec.md, "One forward pass"). Logits are formed only at those rows. The batch is
-    /// right-padded (positions 0, 1, … in every row). Keeps what `backward()` needs; `training`
-    /// enables the adapters' dropout.
+    /// right-padded (positions 0, 1, … in every row). With `training` (the adapters' dropout on),
+    /// keeps what `backward()` needs.
     public func loss(inputIDs: [Int], attentionMask: [Int], labels: [Int], batchSize: Int, training: Bool = true) throws -> Float {
         guard labels.count == inputIDs.count else {
             throw LlamaError.invalidInput("\(labels.count) labels for \(inputIDs.count) token ids")
@@ -175,9 +175,9 @@ public final class LlamaDecoder {
             throw LlamaError.invalidInput("target \(target) is not in the vocabulary 0..<\(config.vocabSize)")
         }
         try forward(inputIDs: inputIDs, attentionMask: attentionMask, batchSize: batchSize, training: training)
-        var gradient = logits(at: rows)
-        let loss = LanguageModelLoss.crossEntropy(&gradient, targets: targets)
-        (lossBatchSize, lossRows, gradLogits) = (batchSize, rows, gradient)
+        let (loss, gradient) = LanguageModelLoss.tiedHead(normalized.selectingRows(rows), embedding: embedding, targets: targets,
+                                                          formingGradient: training)
+        (lossBatchSize, lossRows, gradLabelled) = (batchSize, rows, gradient)
         return loss
     }
 
@@ -185,11 +185,10 @@ public final class LlamaDecoder {
     /// (and with it the tied head) is frozen, so layers below the lowest adapted one are not
     /// visited and that layer's input gradient is not formed.
     public func backward() throws {
-        guard let gradLogits else { throw LlamaError.invalidInput("backward() needs a preceding loss(...)") }
-        self.gradLogits = nil
+        guard let gradLabelled else { throw LlamaError.invalidInput("backward() needs a preceding loss(..., training: true)") }
+        self.gradLabelled = nil
         guard let lowest = lowestAdaptedLayer else { return }
-        // The tied head: ∂normalized = ∂logits·E at the rows with a label, zero at the others.
-        let gradLabelled = matmul(gradLogits, .n, embedding, .n)
+        // The tied head's ∂normalized (formed with the loss) at the rows with a label, zero at the others.
         gradNormalized.ensureShape(normalized.rows, normalized.cols)
         gradNormalized.fill(0)
         let width = config.hiddenSize

@@ -63,6 +63,7 @@ package enum LlamaEmbedding {
 }
 
 /// RMSNorm as `LlamaRMSNorm` computes it: the mean of squares in float32, y = w ⊙ (x · rsqrt(ms + ε)).
+/// Rows run in CKernels' loops (rms_norm.c), split across the BLAS threads.
 package struct RMSNorm {
     package let weight: Matrix  // [1, C]
     package let epsilon: Float
@@ -77,14 +78,8 @@ package struct RMSNorm {
                 y.storage.withUnsafeMutableBufferPointer { output in
                     inverseRMS.withUnsafeMutableBufferPointer { scales in
                         let (input, gamma, output, scales) = (input.baseAddress!, gamma.baseAddress!, output.baseAddress!, scales.baseAddress!)
-                        for row in 0..<rows {
-                            let source = input + row * width, target = output + row * width
-                            var sumOfSquares: Float = 0
-                            for j in 0..<width { sumOfSquares += source[j] * source[j] }
-                            let scale = 1 / (sumOfSquares / Float(width) + epsilon).squareRoot()
-                            scales[row] = scale
-                            // transformers rounds x·rsqrt first, then multiplies by the weight.
-                            for j in 0..<width { target[j] = gamma[j] * (source[j] * scale) }
+                        forEachChunk(rows, minimumChunk: 64) { chunk in
+                            rmsNormForward(rows: chunk, width: width, input, weight: gamma, epsilon: epsilon, output: output, inverses: scales)
                         }
                     }
                 }
@@ -106,17 +101,13 @@ package struct RMSNorm {
         gradOutput.storage.withUnsafeBufferPointer { upstream in
             x.storage.withUnsafeBufferPointer { input in
                 weight.storage.withUnsafeBufferPointer { gamma in
-                    gradInput.storage.withUnsafeMutableBufferPointer { output in
-                        let (upstream, input, gamma, output) = (upstream.baseAddress!, input.baseAddress!, gamma.baseAddress!, output.baseAddress!)
-                        for row in 0..<rows {
-                            let g = upstream + row * width, source = input + row * width, target = output + row * width
-                            let scale = inverseRMS[row]
-                            var projection: Float = 0
-                            for j in 0..<width { projection += g[j] * gamma[j] * source[j] }
-                            let correction = scale * scale * scale * projection / Float(width)
-                            for j in 0..<width {
-                                let value = scale * g[j] * gamma[j] - correction * source[j]
-                                target[j] = accumulate ? target[j] + value : value
+                    inverseRMS.withUnsafeBufferPointer { scales in
+                        gradInput.storage.withUnsafeMutableBufferPointer { output in
+                            let (upstream, input, gamma, scales, output) = (upstream.baseAddress!, input.baseAddress!, gamma.baseAddress!,
+                                                                            scales.baseAddress!, output.baseAddress!)
+                            forEachChunk(rows, minimumChunk: 64) { chunk in
+                                rmsNormBackward(rows: chunk, width: width, upstream, input: input, weight: gamma, inverses: scales,
+                                                accumulate: accumulate, into: output)
                             }
                         }
                     }
@@ -160,23 +151,17 @@ package struct RotaryEmbedding {
     /// Rotates by the opposite angles: the rotation's transpose, which carries ∂L/∂x' back to ∂L/∂x.
     package func applyInverse(to x: inout Matrix, cos: Matrix, sin: Matrix) { rotate(&x, cos: cos, sin: sin, sineSign: -1) }
 
-    /// x' = x·cos + rotate_half(x)·(sign·sin); a sign of ±1 changes no bit of the product.
+    /// x' = x·cos + rotate_half(x)·(sign·sin); a sign of ±1 changes no bit of the product. Rows run
+    /// in CKernels' loop (rope.c), split across the BLAS threads.
     private func rotate(_ x: inout Matrix, cos: Matrix, sin: Matrix, sineSign: Float) {
-        let half = headSize / 2, width = x.cols, heads = x.cols / headSize
+        let half = headSize / 2, width = x.cols, rows = x.rows, heads = x.cols / headSize, headSize = headSize
         precondition(cos.rows == x.rows && cos.cols == half, "RoPE tables [\(cos.rows), \(cos.cols)] for \(x.rows) rows of head size \(headSize)")
         cos.storage.withUnsafeBufferPointer { cosines in
             sin.storage.withUnsafeBufferPointer { sines in
                 x.storage.withUnsafeMutableBufferPointer { values in
-                    for row in 0..<x.rows {
-                        let c = cosines.baseAddress! + row * half, s = sines.baseAddress! + row * half
-                        for head in 0..<heads {
-                            let first = values.baseAddress! + row * width + head * headSize, second = first + half
-                            for j in 0..<half {
-                                let (x1, x2, sine) = (first[j], second[j], sineSign * s[j])
-                                first[j] = x1 * c[j] - x2 * sine
-                                second[j] = x2 * c[j] + x1 * sine
-                            }
-                        }
+                    let (cosines, sines, values) = (cosines.baseAddress!, sines.baseAddress!, values.baseAddress!)
+                    forEachChunk(rows, minimumChunk: 64) { chunk in
+                        ropeRows(chunk, heads: heads, headSize: headSize, values, stride: width, cos: cosines, sin: sines, sineSign: sineSign)
                     }
                 }
             }
@@ -199,12 +184,24 @@ package struct AttentionKeys {
 /// Grouped-query causal attention (`LlamaAttention` with sdpa): query head i reads key/value head
 /// ⌊i / (H/G)⌋; scores q·kᵀ/√D, masked where a key lies after the query (causal) or is padding,
 /// softmax, times v. The last Tq of the `length` keys are the queries' own positions.
+///
+/// A head's products are a few microseconds each (T×T×D with T = 128, D = 64), too small for a
+/// cblas_sgemm call's dispatch and threading: sequences are split across the BLAS threads, each
+/// running CKernels' `smallProduct` (the BERT encoder's) and causal softmax over blocks of
+/// `blockRows` query rows, each block only as far as its last row sees, so the masked upper triangle
+/// (nearly half of each [T, T] product) is never computed. The probabilities are not kept:
+/// backward computes them again, head by head (the same operations, so the same bits): one product
+/// more than the six of forward and backward saves [B, H, T, T] floats per layer (135 MiB over
+/// SmolLM2's 30 layers at 8 × 128 tokens).
 package struct GroupedQueryAttention {
     package let headCount: Int
     package let keyValueHeadCount: Int
     package let headSize: Int
-    /// P [B, H, Tq, Tk] of the last forward, which backward needs.
-    package private(set) var probabilities: [Float] = []
+    /// The last forward's key bias [B·rows per sequence]: 0 for a token, −∞ for padding.
+    private var keyBias: [Float] = []
+
+    /// Query rows per block: a multiple of 16, so that a block's visible keys fill whole vectors.
+    static let blockRows = 16
 
     package init(headCount: Int, keyValueHeadCount: Int, headSize: Int) {
         self.headCount = headCount
@@ -212,96 +209,60 @@ package struct GroupedQueryAttention {
         self.headSize = headSize
     }
 
+    /// One head's probabilities P [Tq, Tk] into `scores` (row stride Tk), zero where masked: per block
+    /// of query rows, S = Q·Kᵀ/√D over the keys the block sees, then the causal softmax with the
+    /// key bias. `keysTransposed` is the head's K transposed [D, Tk]; query row r sits at key r + Tk − Tq.
+    private static func probabilities(into scores: UnsafeMutablePointer<Float>, queries: UnsafePointer<Float>, queryStride: Int,
+                                      queryLength: Int, keysTransposed: UnsafePointer<Float>, keyLength: Int, headSize: Int,
+                                      keyBias: UnsafePointer<Float>) {
+        let scale = 1 / Float(headSize).squareRoot(), offset = keyLength - queryLength
+        for first in stride(from: 0, to: queryLength, by: blockRows) {
+            let last = min(first + blockRows, queryLength)
+            let block = scores + first * keyLength
+            smallProduct(.n, m: last - first, n: min(last + offset, keyLength), k: headSize, alpha: scale, queries + first * queryStride,
+                         lda: queryStride, keysTransposed, ldb: keyLength, block, ldc: keyLength)
+            causalSoftmaxRows(block, rows: last - first, stride: keyLength, lastVisible: first + offset, keyBias: keyBias)
+        }
+    }
+
     /// query [B·Tq, H·D] (RoPE applied) → context [B·Tq, H·D], heads side by side as `o_proj` reads them.
     /// A query that may attend no key (a left-padding row before any token) gets a zero context:
     /// its output is never read, and zeros keep NaN out of the rows that are.
     package mutating func forward(query: Matrix, keys source: AttentionKeys, batchSize: Int, into context: inout Matrix) {
-        let queryLength = query.rows / batchSize, keyLength = source.length
+        let queryLength = query.rows / batchSize, keyLength = source.length, rowsPerSequence = source.rowsPerSequence
         let width = headCount * headSize, keyWidth = keyValueHeadCount * headSize, group = headCount / keyValueHeadCount
-        let scale = 1 / Float(headSize).squareRoot()
-        let blockSize = queryLength * keyLength
-        if probabilities.count != batchSize * headCount * blockSize {
-            probabilities = [Float](repeating: 0, count: batchSize * headCount * blockSize)
-        }
+        let (keyValueHeadCount, headSize) = (keyValueHeadCount, headSize)
         context.ensureShapeForOverwrite(query.rows, width)
+        // 0 for a token, −∞ for padding: the softmax's exponential then gives a padded key exactly 0.
+        keyBias = source.mask.map { $0 == 0 ? -Float.infinity : 0 }
         query.storage.withUnsafeBufferPointer { q in
             source.keys.storage.withUnsafeBufferPointer { k in
                 source.values.storage.withUnsafeBufferPointer { v in
-                    probabilities.withUnsafeMutableBufferPointer { p in
-                        context.storage.withUnsafeMutableBufferPointer { out in
-                            for batch in 0..<batchSize {
-                                let keyRow = batch * source.rowsPerSequence
-                                let mask = source.mask[keyRow..<keyRow + keyLength]
-                                for head in 0..<headCount {
-                                    let kvHead = head / group
-                                    let scores = p.baseAddress! + (batch * headCount + head) * blockSize
-                                    let queries = q.baseAddress! + batch * queryLength * width + head * headSize
-                                    let keys = k.baseAddress! + keyRow * keyWidth + kvHead * headSize
-                                    let values = v.baseAddress! + keyRow * keyWidth + kvHead * headSize
-                                    gemm(.n, .t, m: queryLength, n: keyLength, k: headSize, alpha: scale, queries, lda: width,
-                                         keys, ldb: keyWidth, beta: 0, scores, ldc: keyLength)
-                                    for row in 0..<queryLength {
-                                        // Query row `row` sits at key index row + keyLength − queryLength.
-                                        let lastVisible = row + keyLength - queryLength
-                                        Self.maskedSoftmax(scores + row * keyLength, count: keyLength, lastVisible: lastVisible, mask: mask)
-                                    }
-                                    gemm(.n, .n, m: queryLength, n: headSize, k: keyLength, alpha: 1, scores, lda: keyLength,
-                                         values, ldb: keyWidth, beta: 0,
-                                         out.baseAddress! + batch * queryLength * width + head * headSize, ldc: width)
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// ∂L/∂context [B·T, H·D] → ∂L/∂q [B·T, H·D], ∂L/∂k and ∂L/∂v [B·T, G·D] for the last forward,
-    /// which attended within the batch (no cache) over the same `query`, `keys` and `values`
-    /// (q and k with RoPE applied). Per head, with P the kept probabilities:
-    /// ∂P = ∂O·Vᵀ, ∂V += Pᵀ·∂O, ∂S = P ⊙ (∂P − rowsum(∂P ⊙ P)), ∂Q = ∂S·K/√D, ∂K += ∂Sᵀ·Q/√D;
-    /// the query heads of one group sum into their key/value head. A masked key has P = 0, so ∂S = 0
-    /// there, and a query that attended nothing passes no gradient. `gradScores` is scratch [T, T].
-    package func backward(_ gradContext: Matrix, query: Matrix, keys: Matrix, values: Matrix, batchSize: Int,
-                          gradQuery: inout Matrix, gradKeys: inout Matrix, gradValues: inout Matrix, gradScores: inout [Float]) {
-        let length = query.rows / batchSize
-        let width = headCount * headSize, keyWidth = keyValueHeadCount * headSize, group = headCount / keyValueHeadCount
-        let scale = 1 / Float(headSize).squareRoot()
-        let blockSize = length * length
-        precondition(probabilities.count == batchSize * headCount * blockSize && keys.rows == query.rows,
-                     "attention backward needs the last forward's probabilities over this batch, without a cache")
-        gradQuery.ensureShapeForOverwrite(query.rows, width)
-        gradKeys.ensureShapeForOverwrite(keys.rows, keyWidth)
-        gradValues.ensureShapeForOverwrite(values.rows, keyWidth)
-        gradKeys.fill(0)
-        gradValues.fill(0)
-        if gradScores.count != blockSize { gradScores = [Float](repeating: 0, count: blockSize) }
-        query.storage.withUnsafeBufferPointer { q in
-            keys.storage.withUnsafeBufferPointer { k in
-                values.storage.withUnsafeBufferPointer { v in
-                    gradContext.storage.withUnsafeBufferPointer { dO in
-                        probabilities.withUnsafeBufferPointer { p in
-                            gradQuery.storage.withUnsafeMutableBufferPointer { dQ in
-                                gradKeys.storage.withUnsafeMutableBufferPointer { dK in
-                                    gradValues.storage.withUnsafeMutableBufferPointer { dV in
-                                        gradScores.withUnsafeMutableBufferPointer { dS in
-                                            let dS = dS.baseAddress!
-                                            for batch in 0..<batchSize {
-                                                for head in 0..<headCount {
-                                                    let kvHead = head / group
-                                                    let probabilities = p.baseAddress! + (batch * headCount + head) * blockSize
-                                                    let queryOffset = batch * length * width + head * headSize
-                                                    let keyOffset = batch * length * keyWidth + kvHead * headSize
-                                                    gemm(.n, .t, m: length, n: length, k: headSize, alpha: 1, dO.baseAddress! + queryOffset, lda: width,
-                                                         v.baseAddress! + keyOffset, ldb: keyWidth, beta: 0, dS, ldc: length)
-                                                    gemm(.t, .n, m: length, n: headSize, k: length, alpha: 1, probabilities, lda: length,
-                                                         dO.baseAddress! + queryOffset, ldb: width, beta: 1, dV.baseAddress! + keyOffset, ldc: keyWidth)
-                                                    softmaxBackwardRows(dS, probabilities: probabilities, rows: length)
-                                                    gemm(.n, .n, m: length, n: headSize, k: length, alpha: scale, dS, lda: length,
-                                                         k.baseAddress! + keyOffset, ldb: keyWidth, beta: 0, dQ.baseAddress! + queryOffset, ldc: width)
-                                                    gemm(.t, .n, m: length, n: headSize, k: length, alpha: scale, dS, lda: length,
-                                                         q.baseAddress! + queryOffset, ldb: width, beta: 1, dK.baseAddress! + keyOffset, ldc: keyWidth)
+                    context.storage.withUnsafeMutableBufferPointer { out in
+                        keyBias.withUnsafeBufferPointer { bias in
+                            let (q, k, v, out, bias) = (q.baseAddress!, k.baseAddress!, v.baseAddress!, out.baseAddress!, bias.baseAddress!)
+                            forEachChunk(batchSize, minimumChunk: 1) { sequences in
+                                // One key/value head's K transposed [D, Tk], so that a score row combines its rows,
+                                // and one head's P [Tq, Tk].
+                                withUnsafeTemporaryAllocation(of: Float.self, capacity: (headSize + queryLength) * keyLength) { scratch in
+                                    let keysTransposed = scratch.baseAddress!, scores = keysTransposed + headSize * keyLength
+                                    for batch in sequences {
+                                        let keyRow = batch * rowsPerSequence
+                                        for kvHead in 0..<keyValueHeadCount {
+                                            transpose(rows: keyLength, cols: headSize, k + keyRow * keyWidth + kvHead * headSize, stride: keyWidth,
+                                                      into: keysTransposed)
+                                            let values = v + keyRow * keyWidth + kvHead * headSize
+                                            for head in kvHead * group..<(kvHead + 1) * group {
+                                                let rowOffset = batch * queryLength * width + head * headSize
+                                                Self.probabilities(into: scores, queries: q + rowOffset, queryStride: width, queryLength: queryLength,
+                                                                   keysTransposed: keysTransposed, keyLength: keyLength, headSize: headSize,
+                                                                   keyBias: bias + keyRow)
+                                                // O = P·V, each block of rows over the keys it sees.
+                                                for first in stride(from: 0, to: queryLength, by: Self.blockRows) {
+                                                    let last = min(first + Self.blockRows, queryLength)
+                                                    smallProduct(.n, m: last - first, n: headSize, k: min(last + keyLength - queryLength, keyLength), alpha: 1,
+                                                                 scores + first * keyLength, lda: keyLength, values, ldb: keyWidth,
+                                                                 out + rowOffset + first * width, ldc: width)
                                                 }
                                             }
                                         }
@@ -315,38 +276,129 @@ package struct GroupedQueryAttention {
         }
     }
 
-    /// Softmax over the keys 0...lastVisible whose mask is 1, in place; every other key gets 0.
-    private static func maskedSoftmax(_ scores: UnsafeMutablePointer<Float>, count: Int, lastVisible: Int, mask: ArraySlice<Int>) {
-        let start = mask.startIndex
-        var largest = -Float.infinity
-        for j in 0...lastVisible where mask[start + j] != 0 { largest = max(largest, scores[j]) }
-        guard largest > -Float.infinity else {
-            for j in 0..<count { scores[j] = 0 }
-            return
-        }
-        var sum: Float = 0
-        for j in 0..<count {
-            if j <= lastVisible, mask[start + j] != 0 {
-                scores[j] = Foundation.exp(scores[j] - largest)
-                sum += scores[j]
-            } else {
-                scores[j] = 0
+    /// ∂L/∂context [B·T, H·D] → ∂L/∂q [B·T, H·D], ∂L/∂k and ∂L/∂v [B·T, G·D] for the last forward,
+    /// which attended within the batch (no cache) over the same `query`, `keys` and `values`
+    /// (q and k with RoPE applied). Per head, with P the forward's probabilities (computed again):
+    /// ∂P = ∂O·Vᵀ, ∂V += Pᵀ·∂O, ∂S = P ⊙ (∂P − rowsum(∂P ⊙ P)), ∂Q = ∂S·K/√D, ∂K += ∂Sᵀ·Q/√D;
+    /// the query heads of one group sum into their key/value head, in head order. A masked key has
+    /// P = 0, so ∂S = 0 there, and a query that attended nothing passes no gradient. Blocks of rows
+    /// (of keys, for ∂V and ∂K) stop where the causal mask makes every further term zero.
+    /// `gradScores` is the workers' scratch, sized here: each one's P and ∂S of one head [T, T], K
+    /// and V of one key/value head transposed [D, T], and one head's ∂K or ∂V [T, D] before it joins
+    /// its group's.
+    package func backward(_ gradContext: Matrix, query: Matrix, keys: Matrix, values: Matrix, batchSize: Int,
+                          gradQuery: inout Matrix, gradKeys: inout Matrix, gradValues: inout Matrix, gradScores: inout [Float]) {
+        let length = query.rows / batchSize
+        let width = headCount * headSize, keyWidth = keyValueHeadCount * headSize, group = headCount / keyValueHeadCount
+        let (keyValueHeadCount, headSize) = (keyValueHeadCount, headSize)
+        let scale = 1 / Float(headSize).squareRoot()
+        let blockSize = length * length
+        precondition(keyBias.count == query.rows && keys.rows == query.rows,
+                     "attention backward needs the last forward over this batch, without a cache")
+        gradQuery.ensureShapeForOverwrite(query.rows, width)
+        gradKeys.ensureShapeForOverwrite(keys.rows, keyWidth)
+        gradValues.ensureShapeForOverwrite(values.rows, keyWidth)
+        let workers = workerCount(batchSize, minimumChunk: 1), perWorker = 2 * blockSize + 3 * headSize * length
+        if gradScores.count != workers * perWorker { gradScores = [Float](repeating: 0, count: workers * perWorker) }
+        query.storage.withUnsafeBufferPointer { q in
+            keys.storage.withUnsafeBufferPointer { k in
+                values.storage.withUnsafeBufferPointer { v in
+                    gradContext.storage.withUnsafeBufferPointer { dO in
+                        keyBias.withUnsafeBufferPointer { bias in
+                            gradQuery.storage.withUnsafeMutableBufferPointer { dQ in
+                                gradKeys.storage.withUnsafeMutableBufferPointer { dK in
+                                    gradValues.storage.withUnsafeMutableBufferPointer { dV in
+                                        gradScores.withUnsafeMutableBufferPointer { scratch in
+                                            let (q, k, v, dO, bias) = (q.baseAddress!, k.baseAddress!, v.baseAddress!, dO.baseAddress!, bias.baseAddress!)
+                                            let (dQ, dK, dV, scratch) = (dQ.baseAddress!, dK.baseAddress!, dV.baseAddress!, scratch.baseAddress!)
+                                            forEachChunk(batchSize, workers: workers) { worker, sequences in
+                                                let probabilities = scratch + worker * perWorker, dS = probabilities + blockSize
+                                                let keysTransposed = dS + blockSize, valuesTransposed = keysTransposed + headSize * length
+                                                let part = valuesTransposed + headSize * length
+                                                // ∂V_h = Pᵀ·∂O or ∂K_h = ∂Sᵀ·Q/√D into `part`, key blocks first..<last: the queries from
+                                                // `first` on see them. Then added to the group's (the group's first head stores it).
+                                                func keySideProduct(_ source: UnsafePointer<Float>, _ factor: UnsafePointer<Float>, alpha: Float,
+                                                                    queryOffset: Int, into target: UnsafeMutablePointer<Float>, overwrite: Bool) {
+                                                    for first in stride(from: 0, to: length, by: Self.blockRows) {
+                                                        let last = min(first + Self.blockRows, length)
+                                                        smallProduct(.t, m: last - first, n: headSize, k: length - first, alpha: alpha,
+                                                                     source + first * length + first, lda: length, factor + queryOffset + first * width,
+                                                                     ldb: width, part + first * headSize, ldc: headSize)
+                                                    }
+                                                    Self.add(part, into: target, rows: length, cols: headSize, stride: keyWidth, overwrite: overwrite)
+                                                }
+                                                for batch in sequences {
+                                                    let rowOffset = batch * length
+                                                    for kvHead in 0..<keyValueHeadCount {
+                                                        let keyOffset = rowOffset * keyWidth + kvHead * headSize
+                                                        transpose(rows: length, cols: headSize, k + keyOffset, stride: keyWidth, into: keysTransposed)
+                                                        transpose(rows: length, cols: headSize, v + keyOffset, stride: keyWidth, into: valuesTransposed)
+                                                        for head in kvHead * group..<(kvHead + 1) * group {
+                                                            let queryOffset = rowOffset * width + head * headSize
+                                                            Self.probabilities(into: probabilities, queries: q + queryOffset, queryStride: width, queryLength: length,
+                                                                               keysTransposed: keysTransposed, keyLength: length, headSize: headSize,
+                                                                               keyBias: bias + rowOffset)
+                                                            for first in stride(from: 0, to: length, by: Self.blockRows) {
+                                                                let last = min(first + Self.blockRows, length)
+                                                                // ∂P and ∂S of rows first..<last, over the keys they see; then ∂Q.
+                                                                smallProduct(.n, m: last - first, n: last, k: headSize, alpha: 1, dO + queryOffset + first * width,
+                                                                             lda: width, valuesTransposed, ldb: length, dS + first * length, ldc: length)
+                                                                causalSoftmaxBackwardRows(dS + first * length, probabilities: probabilities + first * length,
+                                                                                          rows: last - first, stride: length, lastVisible: first)
+                                                                smallProduct(.n, m: last - first, n: headSize, k: last, alpha: scale, dS + first * length,
+                                                                             lda: length, k + keyOffset, ldb: keyWidth, dQ + queryOffset + first * width, ldc: width)
+                                                            }
+                                                            let firstOfGroup = head == kvHead * group
+                                                            keySideProduct(probabilities, dO, alpha: 1, queryOffset: queryOffset, into: dV + keyOffset,
+                                                                           overwrite: firstOfGroup)
+                                                            keySideProduct(dS, q, alpha: scale, queryOffset: queryOffset, into: dK + keyOffset,
+                                                                           overwrite: firstOfGroup)
+                                                        }
+                                                    }
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
             }
         }
-        let inverse = 1 / sum
-        for j in 0...lastVisible { scores[j] *= inverse }
+    }
+
+    /// target[r, c] (row stride `stride`) ← part[r, c] (dense) when `overwrite`, else += it.
+    private static func add(_ part: UnsafePointer<Float>, into target: UnsafeMutablePointer<Float>, rows: Int, cols: Int, stride: Int,
+                            overwrite: Bool) {
+        for row in 0..<rows {
+            let source = part + row * cols, destination = target + row * stride
+            if overwrite {
+                destination.update(from: source, count: cols)
+            } else {
+                for c in 0..<cols { destination[c] += source[c] }
+            }
+        }
     }
 }
 
 /// SwiGLU's gating: out = SiLU(gate) ⊙ up with SiLU(x) = x·σ(x) (`LlamaMLP`, act_fn = silu).
-/// Backward needs gate and up, which the layer keeps.
+/// Backward needs gate and up, which the layer keeps, and recomputes σ (keeping it would cost an
+/// [N, F] matrix per layer). CKernels' loops (swiglu.c), split across the BLAS threads.
 package enum SwiGLU {
     package static func forward(gate: Matrix, up: Matrix, into out: inout Matrix) {
         precondition(gate.shape == up.shape, "SwiGLU gate \(gate.shape) and up \(up.shape) differ")
         out.ensureShapeForOverwrite(gate.rows, gate.cols)
-        for index in 0..<gate.count {
-            let g = gate.storage[index]
-            out.storage[index] = g / (1 + Foundation.exp(-g)) * up.storage[index]
+        let count = gate.count
+        gate.storage.withUnsafeBufferPointer { gate in
+            up.storage.withUnsafeBufferPointer { up in
+                out.storage.withUnsafeMutableBufferPointer { out in
+                    let (gate, up, out) = (gate.baseAddress!, up.baseAddress!, out.baseAddress!)
+                    forEachChunk(count, minimumChunk: 16_384) { chunk in
+                        swigluForward(gate: gate + chunk.lowerBound, up: up + chunk.lowerBound, into: out + chunk.lowerBound, count: chunk.count)
+                    }
+                }
+            }
         }
     }
 
@@ -356,45 +408,77 @@ package enum SwiGLU {
         precondition(gradOutput.shape == gate.shape && gate.shape == up.shape, "SwiGLU backward of \(gradOutput.shape) for \(gate.shape)")
         gradGate.ensureShapeForOverwrite(gate.rows, gate.cols)
         gradUp.ensureShapeForOverwrite(gate.rows, gate.cols)
-        for index in 0..<gate.count {
-            let g = gate.storage[index], upstream = gradOutput.storage[index]
-            let sigmoid = 1 / (1 + Foundation.exp(-g))
-            gradUp.storage[index] = upstream * g * sigmoid
-            gradGate.storage[index] = upstream * up.storage[index] * sigmoid * (1 + g * (1 - sigmoid))
-        }
-    }
-}
-
-/// Mean cross-entropy over the rows of a vocabulary-wide logit matrix, as torch's
-/// `F.cross_entropy` (log-softmax in float32) computes it: L = (1/R)·Σ_r (logsumexp(z_r) − z_r[y_r]),
-/// and ∂L/∂z = (softmax(z) − onehot(y))/R. Each row's Σ exp is accumulated in Double: summed in
-/// float32 one term at a time, the tens of thousands of terms far below the running sum's ulp
-/// would be rounded away, and the loss would come out biased low.
-package enum LanguageModelLoss {
-    /// logits [R, V] are overwritten by ∂L/∂logits; targets [R] in 0..<V.
-    package static func crossEntropy(_ logits: inout Matrix, targets: [Int]) -> Float {
-        let rows = logits.rows, vocabulary = logits.cols
-        precondition(targets.count == rows && targets.allSatisfy { (0..<vocabulary).contains($0) },
-                     "\(targets.count) targets in 0..<\(vocabulary) for \(rows) rows of logits")
-        var total: Double = 0
-        logits.storage.withUnsafeMutableBufferPointer { values in
-            for row in 0..<rows {
-                let z = values.baseAddress! + row * vocabulary
-                var largest = -Float.infinity
-                for j in 0..<vocabulary { largest = max(largest, z[j]) }
-                let target = z[targets[row]]
-                var sum: Double = 0
-                for j in 0..<vocabulary {
-                    z[j] = Foundation.exp(z[j] - largest)
-                    sum += Double(z[j])
+        let count = gate.count
+        gradOutput.storage.withUnsafeBufferPointer { upstream in
+            gate.storage.withUnsafeBufferPointer { gate in
+                up.storage.withUnsafeBufferPointer { up in
+                    gradGate.storage.withUnsafeMutableBufferPointer { gradGate in
+                        gradUp.storage.withUnsafeMutableBufferPointer { gradUp in
+                            let (upstream, gate, up) = (upstream.baseAddress!, gate.baseAddress!, up.baseAddress!)
+                            let (gradGate, gradUp) = (gradGate.baseAddress!, gradUp.baseAddress!)
+                            forEachChunk(count, minimumChunk: 16_384) { chunk in
+                                let at = chunk.lowerBound
+                                swigluBackward(upstream + at, gate: gate + at, up: up + at, gradGate: gradGate + at, gradUp: gradUp + at, count: chunk.count)
+                            }
+                        }
+                    }
                 }
-                total += Foundation.log(sum) + Double(largest) - Double(target)
-                let inverse = Float(1 / (sum * Double(rows)))
-                for j in 0..<vocabulary { z[j] *= inverse }
-                z[targets[row]] -= 1 / Float(rows)
             }
         }
-        return Float(total / Double(rows))
     }
 }
 
+/// The tied LM head and its mean cross-entropy, as transformers' head and torch's `F.cross_entropy`
+/// (log-softmax in float32) compute them: logits z = h·Eᵀ, L = (1/R)·Σ_r (logsumexp(z_r) − z_r[y_r]),
+/// ∂L/∂z = (softmax(z) − onehot(y))/R and ∂L/∂h = ∂L/∂z·E. Formed `blockRows` rows at a time, so
+/// that one block's logits exist at once instead of [R, V] (190 MiB at 8 × 127 positions of
+/// SmolLM2's 49,152 tokens), the same products otherwise. Each row's Σ exp is accumulated in
+/// Double: summed in float32, the tens of thousands of terms far below the running sum's ulp would
+/// be rounded away, and the loss would come out biased low. Rows run in CKernels' loop
+/// (cross_entropy.c), split across the BLAS threads; their losses are added in row order,
+/// whatever the split.
+package enum LanguageModelLoss {
+    static let blockRows = 128
+
+    /// h [R, C] (the final norm's output at the rows with a target), E [V, C], targets [R] in 0..<V →
+    /// the mean loss and, when `formingGradient`, ∂L/∂h [R, C] (an evaluation skips its product,
+    /// as costly as the logits').
+    package static func tiedHead(_ hidden: Matrix, embedding: Matrix, targets: [Int], formingGradient: Bool) -> (loss: Float, gradient: Matrix?) {
+        let rows = hidden.rows, width = hidden.cols, vocabulary = embedding.rows
+        precondition(embedding.cols == width && targets.count == rows && targets.allSatisfy { (0..<vocabulary).contains($0) },
+                     "\(targets.count) targets in 0..<\(vocabulary) for \(rows) rows of \(hidden.shape), embedding \(embedding.shape)")
+        var losses = [Double](repeating: 0, count: rows)
+        var gradient = Matrix.uninitializedActivation(formingGradient ? rows : 0, width)
+        var logits = [Float](unsafeUninitializedCapacity: min(blockRows, rows) * vocabulary) { _, initialized in
+            initialized = min(blockRows, rows) * vocabulary
+        }
+        hidden.storage.withUnsafeBufferPointer { h in
+            embedding.storage.withUnsafeBufferPointer { e in
+                targets.withUnsafeBufferPointer { targets in
+                    losses.withUnsafeMutableBufferPointer { losses in
+                        logits.withUnsafeMutableBufferPointer { z in
+                            gradient.storage.withUnsafeMutableBufferPointer { dh in
+                                let (h, e, targets, losses, z) = (h.baseAddress!, e.baseAddress!, targets.baseAddress!, losses.baseAddress!,
+                                                                  z.baseAddress!)
+                                for first in stride(from: 0, to: rows, by: blockRows) {
+                                    let count = min(blockRows, rows - first)
+                                    gemm(.n, .t, m: count, n: vocabulary, k: width, alpha: 1, h + first * width, lda: width, e, ldb: width,
+                                         beta: 0, z, ldc: vocabulary)
+                                    forEachChunk(count, minimumChunk: 8) { chunk in
+                                        crossEntropyRows(chunk, vocabulary: vocabulary, z, targets: targets + first, totalRows: rows,
+                                                         losses: losses + first)
+                                    }
+                                    if formingGradient {
+                                        gemm(.n, .n, m: count, n: width, k: vocabulary, alpha: 1, z, lda: vocabulary, e, ldb: width,
+                                             beta: 0, dh.baseAddress! + first * width, ldc: width)
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return (Float(losses.reduce(0, +) / Double(rows)), formingGradient ? gradient : nil)
+    }
+}
