@@ -91,7 +91,7 @@ struct BenchCommand: ParsableCommand {
             --eager adds eager attention as a labelled extra row.
             """)
 
-        @Option(help: "The model to train.") var model = ModelChoice(argument: "minilm")!
+        @Option(help: "The model to train (\(ModelFamilyRegistry.names.joined(separator: ", "))).") var model = "minilm"
         @Option(help: "Sequences per batch (default: 32 for an encoder, 8 for a decoder).") var batch: Int?
         @Option(help: "Tokens per sequence (default: 64 for an encoder, 128 for a decoder).") var sequence: Int?
         @Option(help: "Adapter rank.") var rank = 8
@@ -119,16 +119,20 @@ struct BenchCommand: ParsableCommand {
                 throw ValidationError("unknown variant '\(name)' for --variants; allowed: \(known.joined(separator: ", ")) "
                     + "(repeat the option for several: --variants lora --variants dora)")
             }
-            let architecture = try BenchArchitecture(model.family)
+            guard let family = ModelFamilyRegistry.family(named: model) else {
+                throw ValidationError("unknown model '\(model)' for --model; allowed: \(ModelFamilyRegistry.described().joined(separator: ", "))")
+            }
+            let architecture = try BenchArchitecture(family)
             for name in targetModules where !architecture.allLinearTargets.contains(name) {
-                throw ValidationError("--target-modules \(name) is not a Linear of \(model.family.name); "
+                throw ValidationError("--target-modules \(name) is not a Linear of \(model); "
                     + "allowed: \(architecture.allLinearTargets.joined(separator: ", "))")
             }
         }
 
         func run() throws {
             BLASThreads.set(threads)
-            let family = model.family
+            // validate() has resolved the name.
+            let family = ModelFamilyRegistry.family(named: model)!
             let files = try ModelStore.default.locate(family)
             let benchmark = ModelBenchmark(architecture: try BenchArchitecture(family), batch: batch, sequence: sequence, rank: rank,
                                            warmup: warmup, repeats: repeats, targetModules: targetModules.isEmpty ? nil : targetModules,

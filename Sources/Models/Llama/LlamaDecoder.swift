@@ -378,7 +378,7 @@ package struct LlamaGradientScratch {
     package var context = Matrix.zeros(0, 0)                           // ∂L/∂(attention output) [N, C]
     package var query = Matrix.zeros(0, 0)                             // ∂L/∂(Q a) [N, C]
     package var key = Matrix.zeros(0, 0), value = Matrix.zeros(0, 0)   // ∂L/∂(K a), ∂L/∂(V a) [N, KV]
-    package var scores: [Float] = []                                   // one head's ∂L/∂scores [T, T]
+    package var scores: [Float] = []                                   // attention backward's per-worker scratch (P and ∂S of a head)
 }
 
 /// The keys and values of earlier tokens, per layer, for generation: B sequences of up to
