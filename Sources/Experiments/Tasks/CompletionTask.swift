@@ -277,16 +277,13 @@ package final class CompletionModel: PeftExportable {
     package let experiment: CompletionExperiment
     package let model: any LanguageModel
     package var adapters: [NamedAdapter] { model.adapters }
-    /// Which training examples make up each batch of an epoch.
-    private let order: Batcher
-    private var epoch = 0
-    private var batches: [[Int]] = []
-    private var cursor = 0
+    /// Which training examples make up each batch, epoch by epoch.
+    private var data: EpochCursor<[Int]>
 
     package init(experiment: CompletionExperiment, model: any LanguageModel, order: Batcher) {
         self.experiment = experiment
         self.model = model
-        self.order = order
+        data = EpochCursor { order.batchMembers(epoch: $0) }
     }
 
     package var trainableParameters: [Parameter] { model.trainableParameters }
@@ -299,31 +296,16 @@ package final class CompletionModel: PeftExportable {
     /// The next batch of the current epoch (a new shuffle each epoch); a smaller last batch of an
     /// epoch is kept, since the loss is a mean over its completion tokens.
     package func trainOnNextBatch() throws -> Float {
-        if cursor == batches.count {
-            batches = order.batchMembers(epoch: epoch)
-            epoch += 1
-            cursor = 0
-        }
-        let members = batches[cursor]
-        cursor += 1
+        let members = data.next()
         let loss = try model.loss(CompletionBatch(padding: members.map { experiment.train.examples[$0] }, padID: experiment.base.padID),
                                   training: true)
         try model.backward()
         return loss
     }
 
-    /// [epochs started, batches taken from the current one]; the epoch's batches are recomputed
-    /// from the run's seed.
-    package var dataPosition: [UInt64] { [UInt64(epoch), UInt64(cursor)] }
+    package var dataPosition: [UInt64] { data.position }
 
-    package func restore(dataPosition position: [UInt64]) throws {
-        let expected = "[epoch, cursor] with cursor within the epoch's batches"
-        guard position.count == 2 else { throw DataPositionError(found: position, expected: expected) }
-        let (epoch, cursor) = (Int(position[0]), Int(position[1]))
-        let batches = epoch > 0 ? order.batchMembers(epoch: epoch - 1) : []
-        guard cursor <= batches.count else { throw DataPositionError(found: position, expected: expected) }
-        (self.epoch, self.batches, self.cursor) = (epoch, batches, cursor)
-    }
+    package func restore(dataPosition position: [UInt64]) throws { try data.restore(position) }
 
     /// `loss`: the mean cross-entropy per completion token over the whole split (each batch's
     /// mean weighted by its completion tokens, summed in Double); `perplexity`: exp(loss);

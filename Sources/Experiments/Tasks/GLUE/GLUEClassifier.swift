@@ -12,15 +12,12 @@ package final class GLUEClassifier: PeftExportable {
     package let experiment: GLUEExperiment
     package let classifier: any TextClassifier
     package var adapters: [NamedAdapter] { classifier.adapters }
-    private let batcher: Batcher
-    private var epoch = 0
-    private var batches: [TokenBatch] = []
-    private var cursor = 0
+    private var data: EpochCursor<TokenBatch>
 
     package init(experiment: GLUEExperiment, classifier: any TextClassifier, batcher: Batcher) {
         self.experiment = experiment
         self.classifier = classifier
-        self.batcher = batcher
+        data = EpochCursor { batcher.batches(epoch: $0) }
     }
 
     package var trainableParameters: [Parameter] { classifier.trainableParameters }
@@ -34,30 +31,14 @@ package final class GLUEClassifier: PeftExportable {
     /// The next batch of the current epoch (a new shuffle each epoch); a smaller last batch of
     /// an epoch is kept, since the loss is a mean over the batch.
     package func trainOnNextBatch() throws -> Float {
-        if cursor == batches.count {
-            batches = batcher.batches(epoch: epoch)
-            epoch += 1
-            cursor = 0
-        }
-        let batch = batches[cursor]
-        cursor += 1
-        let loss = try classifier.loss(batch, training: true)
+        let loss = try classifier.loss(data.next(), training: true)
         try classifier.backward()
         return loss
     }
 
-    /// [epochs started, batches taken from the current one]; the epoch's batches are recomputed
-    /// from the run's seed.
-    package var dataPosition: [UInt64] { [UInt64(epoch), UInt64(cursor)] }
+    package var dataPosition: [UInt64] { data.position }
 
-    package func restore(dataPosition position: [UInt64]) throws {
-        let expected = "[epoch, cursor] with cursor within the epoch's batches"
-        guard position.count == 2 else { throw DataPositionError(found: position, expected: expected) }
-        let (epoch, cursor) = (Int(position[0]), Int(position[1]))
-        let batches = epoch > 0 ? batcher.batches(epoch: epoch - 1) : []
-        guard cursor <= batches.count else { throw DataPositionError(found: position, expected: expected) }
-        (self.epoch, self.batches, self.cursor) = (epoch, batches, cursor)
-    }
+    package func restore(dataPosition position: [UInt64]) throws { try data.restore(position) }
 
     /// Mean loss and accuracy (the highest label score, ties to the lower label) over a held-out
     /// split, summed in Double, with every example's prediction and its softmax probability
