@@ -79,19 +79,12 @@ public final class BertClassifierBase: TextClassifierBase {
         return BertTextClassifier(encoder: encoder, family: files.family, isRegression: task.isRegression)
     }
 
-    private static let cacheLock = NSLock()
-    nonisolated(unsafe) private static var decodedWeights: [String: BertWeights] = [:]
-
-    /// The weights decoded once per process and file: every task built from one model (another
-    /// sweep in the same process, the tests) shares them instead of decoding 90 MB again.
+    /// The weights decoded once per process and file (90 MB of safetensors).
     static func sharedWeights(_ path: String) throws -> BertWeights {
-        try cacheLock.withLock {
-            if let cached = decodedWeights[path] { return cached }
-            let weights = try BertWeights(SafetensorsFile(path: path))
-            decodedWeights[path] = weights
-            return weights
-        }
+        try decoded.weights(path) { try BertWeights(SafetensorsFile(path: path)) }
     }
+
+    private static let decoded = SharedWeights<BertWeights>()
 }
 
 /// The encoder with its adapters and head.

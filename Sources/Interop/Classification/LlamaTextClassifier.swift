@@ -87,18 +87,12 @@ public final class LlamaClassifierBase: TextClassifierBase {
         return LlamaTextClassifier(decoder: decoder, labelTokenIDs: labelTokenIDs, family: files.family)
     }
 
-    private static let cacheLock = NSLock()
-    nonisolated(unsafe) private static var dequantized: [String: LlamaWeights] = [:]
-
     /// The weights dequantized once per process and file, shared by every run and task.
     static func sharedWeights(_ file: GGUFFile, config: LlamaConfig) throws -> LlamaWeights {
-        try cacheLock.withLock {
-            if let cached = dequantized[file.path] { return cached }
-            let weights = try LlamaWeights(gguf: file, config: config)
-            dequantized[file.path] = weights
-            return weights
-        }
+        try dequantized.weights(file.path) { try LlamaWeights(gguf: file, config: config) }
     }
+
+    private static let dequantized = SharedWeights<LlamaWeights>()
 }
 
 /// The decoder with its adapters, scoring labels by their words' logits.

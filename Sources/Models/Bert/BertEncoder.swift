@@ -59,7 +59,7 @@ public final class BertEncoder {
         let width = config.hiddenSize
         var adapters: [(name: String, adapter: any Adapter)] = []
         let frozenBuffer = DequantizationBuffer()
-        func linear(_ name: String, inFeatures: Int, outFeatures: Int) throws -> BertLinear {
+        func linear(_ name: String, inFeatures: Int, outFeatures: Int) throws -> AdaptableLinear {
             let weight = try tensor(name + ".weight", [outFeatures, inFeatures]), bias = try tensor(name + ".bias", [outFeatures])
             guard let adapter = try adapt(name, weight, bias) else {
                 return .frozen(try baseFormat.frozenLinear(weight: weight, bias: bias, buffer: frozenBuffer))
@@ -300,58 +300,10 @@ public struct BertWeights: Sendable {
     }
 }
 
-/// One Linear of the encoder: the adapter that replaced it, or the frozen base layer alone.
-package enum BertLinear {
-    case frozen(FrozenLinear)
-    case adapted(any Adapter)
-
-    /// x [N, in] → y [N, out], always a new matrix: the adapters that read it, and DoRA's that wrote
-    /// it, may keep it for backward, and a reused buffer would then be copied on write instead.
-    package func forward(_ x: Matrix, training: Bool, into y: inout Matrix) throws {
-        switch self {
-        case let .adapted(adapter):
-            y = try adapter.forward(x, training: training)
-        case let .frozen(linear):
-            y = .uninitializedActivation(x.rows, linear.outFeatures)
-            linear.withWeight { gemm(x, .n, $0, .t, into: &y) }
-            addRowVector(linear.bias.value, to: &y)
-        }
-    }
-
-    /// ∂L/∂y [N, out] → ∂L/∂x [N, in], stored into `gradInput` or added to it; an adapter also
-    /// accumulates its parameter gradients.
-    package func backward(_ gradOutput: Matrix, into gradInput: inout Matrix, accumulate: Bool) throws {
-        switch self {
-        case let .adapted(adapter):
-            try adapter.backward(gradOutput, into: &gradInput, accumulate: accumulate)
-        case let .frozen(linear):
-            linear.backward(gradOutput, into: &gradInput, accumulate: accumulate)
-        }
-    }
-
-    /// The frozen base, adapted or not.
-    package var base: FrozenLinear {
-        switch self {
-        case let .frozen(linear): return linear
-        case let .adapted(adapter): return adapter.base
-        }
-    }
-
-    /// Parameter gradients only, for a layer whose input needs no gradient: nothing to do when frozen.
-    package func backwardParameters(_ gradOutput: Matrix) throws {
-        if case let .adapted(adapter) = self { _ = try adapter.backward(gradOutput) }
-    }
-
-    package var isAdapted: Bool {
-        if case .adapted = self { return true }
-        return false
-    }
-}
-
 /// One post-LN transformer block of BERT with its activations:
 /// h = LN₁(x + Attn(x)·W_o), out = LN₂(h + GELU(h·W_i)·W_f).
 package final class BertLayer {
-    package let query, key, value, attentionOutput, intermediate, output: BertLinear
+    package let query, key, value, attentionOutput, intermediate, output: AdaptableLinear
     package var attentionNorm, outputNorm: LayerNorm
     package var attention: MultiHeadAttention
 
@@ -360,8 +312,8 @@ package final class BertLayer {
     private var q = Matrix.zeros(0, 0), k = Matrix.zeros(0, 0), v = Matrix.zeros(0, 0)  // [N, C]
     private var geluDerivative = Matrix.zeros(0, 0)  // GELU′(h·W_i) [N, F]
 
-    package init(query: BertLinear, key: BertLinear, value: BertLinear, attentionOutput: BertLinear, attentionNorm: LayerNorm,
-         intermediate: BertLinear, output: BertLinear, outputNorm: LayerNorm, headCount: Int) {
+    package init(query: AdaptableLinear, key: AdaptableLinear, value: AdaptableLinear, attentionOutput: AdaptableLinear, attentionNorm: LayerNorm,
+         intermediate: AdaptableLinear, output: AdaptableLinear, outputNorm: LayerNorm, headCount: Int) {
         self.query = query
         self.key = key
         self.value = value
@@ -377,21 +329,21 @@ package final class BertLayer {
 
     /// x [N, C] → out [N, C] (written in full).
     package func forward(_ x: Matrix, attentionMask: [Int], sequenceLength: Int, training: Bool, into out: inout Matrix) throws {
-        try query.forward(x, training: training, into: &q)
-        try key.forward(x, training: training, into: &k)
-        try value.forward(x, training: training, into: &v)
+        q = try query.forward(x, training: training)
+        k = try key.forward(x, training: training)
+        v = try value.forward(x, training: training)
         var context = Matrix.uninitializedActivation(x.rows, x.cols)  // [N, C]
         attention.forward(query: q, key: k, value: v, attentionMask: attentionMask, sequenceLength: sequenceLength, into: &context)
         var projected = Matrix.zeros(0, 0)  // context·W_o [N, C]
-        try attentionOutput.forward(context, training: training, into: &projected)
+        projected = try attentionOutput.forward(context, training: training)
         var normalized = Matrix.zeros(0, 0)  // h [N, C]
         attentionNorm.forward(projected, adding: x, into: &normalized)
         var preActivation = Matrix.zeros(0, 0)  // h·W_i [N, F]
-        try intermediate.forward(normalized, training: training, into: &preActivation)
+        preActivation = try intermediate.forward(normalized, training: training)
         var activation = Matrix.uninitializedActivation(x.rows, preActivation.cols)  // GELU(h·W_i) [N, F]
         GELU.forward(preActivation, into: &activation, derivative: &geluDerivative)
         var feedForward = Matrix.zeros(0, 0)  // activation·W_f [N, C]
-        try output.forward(activation, training: training, into: &feedForward)
+        feedForward = try output.forward(activation, training: training)
         outputNorm.forward(feedForward, adding: normalized, into: &out)
     }
 

@@ -58,13 +58,3 @@ extension LlamaDecoder {
         return tensors
     }
 }
-
-extension LlamaLinear {
-    /// The frozen base: the Linear itself, or the one its adapter holds.
-    var base: FrozenLinear {
-        switch self {
-        case let .frozen(base): return base
-        case let .adapted(adapter): return adapter.base
-        }
-    }
-}

@@ -47,7 +47,7 @@ public final class LlamaDecoder {
         let config = weights.config
         let modules = config.modules
         var adapters: [(name: String, adapter: any Adapter)] = []
-        func linear(_ module: ModuleShape, _ weight: Matrix) throws -> LlamaLinear {
+        func linear(_ module: ModuleShape, _ weight: Matrix) throws -> AdaptableLinear {
             let base = try prebuilt[module.name] ?? baseFormat.frozenLinear(weight: weight, bias: nil, buffer: buffer)
             guard let adapter = try adapt(module, base) else { return .frozen(base) }
             guard adapter.inFeatures == module.inFeatures, adapter.outFeatures == module.outFeatures else {
@@ -282,7 +282,7 @@ public final class LlamaDecoder {
 /// a = RMSNorm(h)·w_in; h' = h + O(Attention(RoPE(Q a), RoPE(K a), V a)); b = RMSNorm(h')·w_post;
 /// out = h' + Down(SiLU(Gate b) ⊙ Up b).
 package final class LlamaLayer {
-    package let query, key, value, attentionOutput, gate, up, down: LlamaLinear
+    package let query, key, value, attentionOutput, gate, up, down: AdaptableLinear
     package let attentionNorm, feedForwardNorm: RMSNorm
     private var attention: GroupedQueryAttention
 
@@ -295,7 +295,7 @@ package final class LlamaLayer {
     private var feedForwardInverseRMS: [Float] = []      // [N]
     private var gateOutput = Matrix.zeros(0, 0), upOutput = Matrix.zeros(0, 0)  // Gate b, Up b [N, F]
 
-    package init(config: LlamaConfig, attentionNorm: Matrix, feedForwardNorm: Matrix, linears: [LlamaLinear]) {
+    package init(config: LlamaConfig, attentionNorm: Matrix, feedForwardNorm: Matrix, linears: [AdaptableLinear]) {
         precondition(linears.count == LlamaConfig.linearNames.count, "\(linears.count) Linears for a Llama layer")
         (query, key, value, attentionOutput, gate, up, down) = (linears[0], linears[1], linears[2], linears[3], linears[4], linears[5], linears[6])
         self.attentionNorm = RMSNorm(weight: attentionNorm, epsilon: config.rmsNormEpsilon)

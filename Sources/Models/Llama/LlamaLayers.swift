@@ -7,46 +7,6 @@ import LoRABenchAdapters
 // H query heads, G key/value heads, KV = G·D, F the SwiGLU width. Each forward keeps what its
 // backward will need and says so.
 
-/// One Linear of the decoder (no bias): the adapter that replaced it, or the frozen weight alone.
-package enum LlamaLinear {
-    case frozen(FrozenLinear)
-    case adapted(any Adapter)
-
-    /// x [N, in] → y [N, out], always a new matrix: adapters keep their input, and DoRA its output,
-    /// for backward, so a reused buffer would be copied on write instead.
-    package func forward(_ x: Matrix, training: Bool) throws -> Matrix {
-        switch self {
-        case let .adapted(adapter):
-            return try adapter.forward(x, training: training)
-        case let .frozen(linear):
-            var y = Matrix.uninitializedActivation(x.rows, linear.outFeatures)
-            linear.withWeight { gemm(x, .n, $0, .t, into: &y) }
-            return y
-        }
-    }
-
-    /// ∂L/∂y [N, out] → ∂L/∂x [N, in], stored into `gradInput` or, with `accumulate`, added to it
-    /// (Q, K and V read one input); an adapter also accumulates its parameter gradients.
-    package func backward(_ gradOutput: Matrix, into gradInput: inout Matrix, accumulate: Bool) throws {
-        switch self {
-        case let .adapted(adapter):
-            try adapter.backward(gradOutput, into: &gradInput, accumulate: accumulate)
-        case let .frozen(linear):
-            linear.backward(gradOutput, into: &gradInput, accumulate: accumulate)
-        }
-    }
-
-    /// Parameter gradients only, for a layer whose input needs no gradient: nothing to do when frozen.
-    package func backwardParameters(_ gradOutput: Matrix) throws {
-        if case let .adapted(adapter) = self { _ = try adapter.backward(gradOutput) }
-    }
-
-    package var isAdapted: Bool {
-        if case .adapted = self { return true }
-        return false
-    }
-}
-
 /// Token embedding: out[n] = E[ids[n]] ([N, C] from E [vocab, C]).
 package enum LlamaEmbedding {
     package static func forward(inputIDs: [Int], table: Matrix, into out: inout Matrix) {
