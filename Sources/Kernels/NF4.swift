@@ -8,6 +8,8 @@
 /// the index of the NF4 code nearest to w / c: the blockwise absmax quantization of QLoRA's §2
 /// (Eq. 1) onto the 16 NF4 values of §3 (Eq. 4) instead of an integer grid.
 
+import CKernels
+
 /// What a quantization was asked to do that it cannot, with what is allowed instead.
 public enum QuantizationError: Error, Equatable, CustomStringConvertible {
     case invalidBlockSize(Int)
@@ -165,15 +167,6 @@ package func dynamicMapIndex(_ value: Float) -> UInt8 {
     return NF4.dynamicMapLookup[Int((clamped + 1) * 0.5 * 65_535 + 0.5)]
 }
 
-/// The number of NF4 decision boundaries strictly below v, i.e. the index of its nearest code
-/// (torch.bucketize against the midpoints, as bitsandbytes' CPU `quantize_4bit`).
-@inline(__always)
-private func nf4Index(_ value: Float, _ midpoints: UnsafeBufferPointer<Float>) -> UInt8 {
-    var index: UInt8 = 0
-    for midpoint in midpoints where midpoint < value { index &+= 1 }
-    return index
-}
-
 /// A weight matrix in NF4: 4-bit code indices, two a byte, and the block scales. A value type
 /// that holds no float32 copy of the weight; `dequantize(into:)` writes one into a caller's buffer.
 public struct NF4Matrix: Equatable, Sendable {
@@ -190,13 +183,15 @@ public struct NF4Matrix: Equatable, Sendable {
     /// bitsandbytes' `Linear4bit` default).
     public init(quantizing weight: Matrix, blockSize: Int = NF4.defaultBlockSize, doubleQuant: Bool = true) throws {
         try NF4.validate(blockSize: blockSize)
-        guard weight.isFinite else { throw QuantizationError.nonFinite(shape: weight.shape) }
         let count = weight.count
         var absmax = [Float](repeating: 0, count: (count + blockSize - 1) / blockSize)
         var packed = [UInt8](repeating: 0, count: (count + 1) / 2)
-        weight.storage.withUnsafeBufferPointer { values in
-            quantizeNF4Blocks(values, blockSize: blockSize, absmax: &absmax, packed: &packed)
+        let finite = weight.storage.withUnsafeBufferPointer { values in
+            NF4.midpoints.withUnsafeBufferPointer { midpoints in
+                lorabench_nf4_quantize(values.baseAddress, count, blockSize, midpoints.baseAddress, NF4.smallestScale, &absmax, &packed)
+            }
         }
+        guard finite == 1 else { throw QuantizationError.nonFinite(shape: weight.shape) }
         self.rows = weight.rows
         self.cols = weight.cols
         self.blockSize = blockSize
@@ -252,32 +247,6 @@ public struct NF4Matrix: Equatable, Sendable {
 /// block is scaled by the float32 reciprocal of its absmax, the last partial block is divided by
 /// its absmax (clamped to 1e-38, and stored clamped), each clamped to [−1, 1]. absmax has one
 /// entry per block, packed ⌈count / 2⌉ bytes.
-private func quantizeNF4Blocks(_ values: UnsafeBufferPointer<Float>, blockSize: Int, absmax: inout [Float], packed: inout [UInt8]) {
-    let count = values.count
-    var indices = [UInt8](repeating: 0, count: blockSize)
-    NF4.midpoints.withUnsafeBufferPointer { midpoints in
-        for block in 0..<absmax.count {
-            let start = block * blockSize, length = min(blockSize, count - start)
-            var largest: Float = 0
-            for i in start..<(start + length) { largest = max(largest, abs(values[i])) }
-            if length == blockSize {
-                absmax[block] = largest
-                let inverse = 1 / max(largest, NF4.smallestScale)
-                for i in 0..<length { indices[i] = nf4Index(min(max(values[start + i] * inverse, -1), 1), midpoints) }
-            } else {
-                let scale = max(largest, NF4.smallestScale)
-                absmax[block] = scale
-                for i in 0..<length { indices[i] = nf4Index(min(max(values[start + i] / scale, -1), 1), midpoints) }
-            }
-            // Blocks have even sizes, so a block starts on a byte and only the very last value can be unpaired.
-            for pair in stride(from: 0, to: length, by: 2) {
-                let low = pair + 1 < length ? indices[pair + 1] : nf4Index(0, midpoints)
-                packed[(start + pair) / 2] = indices[pair] << 4 | low
-            }
-        }
-    }
-}
-
 /// Writes code[index]·scale(block) for every value: the high nibble first.
 private func dequantizeNF4Blocks(_ packed: [UInt8], blockSize: Int, into values: UnsafeMutableBufferPointer<Float>,
                                  scale: (Int) -> Float) {

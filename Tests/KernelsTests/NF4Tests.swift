@@ -33,6 +33,15 @@ import Testing
         #expect(quantized.packed == [0x76, 0xF7])
     }
 
+    /// Each value's code is the number of midpoints strictly below it, on, just below and just
+    /// above every midpoint (the kernel finds it in four comparisons, not fifteen).
+    @Test func everyCodeIsTheCountOfMidpointsBelowItsValue() throws {
+        let values: [Float] = NF4.midpoints.flatMap { [$0.nextDown, $0, $0.nextUp] } + [-1, 1]
+        let quantized = try NF4Matrix(quantizing: Matrix([values]), blockSize: 64, doubleQuant: false)
+        let codes = values.indices.map { i in i.isMultiple(of: 2) ? quantized.packed[i / 2] >> 4 : quantized.packed[i / 2] & 0x0F }
+        #expect(codes == values.map { value in UInt8(NF4.midpoints.filter { $0 < value }.count) })
+    }
+
     @Test func dequantizationIsTheCodeTimesItsBlockScale() throws {
         var rng = SplitMix64(seed: 4)
         let weight = Matrix.gaussian(6, 50, std: 0.1, using: &rng)

@@ -124,4 +124,11 @@ void lorabench_causal_softmax_backward_rows(float *restrict grad, const float *r
 void lorabench_cross_entropy_rows(size_t rowStart, size_t rowEnd, size_t vocabulary, float *restrict logits,
                                   const size_t *restrict targets, size_t totalRows, double *restrict losses);
 
+/// NF4 codes of `count` floats in blocks of `blockSize`: each block's absmax into `absmax`, each
+/// value the number of the fifteen `midpoints` strictly below it after scaling into [−1, 1], two
+/// codes a byte into `packed` (high nibble first; an odd count pads with the code of 0.0). Returns 0,
+/// with the outputs partly written, at the first value that is not finite, else 1.
+int lorabench_nf4_quantize(const float *restrict values, size_t count, size_t blockSize, const float *restrict midpoints,
+                           float smallestScale, float *restrict absmax, unsigned char *restrict packed);
+
 #endif
