@@ -54,7 +54,7 @@ public final class LlamaClassifierBase: TextClassifierBase {
         self.files = files
         self.config = config
         self.task = task
-        tokenizer = try ByteLevelBPE(gguf: file)
+        tokenizer = try Self.sharedTokenizer(file)
         labelTokenIDs = try task.prompt.labelWords.map { [tokenizer] word in
             let ids = tokenizer.encode(word)
             guard ids.count == 1 else {
@@ -92,7 +92,13 @@ public final class LlamaClassifierBase: TextClassifierBase {
         try dequantized.weights(file.path) { try LlamaWeights(gguf: file, config: config) }
     }
 
+    /// The file's tokenizer, built once per process and file as the weights are.
+    static func sharedTokenizer(_ file: GGUFFile) throws -> ByteLevelBPE {
+        try tokenizers.weights(file.path) { try ByteLevelBPE(gguf: file) }
+    }
+
     private static let dequantized = SharedWeights<LlamaWeights>()
+    private static let tokenizers = SharedWeights<ByteLevelBPE>()
 }
 
 /// The decoder with its adapters, scoring labels by their words' logits.

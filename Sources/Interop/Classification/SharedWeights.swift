@@ -1,7 +1,7 @@
 import Foundation
 
-/// Decoded weights kept once per process and file: every task built from one model (another sweep
-/// in the same process, the tests) shares them instead of decoding the file again.
+/// Decoded weights (or a tokenizer) kept once per process and file: every task built from one model
+/// (another sweep in the same process, the tests) shares them instead of decoding the file again.
 final class SharedWeights<Weights>: @unchecked Sendable {
     // @unchecked: `decoded` is read and written only under `lock`.
     private let lock = NSLock()

@@ -36,7 +36,7 @@ public final class LlamaLanguageModelBase: LanguageModelBase {
 
     init(files: ModelFiles, file: GGUFFile, config: LlamaConfig) throws {
         self.files = files
-        tokenizer = try ByteLevelBPE(gguf: file)
+        tokenizer = try LlamaClassifierBase.sharedTokenizer(file)
         chatTemplate = Result { try ChatMLTemplate(gguf: file) }
         endOfSequenceID = tokenizer.specialTokens.eos
         let endOfTurn = tokenizer.encode(ChatMLTemplate.endOfTurn)
