@@ -101,24 +101,25 @@ extension Adapter {
 /// The frozen base layer y = x·W0ᵀ + b. W0 never trains; the bias trains only when the bias
 /// mode says so (peft's `bias = "all" | "lora_only"`).
 ///
-/// W0 is held in float32, or in NF4 for a QLoRA base (Dettmers et al. 2023, §3: the frozen weight
-/// in 4 bits, dequantized to the compute type for each product, with the adapter in float32 on
-/// top). An NF4 base never keeps a float32 W0 of its own: `withWeight` dequantizes it into a
-/// `DequantizationBuffer` that the layers of a model share. Merging an NF4 base stores the
-/// merged weight, dequantized W0 + ΔW, in float32 (unlike peft, which quantizes it again, lossily);
-/// unmerging gives the NF4 W0 back exactly.
+/// W0 is held in float32, or packed: in NF4 for a QLoRA base (Dettmers et al. 2023, §3: the frozen
+/// weight in 4 bits, dequantized to the compute type for each product, with the adapter in float32
+/// on top), or in the quantized blocks of the model's GGUF file. A packed base never keeps a
+/// float32 W0 of its own: `withWeight` dequantizes it into a `DequantizationBuffer` that the layers
+/// of a model share. Merging a packed base stores the merged weight, dequantized W0 + ΔW, in
+/// float32 (unlike peft, which quantizes an NF4 one again, lossily); unmerging gives the packed W0
+/// back exactly.
 public final class FrozenLinear {
-    /// An NF4 W0 and the buffer it is dequantized into.
-    private struct Quantized {
-        let weight: NF4Matrix
+    /// A packed W0 and the buffer it is dequantized into.
+    private struct Packed {
+        let weight: any PackedMatrix
         let buffer: DequantizationBuffer
     }
 
     private enum Storage {
         case float32(Matrix)
-        case nf4(Quantized)
-        /// A merged NF4 base: the float32 merged weight, and the NF4 W0 that unmerge restores.
-        case mergedNF4(merged: Matrix, original: Quantized)
+        case packed(Packed)
+        /// A merged packed base: the float32 merged weight, and the packed W0 that unmerge restores.
+        case mergedPacked(merged: Matrix, original: Packed)
     }
 
     private var storage: Storage
@@ -145,10 +146,11 @@ public final class FrozenLinear {
         try self.init(storage: .float32(weight), outFeatures: weight.rows, inFeatures: weight.cols, bias: bias, trainBias: trainBias)
     }
 
-    /// A QLoRA base whose W0 is already in NF4. Layers of one model should pass one shared `buffer`.
-    public convenience init(quantized weight: NF4Matrix, bias: Matrix? = nil, trainBias: Bool = false,
+    /// A base whose W0 stays packed (NF4, a GGUF file's blocks). Layers of one model should pass
+    /// one shared `buffer`.
+    public convenience init(packed weight: any PackedMatrix, bias: Matrix? = nil, trainBias: Bool = false,
                             buffer: DequantizationBuffer = DequantizationBuffer()) throws {
-        try self.init(storage: .nf4(Quantized(weight: weight, buffer: buffer)), outFeatures: weight.rows, inFeatures: weight.cols,
+        try self.init(storage: .packed(Packed(weight: weight, buffer: buffer)), outFeatures: weight.rows, inFeatures: weight.cols,
                       bias: bias, trainBias: trainBias)
     }
 
@@ -157,7 +159,7 @@ public final class FrozenLinear {
     /// shared `buffer`.
     public convenience init(quantizing weight: Matrix, blockSize: Int = NF4.defaultBlockSize, doubleQuant: Bool = true,
                             bias: Matrix? = nil, trainBias: Bool = false, buffer: DequantizationBuffer = DequantizationBuffer()) throws {
-        try self.init(quantized: NF4Matrix(quantizing: weight, blockSize: blockSize, doubleQuant: doubleQuant), bias: bias,
+        try self.init(packed: NF4Matrix(quantizing: weight, blockSize: blockSize, doubleQuant: doubleQuant), bias: bias,
                       trainBias: trainBias, buffer: buffer)
     }
 
@@ -172,52 +174,54 @@ public final class FrozenLinear {
     public func quantize(blockSize: Int = NF4.defaultBlockSize, doubleQuant: Bool = true,
                          buffer: DequantizationBuffer = DequantizationBuffer()) throws {
         guard case let .float32(weight) = storage else { preconditionFailure("only an unmerged float32 base can be quantized") }
-        storage = .nf4(Quantized(weight: try NF4Matrix(quantizing: weight, blockSize: blockSize, doubleQuant: doubleQuant), buffer: buffer))
+        storage = .packed(Packed(weight: try NF4Matrix(quantizing: weight, blockSize: blockSize, doubleQuant: doubleQuant), buffer: buffer))
     }
 
-    /// Whether W0 is held in NF4 and dequantized for every product (false again once merged).
-    public var isQuantized: Bool { if case .nf4 = storage { true } else { false } }
+    /// Whether W0 is held packed and dequantized for every product (false again once merged).
+    public var isQuantized: Bool { if case .packed = storage { true } else { false } }
 
-    /// W0 in NF4 while the base is quantized (also while merged, as the weight unmerge restores).
+    /// W0 in NF4 while the base is held in NF4 (also while merged, as the weight unmerge restores).
     public var quantizedWeight: NF4Matrix? {
         switch storage {
         case .float32: return nil
-        case let .nf4(quantized), let .mergedNF4(_, quantized): return quantized.weight
+        case let .packed(packed), let .mergedPacked(_, packed): return packed.weight as? NF4Matrix
         }
     }
 
-    /// W0 [out, in] in float32 (torch `nn.Linear` layout), the merged weight while merged. For an
-    /// NF4 base this is a new dequantized copy: for initialisation, merging and analyses; the
+    /// W0 [out, in] in float32 (torch `nn.Linear` layout), the merged weight while merged. For a
+    /// packed base this is a new dequantized copy: for initialisation, merging and analyses; the
     /// training loop goes through `withWeight`.
     public var weight: Matrix {
         switch storage {
-        case let .float32(weight), let .mergedNF4(weight, _): return weight
-        case let .nf4(quantized): return quantized.weight.dequantized()
+        case let .float32(weight), let .mergedPacked(weight, _): return weight
+        case let .packed(packed): return packed.weight.dequantized()
         }
     }
 
-    /// Bytes of what the base keeps: its weight (float32 or NF4, both while an NF4 base is merged)
-    /// and its bias; the shared dequantization buffer is counted by its owner.
+    /// Bytes of what the base keeps: its weight (float32 or packed, both while a packed base is
+    /// merged) and its bias; the shared dequantization buffer is counted by its owner.
     public var residentBytes: Int {
         let biasBytes = bias.count * MemoryLayout<Float>.size
         switch storage {
         case let .float32(weight): return weight.count * MemoryLayout<Float>.size + biasBytes
-        case let .nf4(quantized): return quantized.weight.residentBytes + biasBytes
-        case let .mergedNF4(merged, original): return merged.count * MemoryLayout<Float>.size + original.weight.residentBytes + biasBytes
+        case let .packed(packed): return packed.weight.residentBytes + biasBytes
+        case let .mergedPacked(merged, original): return merged.count * MemoryLayout<Float>.size + original.weight.residentBytes + biasBytes
         }
     }
 
-    /// Calls `body` with W0 [out, in] in float32: the stored weight, or the NF4 weight dequantized
-    /// into the shared buffer (valid during the call only).
+    /// Calls `body` with W0 [out, in] in float32: the stored weight, or the packed weight
+    /// dequantized into the shared buffer (valid during the call only).
     package func withWeight<Result>(_ body: (Matrix) throws -> Result) rethrows -> Result {
         switch storage {
-        case let .float32(weight), let .mergedNF4(weight, _): return try body(weight)
-        case let .nf4(quantized): return try quantized.buffer.withDequantized(quantized.weight, body)
+        case let .float32(weight), let .mergedPacked(weight, _): return try body(weight)
+        case let .packed(packed): return try packed.buffer.withDequantized(packed.weight, body)
         }
     }
 
     /// Replaces W0 by `newWeight` [out, in] (PiSSA's or OLoRA's residual). An NF4 base quantizes
-    /// it again with its block size and double quantization, as peft does for a bitsandbytes 4-bit base.
+    /// it again with its block size and double quantization, as peft does for a bitsandbytes 4-bit
+    /// base. A GGUF block base keeps the residual in float32: transformers, the reference, trains
+    /// on the file's weights dequantized to float32, so peft's residual is never quantized again.
     public func replaceWeight(_ newWeight: Matrix) throws {
         guard newWeight.rows == outFeatures, newWeight.cols == inFeatures else {
             throw AdapterError.shapeMismatch(what: "replacement base weight", found: newWeight.shape, expected: [outFeatures, inFeatures])
@@ -225,11 +229,14 @@ public final class FrozenLinear {
         switch storage {
         case .float32:
             storage = .float32(newWeight)
-        case let .nf4(quantized):
-            let weight = quantized.weight
-            storage = .nf4(Quantized(weight: try NF4Matrix(quantizing: newWeight, blockSize: weight.blockSize, doubleQuant: weight.isDoubleQuantized),
-                                     buffer: quantized.buffer))
-        case .mergedNF4:
+        case let .packed(packed):
+            guard let weight = packed.weight as? NF4Matrix else {
+                storage = .float32(newWeight)
+                return
+            }
+            storage = .packed(Packed(weight: try NF4Matrix(quantizing: newWeight, blockSize: weight.blockSize, doubleQuant: weight.isDoubleQuantized),
+                                     buffer: packed.buffer))
+        case .mergedPacked:
             preconditionFailure("replacing the base weight of a merged layer")
         }
     }
@@ -246,29 +253,29 @@ public final class FrozenLinear {
     }
 
     /// Merges into the base: `apply` turns W0 into the merged weight in place. A float32 W0 is
-    /// changed where it is; an NF4 W0 is dequantized first and kept aside for `unmergeWeight`.
+    /// changed where it is; a packed W0 is dequantized first and kept aside for `unmergeWeight`.
     package func mergeWeight(_ apply: (inout Matrix) -> Void) {
         switch storage {
         case .float32:
             updateFloat32Weight(apply)
-        case let .nf4(original):
+        case let .packed(original):
             var merged = original.weight.dequantized()
             apply(&merged)
-            storage = .mergedNF4(merged: merged, original: original)
-        case .mergedNF4:
+            storage = .mergedPacked(merged: merged, original: original)
+        case .mergedPacked:
             preconditionFailure("merging a base that is already merged")
         }
     }
 
-    /// Undoes `mergeWeight`: an NF4 base gets its W0 back exactly; a float32 one applies `undo` to
-    /// the merged weight in place (W0 up to float rounding).
+    /// Undoes `mergeWeight`: a packed base gets its W0 back exactly; a float32 one applies `undo`
+    /// to the merged weight in place (W0 up to float rounding).
     package func unmergeWeight(_ undo: (inout Matrix) -> Void) {
         switch storage {
         case .float32:
             updateFloat32Weight(undo)
-        case let .mergedNF4(_, original):
-            storage = .nf4(original)
-        case .nf4:
+        case let .mergedPacked(_, original):
+            storage = .packed(original)
+        case .packed:
             preconditionFailure("unmerging a base that is not merged")
         }
     }
@@ -305,7 +312,7 @@ public final class FrozenLinear {
     }
 }
 
-/// The float32 scratch that NF4 bases dequantize W0 into for one product at a time: one matrix
+/// The float32 scratch that packed bases dequantize W0 into for one product at a time: one matrix
 /// per weight shape, so the layers of a model that share it hold a few float32 weights in all
 /// instead of one each. A model's layers run one after another on one thread; a buffer must not
 /// be shared across threads.
@@ -324,7 +331,7 @@ public final class DequantizationBuffer {
 
     /// Dequantizes `weight` into the matrix of its shape and calls `body` with it. The matrix is
     /// taken out while in use, so a nested call for the same shape gets a matrix of its own.
-    func withDequantized<Result>(_ weight: NF4Matrix, _ body: (Matrix) throws -> Result) rethrows -> Result {
+    func withDequantized<Result>(_ weight: any PackedMatrix, _ body: (Matrix) throws -> Result) rethrows -> Result {
         let shape = Shape(rows: weight.rows, cols: weight.cols)
         var matrix = matrices.removeValue(forKey: shape) ?? Matrix(uninitializedRows: weight.rows, cols: weight.cols)
         weight.dequantize(into: &matrix)

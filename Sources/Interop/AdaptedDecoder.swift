@@ -63,7 +63,8 @@ public final class AdaptedDecoder {
         }
         let files = try store.locate(family)
         let file = try GGUFFile(path: files.weightsPath)
-        let weights = try LlamaWeights(gguf: file, config: LlamaConfig(gguf: file))
+        let keepingBlocks = try (baseFormat ?? checkpoint.trainedBaseFormat()) == .stored
+        let weights = try LlamaWeights(gguf: file, config: LlamaConfig(gguf: file), keepingBlocks: keepingBlocks)
         let adapted = try AdaptedDecoder(checkpoint: checkpoint, weights: weights, baseModelSHA256: files.weightsSHA256,
                                          allowNonFinite: allowNonFinite, baseFormat: baseFormat)
         return (adapted, files)

@@ -139,7 +139,8 @@ extension TextGenerator {
                                                   decoders: ModelFamilyRegistry.described(ModelFamilyRegistry.families.filter { $0 is any LlamaFamily }))
         }
         let file = try GGUFFile(path: store.locate(family).weightsPath)
-        let decoder = try LlamaDecoder(weights: LlamaWeights(gguf: file, config: LlamaConfig(gguf: file)), baseFormat: baseFormat ?? .float32)
+        let decoder = try LlamaDecoder(weights: LlamaWeights(gguf: file, config: LlamaConfig(gguf: file), keepingBlocks: baseFormat == .stored),
+                                       baseFormat: baseFormat ?? .float32)
         return (try TextGenerator(decoder: decoder, gguf: file, chat: chat), nil)
     }
 }

@@ -169,7 +169,7 @@ package func dynamicMapIndex(_ value: Float) -> UInt8 {
 
 /// A weight matrix in NF4: 4-bit code indices, two a byte, and the block scales. A value type
 /// that holds no float32 copy of the weight; `dequantize(into:)` writes one into a caller's buffer.
-public struct NF4Matrix: Equatable, Sendable {
+public struct NF4Matrix: PackedMatrix, Equatable {
     public let rows: Int
     public let cols: Int
     public let blockSize: Int
@@ -235,12 +235,6 @@ public struct NF4Matrix: Equatable, Sendable {
         }
     }
 
-    /// A new float32 matrix of the dequantized weight (for cold paths: initialisation, merging, analyses).
-    public func dequantized() -> Matrix {
-        var output = Matrix(uninitializedRows: rows, cols: cols)
-        dequantize(into: &output)
-        return output
-    }
 }
 
 /// Blockwise absmax and NF4 indices of `values`, as bitsandbytes' CPU `quantize_4bit`: a full

@@ -208,7 +208,7 @@ public final class GGUFFile: Sendable {
     /// Tensor infos in file order.
     public let tensors: [GGUFTensorInfo]
     private let tensorIndex: [String: Int]
-    private let mapping: MappedFile
+    let mapping: MappedFile
 
     public static let defaultAlignment = 32
     /// GGML_MAX_DIMS in ggml.h.
@@ -475,7 +475,7 @@ public final class GGUFFile: Sendable {
         }
     }
 
-    private func attentionHeadSize(_ info: GGUFTensorInfo, headCount: Int) throws -> Int {
+    func attentionHeadSize(_ info: GGUFTensorInfo, headCount: Int) throws -> Int {
         guard headCount > 0, info.rows % headCount == 0, (info.rows / headCount).isMultiple(of: 2), info.rows > 0 else {
             throw GGUFError.headLayout(path: path, tensor: info.name, rowCount: info.rows, headCount: headCount)
         }

@@ -57,7 +57,7 @@ struct InferCommand: ParsableCommand {
     @Flag(help: "Load an adapter holding NaN or infinite values (a diverged run's), and print NaN or infinite outputs, for inspection; refused otherwise.")
     var allowNonFinite = false
 
-    @Option(help: "Hold the base's weights as fp32 or nf4 (QLoRA) instead of as in training (the adapter's metadata says which; without an adapter, fp32).")
+    @Option(help: "Hold the base's weights as fp32, nf4 (QLoRA) or gguf (a GGUF model's Linears in the file's blocks) instead of as in training (the adapter's metadata says which; without an adapter, fp32).")
     var base: BaseWeightFormat?
 
     @OptionGroup(title: "Encoder outputs")

@@ -47,7 +47,7 @@ struct MergeCommand: ParsableCommand {
     @Flag(help: "Load an adapter holding NaN or infinite values (a diverged run's), for inspection; refused otherwise.")
     var allowNonFinite = false
 
-    @Option(help: "Hold the base's weights as fp32 or nf4 (QLoRA) instead of as in training (the adapter's metadata says which).")
+    @Option(help: "Hold the base's weights as fp32, nf4 (QLoRA) or gguf (a GGUF model's Linears in the file's blocks) instead of as in training (the adapter's metadata says which).")
     var base: BaseWeightFormat?
 
     func run() throws {

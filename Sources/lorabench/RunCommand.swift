@@ -204,5 +204,5 @@ struct SlurmArguments: ParsableArguments {
 extension BaseWeightFormat: ExpressibleByArgument {
     public init?(argument: String) { self.init(argument) }
 
-    public static var allValueStrings: [String] { ["fp32", "nf4"] }
+    public static var allValueStrings: [String] { ["fp32", "nf4", "gguf"] }
 }

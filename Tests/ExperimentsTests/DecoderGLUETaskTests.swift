@@ -80,6 +80,48 @@ import Testing
         if !plan.changesRank, run.initialization.map({ $0 == .kaiming }) ?? true { #expect(restored == original) }
     }
 
+    /// `base: gguf` keeps every Linear in the file's Q4_1 blocks and dequantizes it for each
+    /// product: the blocks read back bit for bit as the float32 weights. With B = 0 a training
+    /// step is the float32 base's to the bit; with trained factors the scores agree to float
+    /// rounding, since a float32 base fuses W0 + s·B·A into one product and a packed one (as NF4)
+    /// adds the update's product to the base's.
+    @Test func aGGUFBaseComputesWhatTheDequantizedBaseComputes() throws {
+        _ = try SmolLM2.ggufPathOrSkip()
+        let manifest = try Self.manifest(extraSweep: "  base: [fp32, gguf]")
+        #expect(manifest.runs.map(\.base) == [.float32, .stored])
+        #expect(manifest.runs[1].id.contains("-gguf-"))
+        let experiment = try manifest.task.makeTask() as! GLUEExperiment
+        let base = experiment.base as! LlamaClassifierBase
+        let blocks = try LlamaClassifierBase.sharedWeights(base.file, config: base.config, for: .stored)
+        let float32 = try base.weights
+        for layer in [0, 29] {
+            for (stored, dequantized) in zip(blocks.layers[layer].linears, float32.layers[layer].linears) {
+                guard case let .packed(packed) = stored else {
+                    Issue.record("layer \(layer): a Linear of a gguf base is not in its blocks")
+                    continue
+                }
+                #expect(packed.dequantized() == dequantized.dequantized())
+            }
+        }
+        let models = try manifest.runs.map { run in
+            let builder = try #require(try run.variant.plan.layerBuilder(for: run.moduleShapes))
+            return try experiment.makeModel(seed: 1, batchSize: 4, base: run.base) { module, base in
+                guard run.modules.contains(module.name) else { return nil }
+                return try builder.adapter(for: module, base: base, seed: 7)
+            } as! GLUEClassifier
+        }
+        let firstSteps = try models.map { model in [try model.trainOnNextBatch()] + model.trainableParameters.flatMap(\.grad.storage) }
+        #expect(firstSteps[0] == firstSteps[1])
+        let scores = try models.map { model in
+            var rng = SplitMix64(seed: 3)
+            for parameter in model.trainableParameters {
+                parameter.value = .gaussian(parameter.value.rows, parameter.value.cols, std: 0.05, using: &rng)
+            }
+            return try model.classifier.evaluate(experiment.evalBatches[0]).labelScores.storage
+        }
+        #expect(zip(scores[0], scores[1]).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($0)) }, "\(scores[0]) vs \(scores[1])")
+    }
+
     @Test func layersSelectPeftsLayersToTransformAndNameTheRange() throws {
         let manifest = try Self.manifest(extraSweep: "  layers: [0, 29]")
         #expect(manifest.runs[0].modules == ["model.layers.0.self_attn.q_proj", "model.layers.0.self_attn.v_proj",

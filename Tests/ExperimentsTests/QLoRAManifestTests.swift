@@ -48,6 +48,8 @@ import Testing
         #expect(message(Self.manifest(model: "model: {name: synthetic, block_size: 100}\n"))
             .contains("model.block_size: found '100'; allowed: an NF4 block size: 32, 64, 128, 256, 512, 1024, 2048, 4096"))
         #expect(message(Self.manifest(model: "model: {name: synthetic, base: int8}\n")).contains("model.base: found 'int8'; allowed: fp32, nf4"))
+        // Only a model whose file holds quantized blocks takes `gguf`.
+        #expect(message(Self.manifest(model: "model: {name: synthetic, base: gguf}\n")).contains("model.base: found 'gguf'; allowed: fp32, nf4"))
         #expect(message(Self.manifest(sweep: "  variants: [lora]\n  ranks: [4]\n  base: [nf4, nf4]")).contains("distinct values"))
     }
 

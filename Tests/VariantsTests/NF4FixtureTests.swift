@@ -148,7 +148,7 @@ import Testing
         let buffer = DequantizationBuffer()
         var layers: [NamedAdapter] = []
         for name in ParityTraining.layerNames(tensors) {
-            let base = try FrozenLinear(quantized: trainedWeight(name, settings, tensors, label: label),
+            let base = try FrozenLinear(packed: trainedWeight(name, settings, tensors, label: label),
                                         bias: tensors.matrix("base.\(name).bias"), buffer: buffer)
             let layer = try LoRA(base: base, a: tensors.matrix("init.\(name).lora_A.weight"), b: tensors.matrix("init.\(name).lora_B.weight"),
                                  scaling: scaling)

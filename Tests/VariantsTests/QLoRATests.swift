@@ -86,6 +86,30 @@ import Testing
         #expect(base.quantizedWeight == (try NF4Matrix(quantizing: factors.residualBase!, blockSize: 32, doubleQuant: false)))
     }
 
+    /// A packed base of another format (a GGUF file's blocks; here a stand-in that stores float32)
+    /// computes with its dequantized weight; a residual initialisation leaves it in float32, since
+    /// the reference trains on the dequantized file and never packs the residual again.
+    @Test func aPackedBaseOfAnotherFormatKeepsAResidualInFloat32() throws {
+        struct Unpacked: PackedMatrix {
+            let values: Matrix
+            var rows: Int { values.rows }
+            var cols: Int { values.cols }
+            var residentBytes: Int { values.count * MemoryLayout<Float>.size }
+            func dequantize(into output: inout Matrix) { output = values }
+        }
+        var rng = SplitMix64(seed: 4)
+        let weight = Matrix.gaussian(Self.outFeatures, Self.inFeatures, std: 0.3, using: &rng)
+        let base = try FrozenLinear(packed: Unpacked(values: weight))
+        #expect(base.isQuantized && base.quantizedWeight == nil && base.weight == weight)
+        let x = Matrix.gaussian(3, Self.inFeatures, std: 1, using: &rng)
+        #expect(base.forward(x) == (try FrozenLinear(weight: weight)).forward(x))
+        let config = AdapterConfig(rank: 4, alpha: 8, initialization: .pissa)
+        _ = try LoRA(base: base, config: config, seed: 1)
+        var drawn = SplitMix64(seed: 1)
+        let factors = try AdapterInit.pissa.initialization.factors(for: weight, rank: 4, scaling: config.scaling, using: &drawn)
+        #expect(!base.isQuantized && base.weight == factors.residualBase!)
+    }
+
     @Test func layersSharingABufferHoldOneFloat32WeightPerShape() throws {
         let buffer = DequantizationBuffer()
         var rng = SplitMix64(seed: 2)

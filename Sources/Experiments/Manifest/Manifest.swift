@@ -113,7 +113,8 @@ public struct Manifest {
 
 /// The manifest's `model:` block: `minilm`, or `{name: minilm, base: nf4, block_size: 64,
 /// double_quant: true}` for a QLoRA base (Dettmers et al. 2023, §3: W0 frozen in 4-bit
-/// NormalFloat, blocks of 64, the block scales quantized again).
+/// NormalFloat, blocks of 64, the block scales quantized again), or for a model whose file holds
+/// quantized blocks `{name: smollm2, base: gguf}`: the Linears kept in those blocks.
 public struct ModelSettings {
     public static let keys = ["name", "base", "block_size", "double_quant"]
 
@@ -157,6 +158,20 @@ public struct ModelSettings {
         }
         if let value = block.optional("double_quant") { doubleQuant = try value.bool() }
         quantized = .nf4(blockSize: blockSize, doubleQuant: doubleQuant)
-        if let value = block.optional("base") { base = try value.choice(["fp32", "nf4"]) == "fp32" ? .float32 : quantized }
+        if let value = block.optional("base") { base = try format(value.choice(baseChoices)) }
+    }
+
+    /// The `base` values this model takes: `gguf` only for a family whose file holds quantized blocks.
+    package var baseChoices: [String] {
+        ["fp32", "nf4"] + (ModelFamilyRegistry.family(named: name)?.storesQuantizedBlocks == true ? ["gguf"] : [])
+    }
+
+    /// The format a `base` value (one of `baseChoices`) names.
+    package func format(_ choice: String) -> BaseWeightFormat {
+        switch choice {
+        case "nf4": quantized
+        case "gguf": .stored
+        default: .float32
+        }
     }
 }

@@ -73,8 +73,8 @@ public struct SweepAxes {
         }
         bases = [model.base]
         if let value = block.optional("base") {
-            let nodes = try value.axis(allowed: "fp32, nf4, or [fp32, nf4]")
-            bases = try nodes.map { try $0.choice(["fp32", "nf4"]) == "fp32" ? .float32 : model.quantized }
+            let nodes = try value.axis(allowed: model.baseChoices.joined(separator: ", ") + ", or a list of them")
+            bases = try nodes.map { try model.format($0.choice(model.baseChoices)) }
             try Self.rejectRepeats(bases, at: nodes, what: "base")
         }
     }

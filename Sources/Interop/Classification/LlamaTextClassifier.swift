@@ -43,8 +43,8 @@ public struct LabelWordError: Error, CustomStringConvertible {
 /// A decoder's weights, tokenizer and label-word ids, shared by every run.
 public final class LlamaClassifierBase: TextClassifierBase {
     public let files: ModelFiles
+    public let file: GGUFFile
     public let config: LlamaConfig
-    public let weights: LlamaWeights
     public let task: TextClassification
     public let tokenizer: ByteLevelBPE
     /// The token of each label's word, in label order.
@@ -52,6 +52,7 @@ public final class LlamaClassifierBase: TextClassifierBase {
 
     init(files: ModelFiles, file: GGUFFile, config: LlamaConfig, task: TextClassification) throws {
         self.files = files
+        self.file = file
         self.config = config
         self.task = task
         tokenizer = try Self.sharedTokenizer(file)
@@ -62,18 +63,18 @@ public final class LlamaClassifierBase: TextClassifierBase {
             }
             return ids[0]
         }
-        weights = try Self.sharedWeights(file, config: config)
+    }
+
+    /// The weights dequantized to float32 (decoded on first use, once per process).
+    public var weights: LlamaWeights {
+        get throws { try Self.sharedWeights(file, config: config) }
     }
 
     /// The padding token the file names, else end-of-text: padded positions are masked out.
     public var padId: Int { tokenizer.specialTokens.padding ?? tokenizer.specialTokens.eos ?? 0 }
 
     /// The tied embedding, every layer's norms and Linears, and the final norm.
-    public var frozenParameterCount: Int {
-        let (c, f, kv) = (config.hiddenSize, config.intermediateSize, config.keyValueHeadCount * config.headSize)
-        let layer = 2 * c + 2 * c * c + 2 * kv * c + 3 * c * f
-        return config.vocabSize * c + config.layerCount * layer + c
-    }
+    public var frozenParameterCount: Int { config.parameterCount }
 
     /// The rendered prompt's tokens; a longer one keeps its last `maxLength` tokens, so the
     /// question and the answer position the label words are read at survive.
@@ -83,13 +84,17 @@ public final class LlamaClassifierBase: TextClassifierBase {
     }
 
     public func makeClassifier(seed: UInt64, base: BaseWeightFormat, adapt: ModuleAdapterFactory) throws -> any TextClassifier {
-        let decoder = try LlamaDecoder(weights: weights, baseFormat: base, adapt: adapt)
+        let decoder = try LlamaDecoder(weights: Self.sharedWeights(file, config: config, for: base), baseFormat: base, adapt: adapt)
         return LlamaTextClassifier(decoder: decoder, labelTokenIDs: labelTokenIDs, family: files.family)
     }
 
-    /// The weights dequantized once per process and file, shared by every run and task.
-    static func sharedWeights(_ file: GGUFFile, config: LlamaConfig) throws -> LlamaWeights {
-        try dequantized.weights(file.path) { try LlamaWeights(gguf: file, config: config) }
+    /// The weights decoded once per process and file, shared by every run and task: the Linears
+    /// kept in the file's blocks for a `gguf` base (`.stored`), else dequantized to float32. Each
+    /// form is decoded only when a run asks for it, so a sweep on the blocks never holds float32
+    /// Linears.
+    static func sharedWeights(_ file: GGUFFile, config: LlamaConfig, for base: BaseWeightFormat = .float32) throws -> LlamaWeights {
+        guard base == .stored else { return try dequantized.weights(file.path) { try LlamaWeights(gguf: file, config: config) } }
+        return try blocks.weights(file.path) { try LlamaWeights(gguf: file, config: config, keepingBlocks: true) }
     }
 
     /// The file's tokenizer, built once per process and file as the weights are.
@@ -98,6 +103,7 @@ public final class LlamaClassifierBase: TextClassifierBase {
     }
 
     private static let dequantized = SharedWeights<LlamaWeights>()
+    private static let blocks = SharedWeights<LlamaWeights>()
     private static let tokenizers = SharedWeights<ByteLevelBPE>()
 }
 

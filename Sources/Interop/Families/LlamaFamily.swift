@@ -7,3 +7,8 @@ public protocol LlamaFamily: TextClassifierFamily, LanguageModelFamily {
     /// The architecture its modules are resolved for; the file's own `llama.*` metadata must agree.
     var architecture: LlamaConfig { get }
 }
+
+extension LlamaFamily {
+    /// A GGUF file's Linears are Q4_1, Q8_0, … blocks.
+    public var storesQuantizedBlocks: Bool { true }
+}

@@ -29,6 +29,13 @@ public protocol ModelFamily: Sendable {
     /// Throws when the weights file does not parse (truncated, not this format): a damaged cache
     /// fails when it is located, not deep inside a run. The error names the file.
     func checkWeightsFile(at path: String) throws
+    /// Whether its weights file holds quantized blocks that a `gguf` base (`BaseWeightFormat.stored`)
+    /// keeps as they are, dequantizing them for each product.
+    var storesQuantizedBlocks: Bool { get }
+}
+
+extension ModelFamily {
+    public var storesQuantizedBlocks: Bool { false }
 }
 
 /// A pinned Python distribution holding a model.

@@ -24,7 +24,8 @@ extension LlamaFamily {
 /// A decoder's weights, tokenizer, chat template and end tokens, shared by every run.
 public final class LlamaLanguageModelBase: LanguageModelBase {
     public let files: ModelFiles
-    public let weights: LlamaWeights
+    public let file: GGUFFile
+    public let config: LlamaConfig
     public let tokenizer: ByteLevelBPE
     /// The file's chat template, or why it cannot be rendered: an error only for a task that
     /// has conversations to render.
@@ -36,23 +37,25 @@ public final class LlamaLanguageModelBase: LanguageModelBase {
 
     init(files: ModelFiles, file: GGUFFile, config: LlamaConfig) throws {
         self.files = files
+        self.file = file
+        self.config = config
         tokenizer = try LlamaClassifierBase.sharedTokenizer(file)
         chatTemplate = Result { try ChatMLTemplate(gguf: file) }
         endOfSequenceID = tokenizer.specialTokens.eos
         let endOfTurn = tokenizer.encode(ChatMLTemplate.endOfTurn)
         endOfTurnID = endOfTurn.count == 1 && tokenizer.controlTokenIDs.contains(endOfTurn[0]) ? endOfTurn[0] : nil
-        weights = try LlamaClassifierBase.sharedWeights(file, config: config)
+    }
+
+    /// The weights dequantized to float32 (decoded on first use, once per process, shared with the classifier's).
+    public var weights: LlamaWeights {
+        get throws { try LlamaClassifierBase.sharedWeights(file, config: config) }
     }
 
     /// The padding token the file names, else end-of-sequence: padded positions are masked out.
     public var padID: Int { tokenizer.specialTokens.padding ?? endOfSequenceID ?? 0 }
 
     /// The tied embedding, every layer's norms and Linears, and the final norm.
-    public var frozenParameterCount: Int {
-        weights.embedding.count + weights.finalNorm.count + weights.layers.reduce(0) { total, layer in
-            total + layer.attentionNorm.count + layer.feedForwardNorm.count + layer.linears.reduce(0) { $0 + $1.count }
-        }
-    }
+    public var frozenParameterCount: Int { config.parameterCount }
 
     /// The prompt and the completion are tokenized apart, so generation continues from exactly
     /// the prompt tokens training saw (a word split between them stays split); no token is added
@@ -78,7 +81,7 @@ public final class LlamaLanguageModelBase: LanguageModelBase {
     public func decode(_ ids: [Int]) throws -> String { try tokenizer.decode(ids) }
 
     public func makeLanguageModel(base: BaseWeightFormat, adapt: ModuleAdapterFactory) throws -> any LanguageModel {
-        let decoder = try LlamaDecoder(weights: weights, baseFormat: base, adapt: adapt)
+        let decoder = try LlamaDecoder(weights: LlamaClassifierBase.sharedWeights(file, config: config, for: base), baseFormat: base, adapt: adapt)
         return LlamaLanguageModel(decoder: decoder, endTokenIDs: Set([endOfSequenceID, endOfTurnID].compactMap { $0 }), family: files.family)
     }
 }

@@ -54,6 +54,13 @@ public struct LlamaConfig: Equatable, Sendable {
     /// Width of the key and value projections: the key/value heads side by side.
     public var keyValueWidth: Int { keyValueHeadCount * headSize }
 
+    /// Parameters of the tied embedding, every layer's two norms and seven Linears, and the final norm.
+    public var parameterCount: Int {
+        let (c, f, kv) = (hiddenSize, intermediateSize, keyValueWidth)
+        let layer = 2 * c + 2 * c * c + 2 * kv * c + 3 * c * f
+        return vocabSize * c + layerCount * layer + c
+    }
+
     /// Reads the `llama.*` keys of `file` and checks that they describe a decoder this code runs.
     public init(gguf file: GGUFFile) throws {
         let architecture = try file.string("general.architecture")

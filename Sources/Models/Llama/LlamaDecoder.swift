@@ -47,7 +47,7 @@ public final class LlamaDecoder {
         let config = weights.config
         let modules = config.modules
         var adapters: [(name: String, adapter: any Adapter)] = []
-        func linear(_ module: ModuleShape, _ weight: Matrix) throws -> AdaptableLinear {
+        func linear(_ module: ModuleShape, _ weight: FrozenWeight) throws -> AdaptableLinear {
             let base = try prebuilt[module.name] ?? baseFormat.frozenLinear(weight: weight, bias: nil, buffer: buffer)
             guard let adapter = try adapt(module, base) else { return .frozen(base) }
             guard adapter.inFeatures == module.inFeatures, adapter.outFeatures == module.outFeatures else {

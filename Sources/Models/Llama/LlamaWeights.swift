@@ -1,20 +1,34 @@
+import LoRABenchAdapters
 import LoRABenchKernels
 import LoRABenchTensorIO
 
-/// A Llama GGUF file's tensors dequantized to float32 once, in transformers' layout: Linears as
-/// `nn.Linear` weights [out, in], the query and key rows un-permuted into Hugging Face order
-/// (decoder-spec.md, "Q and K rows"), norms as [1, width]. Matrices share their storage until
-/// written, so every decoder built from one `LlamaWeights` (the runs of a sweep) reads one copy.
+/// A Llama GGUF file's tensors in transformers' layout: Linears as `nn.Linear` weights [out, in],
+/// the query and key rows un-permuted into Hugging Face order (decoder-spec.md, "Q and K rows"),
+/// norms as [1, width]; dequantized to float32 once, or the Linears kept in the file's blocks.
+/// Matrices share their storage until written, so every decoder built from one `LlamaWeights`
+/// (the runs of a sweep) reads one copy.
 public struct LlamaWeights: Sendable {
     /// One decoder layer's tensors.
     public struct Layer: Sendable {
         public var attentionNorm: Matrix  // [1, C]
-        public var query, key, value, attentionOutput: Matrix  // [C, C], [KV, C], [KV, C], [C, C]
         public var feedForwardNorm: Matrix  // [1, C]
-        public var gate, up, down: Matrix  // [F, C], [F, C], [C, F]
+        /// The seven Linears' weights in the order of `LlamaConfig.linearNames`: q [C, C], k and
+        /// v [KV, C], o [C, C], gate and up [F, C], down [C, F].
+        public var linears: [FrozenWeight]
 
-        /// The seven Linears' weights in the order of `LlamaConfig.linearNames`.
-        public var linears: [Matrix] { [query, key, value, attentionOutput, gate, up, down] }
+        public init(attentionNorm: Matrix, feedForwardNorm: Matrix, linears: [FrozenWeight]) {
+            precondition(linears.count == LlamaConfig.linearNames.count, "\(linears.count) Linears for a Llama layer's \(LlamaConfig.linearNames.count)")
+            self.attentionNorm = attentionNorm
+            self.feedForwardNorm = feedForwardNorm
+            self.linears = linears
+        }
+
+        /// A layer of float32 weights.
+        public init(attentionNorm: Matrix, query: Matrix, key: Matrix, value: Matrix, attentionOutput: Matrix, feedForwardNorm: Matrix,
+                    gate: Matrix, up: Matrix, down: Matrix) {
+            self.init(attentionNorm: attentionNorm, feedForwardNorm: feedForwardNorm,
+                      linears: [query, key, value, attentionOutput, gate, up, down].map { .float32($0) })
+        }
     }
 
     /// The file the weights came from, for errors.
@@ -34,21 +48,25 @@ public struct LlamaWeights: Sendable {
         self.finalNorm = finalNorm
     }
 
-    /// Dequantizes every tensor the decoder reads, each checked against `config`'s shape.
-    public init(gguf file: GGUFFile, config: LlamaConfig) throws {
+    /// Every tensor the decoder reads, each checked against `config`'s shape: dequantized, or with
+    /// `keepingBlocks` the seven Linears of every layer kept in the file's blocks (`FrozenWeight.packed`).
+    public init(gguf file: GGUFFile, config: LlamaConfig, keepingBlocks: Bool = false) throws {
         let width = config.hiddenSize, inner = config.intermediateSize
-        func tensor(_ name: String, _ shape: [Int]) throws -> Matrix {
+        func checkShape(_ name: String, _ shape: [Int]) throws {
             let info = try file.tensor(name)
             let found = info.dimensions.count == 1 ? [1, info.columns] : info.shape
             guard found == shape else { throw LlamaError.weightShape(path: file.path, tensor: name, found: info.shape, expected: shape) }
+        }
+        func tensor(_ name: String, _ shape: [Int]) throws -> Matrix {
+            try checkShape(name, shape)
             return try file.matrix(name)
         }
-        func attentionRows(_ name: String, headCount: Int, rows: Int) throws -> Matrix {
-            let info = try file.tensor(name)
-            guard info.shape == [rows, width] else {
-                throw LlamaError.weightShape(path: file.path, tensor: name, found: info.shape, expected: [rows, width])
-            }
-            return Matrix(rows: rows, cols: width, storage: try file.huggingFaceAttentionRows(of: name, headCount: headCount, 0..<rows))
+        func linear(_ name: String, _ shape: [Int], attentionHeadCount: Int? = nil) throws -> FrozenWeight {
+            try checkShape(name, shape)
+            if keepingBlocks { return .packed(try file.blockMatrix(name, attentionHeadCount: attentionHeadCount)) }
+            guard let attentionHeadCount else { return .float32(try file.matrix(name)) }
+            return .float32(Matrix(rows: shape[0], cols: width, storage: try file.huggingFaceAttentionRows(of: name, headCount: attentionHeadCount,
+                                                                                                           0..<shape[0])))
         }
         guard !file.tensors.contains(where: { $0.name == "output.weight" }) else {
             throw LlamaError.unsupported(path: file.path, what: "tensor 'output.weight' (an LM head not tied to the embedding)")
@@ -56,17 +74,20 @@ public struct LlamaWeights: Sendable {
         path = file.path
         self.config = config
         embedding = try tensor("token_embd.weight", [config.vocabSize, width])
+        let keyValue = config.keyValueWidth
         layers = try (0..<config.layerCount).map { index in
             let block = "blk.\(index)."
+            let linears: [FrozenWeight] = [
+                try linear(block + "attn_q.weight", [width, width], attentionHeadCount: config.headCount),
+                try linear(block + "attn_k.weight", [keyValue, width], attentionHeadCount: config.keyValueHeadCount),
+                try linear(block + "attn_v.weight", [keyValue, width]),
+                try linear(block + "attn_output.weight", [width, width]),
+                try linear(block + "ffn_gate.weight", [inner, width]),
+                try linear(block + "ffn_up.weight", [inner, width]),
+                try linear(block + "ffn_down.weight", [width, inner]),
+            ]
             return Layer(attentionNorm: try tensor(block + "attn_norm.weight", [1, width]),
-                         query: try attentionRows(block + "attn_q.weight", headCount: config.headCount, rows: width),
-                         key: try attentionRows(block + "attn_k.weight", headCount: config.keyValueHeadCount, rows: config.keyValueWidth),
-                         value: try tensor(block + "attn_v.weight", [config.keyValueWidth, width]),
-                         attentionOutput: try tensor(block + "attn_output.weight", [width, width]),
-                         feedForwardNorm: try tensor(block + "ffn_norm.weight", [1, width]),
-                         gate: try tensor(block + "ffn_gate.weight", [inner, width]),
-                         up: try tensor(block + "ffn_up.weight", [inner, width]),
-                         down: try tensor(block + "ffn_down.weight", [width, inner]))
+                         feedForwardNorm: try tensor(block + "ffn_norm.weight", [1, width]), linears: linears)
         }
         finalNorm = try tensor("output_norm.weight", [1, width])
     }
