@@ -16,11 +16,6 @@ import Testing
 @Suite struct DecoderPeftCheckpointTests {
     static let checkpointCases = SmolLM2.cases(kind: "peft-checkpoint")
 
-    /// The file's weights dequantized once for the whole suite.
-    private static let sharedWeights: Result<LlamaWeights, any Error> = Result {
-        let file = try SmolLM2.ggufOrSkip()
-        return try LlamaWeights(gguf: file, config: LlamaConfig(gguf: file))
-    }
 
     @Test func checkpointCasesArePresent() {
         #expect(!Self.checkpointCases.isEmpty, "no peft-checkpoint case in \(SmolLM2.fixturesDirectory.path)")
@@ -33,7 +28,7 @@ import Testing
         let expected = try SafetensorsFile(path: folder.appendingPathComponent("expected.safetensors").path)
         let checkpoint = try PeftCheckpoint.load(folder.path)
         #expect(ModelFamilyRegistry.family(forBaseModel: checkpoint.config.baseModelNameOrPath) is any LlamaFamily)
-        let adapted = try AdaptedDecoder(checkpoint: checkpoint, weights: Self.sharedWeights.get(),
+        let adapted = try AdaptedDecoder(checkpoint: checkpoint, weights: SmolLM2.weightsOrSkip(),
                                          baseModelSHA256: LoRABenchInterop.SmolLM2().weightsSHA256)
         #expect(adapted.adapters.map(\.name).sorted() == checkpoint.modules)
 

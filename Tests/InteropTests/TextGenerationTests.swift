@@ -85,10 +85,6 @@ import Testing
 
     // MARK: SmolLM2
 
-    private static let sharedWeights: Result<LlamaWeights, any Error> = Result {
-        let file = try SmolLM2.ggufOrSkip()
-        return try LlamaWeights(gguf: file, config: LlamaConfig(gguf: file))
-    }
 
     static let forwardCases = SmolLM2.cases(kind: "forward")
 
@@ -99,7 +95,7 @@ import Testing
         let settings = try Fixtures.json(folder.appendingPathComponent("case.json"))
         let greedy = try #require(settings["greedy"] as? [[String: Any]], "\(folder.path)/case.json: no greedy list")
         let file = try SmolLM2.ggufOrSkip()
-        let decoder = try LlamaDecoder(weights: Self.sharedWeights.get())
+        let decoder = try LlamaDecoder(weights: SmolLM2.weightsOrSkip())
         for entry in greedy {
             let expected = entry["new_ids"] as! [Int], text = entry["text"] as! String
             if let messages = entry["messages"] as? [[String: String]] {
@@ -124,7 +120,7 @@ import Testing
     func smolLM2MergedAndUnmergedPeftAdaptersGenerateTheSameTokens(_ folder: URL) throws {
         let settings = try Fixtures.json(folder.appendingPathComponent("case.json"))
         let prompts = try #require(settings["prompts"] as? [String], "\(folder.path)/case.json: no prompts")
-        let adapted = try AdaptedDecoder(checkpoint: PeftCheckpoint.load(folder.path), weights: Self.sharedWeights.get(),
+        let adapted = try AdaptedDecoder(checkpoint: PeftCheckpoint.load(folder.path), weights: SmolLM2.weightsOrSkip(),
                                          baseModelSHA256: LoRABenchInterop.SmolLM2().weightsSHA256)
         let generator = try TextGenerator(decoder: adapted.decoder, gguf: SmolLM2.ggufOrSkip(), chat: false)
         let unmerged = try generator.generate(prompts, maxNewTokens: 12).map(\.tokenIDs)

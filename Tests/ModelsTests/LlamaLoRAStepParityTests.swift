@@ -16,11 +16,6 @@ import Testing
 @Suite struct LlamaLoRAStepParityTests {
     static let loraStepCases = SmolLM2.cases(kind: "lora-step")
 
-    /// The file's weights dequantized once for the whole suite.
-    private static let sharedWeights: Result<LlamaWeights, any Error> = Result {
-        let file = try SmolLM2.ggufOrSkip()
-        return try LlamaWeights(gguf: file, config: LlamaConfig(gguf: file))
-    }
 
     /// A case's settings, tensors and the torch AdamW it names.
     private struct Case {
@@ -109,7 +104,7 @@ import Testing
         let adapterConfig = AdapterConfig(rank: rank, alpha: Float(alpha), useRSLoRA: useRSLoRA,
                                           dropout: Float(peft["lora_dropout"] as? Double ?? 0))
 
-        let decoder = try LlamaDecoder(weights: Self.sharedWeights.get()) { module, base in
+        let decoder = try LlamaDecoder(weights: SmolLM2.weightsOrSkip()) { module, base in
             guard targets.contains(where: { module.name.hasSuffix(".\($0)") }),
                   layerPrefixes?.contains(where: module.name.hasPrefix) ?? true else { return nil }
             let layer = try makeLayer(useDoRA ? "dora" : "lora", base: base, config: adapterConfig)

@@ -13,13 +13,8 @@ import Testing
 @Suite struct LlamaParityTests {
     static let forwardCases = SmolLM2.cases(kind: "forward")
 
-    /// The file's weights dequantized once for the whole suite.
-    private static let sharedWeights: Result<LlamaWeights, any Error> = Result {
-        let file = try SmolLM2.ggufOrSkip()
-        return try LlamaWeights(gguf: file, config: LlamaConfig(gguf: file))
-    }
 
-    private static func decoder() throws -> LlamaDecoder { try LlamaDecoder(weights: sharedWeights.get()) }
+    private static func decoder() throws -> LlamaDecoder { try LlamaDecoder(weights: SmolLM2.weightsOrSkip()) }
 
     /// One padded batch of a forward case.
     private struct Batch {
@@ -132,7 +127,7 @@ import Testing
         let folder = try #require(Self.forwardCases.first, "no forward case in \(SmolLM2.fixturesDirectory.path)")
         let batch = try Batch(SafetensorsFile(path: folder.appendingPathComponent("tensors.safetensors").path))
         let adaptedLayers: Set<String> = ["model.layers.0.", "model.layers.29."]
-        let decoder = try LlamaDecoder(weights: Self.sharedWeights.get()) { module, base in
+        let decoder = try LlamaDecoder(weights: SmolLM2.weightsOrSkip()) { module, base in
             guard adaptedLayers.contains(where: module.name.hasPrefix) else { return nil }
             return try makeLayer(variant, base: base, seed: 7)
         }

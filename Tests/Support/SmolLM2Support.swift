@@ -1,5 +1,6 @@
 import Foundation
 import LoRABenchInterop
+import LoRABenchModels
 import LoRABenchTensorIO
 import Testing
 
@@ -39,6 +40,13 @@ package enum SmolLM2 {
     package static func ggufOrSkip() throws -> GGUFFile { try valueOrSkip(openedFile) }
 
     private static let openedFile: Result<GGUFFile, any Error> = resolvedPath.flatMap { path in Result { try GGUFFile(path: path) } }
+
+    /// The file's weights dequantized to float32 once per process: the cache the classifier and
+    /// language-model bases use, so every suite and task of the test process shares one copy.
+    package static func weightsOrSkip() throws -> LlamaWeights {
+        let file = try ggufOrSkip()
+        return try LlamaClassifierBase.sharedWeights(file, config: LlamaConfig(gguf: file))
+    }
 
     private static func valueOrSkip<Value>(_ result: Result<Value, any Error>) throws -> Value {
         switch result {

@@ -23,9 +23,9 @@ import Testing
         // Wait for the changer to run, so that the bodies below overlap it.
         while changes.load(ordering: .relaxed) == 0 { try? await Task.sleep(for: .milliseconds(1)) }
         var changedUnderneath = 0
-        for _ in 0..<100 {
+        for _ in 0..<20 {
             BLASThreads.with(2) {
-                for _ in 0..<10_000 where BLASThreads.current != 2 { changedUnderneath += 1 }
+                for _ in 0..<2_000 where BLASThreads.current != 2 { changedUnderneath += 1 }
             }
         }
         checking.store(false, ordering: .relaxed)

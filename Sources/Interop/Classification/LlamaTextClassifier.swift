@@ -92,7 +92,7 @@ public final class LlamaClassifierBase: TextClassifierBase {
     /// kept in the file's blocks for a `gguf` base (`.stored`), else dequantized to float32. Each
     /// form is decoded only when a run asks for it, so a sweep on the blocks never holds float32
     /// Linears.
-    static func sharedWeights(_ file: GGUFFile, config: LlamaConfig, for base: BaseWeightFormat = .float32) throws -> LlamaWeights {
+    package static func sharedWeights(_ file: GGUFFile, config: LlamaConfig, for base: BaseWeightFormat = .float32) throws -> LlamaWeights {
         guard base == .stored else { return try dequantized.weights(file.path) { try LlamaWeights(gguf: file, config: config) } }
         return try blocks.weights(file.path) { try LlamaWeights(gguf: file, config: config, keepingBlocks: true) }
     }
