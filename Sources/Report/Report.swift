@@ -400,7 +400,7 @@ package struct ReportBuilder {
         if !extraAxes.isEmpty {
             page += "<p>Runs are grouped by variant and \(e(extraAxes.joined(separator: ", "))), the axes that vary besides rank and seed.</p>\n"
         }
-        page += summaryTable() + selectionTable() + comparisonTable() + failureTable()
+        page += summaryTable() + costTable() + selectionTable() + comparisonTable() + failureTable()
         page += "<h2>Plots</h2>\n"
         for (index, plot) in plots.enumerated() {
             page += """
@@ -464,6 +464,46 @@ package struct ReportBuilder {
                 html += "<td>\(cell)</td>"
             }
             html += "</tr>\n"
+        }
+        return html + "</table>\n"
+    }
+
+    /// What each cell's runs cost, as peft's method comparison records it: the median over the
+    /// completed runs of training seconds, training tokens per second, peak resident memory and
+    /// adapter size. Absent for results written before these were recorded.
+    private func costTable() -> String {
+        let e = SVGPlot.SVGWriter.escape
+        guard results.runs.contains(where: { !$0.costs.isEmpty }) else { return "" }
+        func median(_ values: [Double]) -> Double? {
+            guard !values.isEmpty else { return nil }
+            let sorted = values.sorted(), middle = sorted.count / 2
+            return sorted.count.isMultiple(of: 2) ? (sorted[middle - 1] + sorted[middle]) / 2 : sorted[middle]
+        }
+        let columns: [(name: String, heading: String, format: (Double) -> String)] = [
+            ("training_seconds", "training s", { String(format: "%.1f", $0) }),
+            ("train_tokens_per_second", "tokens/s", { String(format: "%.0f", $0) }),
+            ("peak_rss_mb", "peak RSS (MB)", { String(format: "%.0f", $0) }),
+            ("adapter_bytes", "adapter (KB)", { String(format: "%.1f", $0 / 1024) }),
+        ]
+        var html = """
+        <h2>Cost</h2>
+        <p>Median over each cell's completed runs: seconds inside training steps (evaluation excluded), training tokens
+        (padding excluded) per such second, the peak resident memory of the process over the run, and the saved adapter's
+        size, with the trainable parameters.</p>
+        <table>
+        <tr><th class="name">variant</th><th>rank</th><th>trainable</th>\(columns.map { "<th>\(e($0.heading))</th>" }.joined())</tr>
+
+        """
+        for configuration in configurations {
+            for rank in ranks {
+                let runs = completedRuns(configuration, rank: rank)
+                guard let first = runs.first else { continue }
+                html += "<tr><td class=\"name\">\(e(configuration))</td><td>\(rank)</td><td>\(Int(first.trainableParameters))</td>"
+                for column in columns {
+                    html += "<td>\(median(runs.compactMap { $0.costs[column.name] }).map(column.format) ?? "—")</td>"
+                }
+                html += "</tr>\n"
+            }
         }
         return html + "</table>\n"
     }

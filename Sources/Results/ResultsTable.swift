@@ -149,6 +149,14 @@ public struct ExperimentResults {
         public var wallSeconds: Double?
         /// Optimizer steps taken (a run stopped at a rung: the rung's step); nil in a summary.csv without the column.
         public var stepsCompleted: Int?
+        /// The run's cost (`RunCost.columns` that have a value): training seconds, tokens per
+        /// second, peak resident MB, adapter bytes; empty in a summary.csv written before them.
+        public var costs: [String: Double] = [:]
+    }
+
+    /// summary.csv's cost columns, as peft's method comparison records a run's cost.
+    public enum RunCost {
+        public static let columns = ["training_seconds", "train_tokens_per_second", "peak_rss_mb", "adapter_bytes"]
     }
 
     /// One (split, metric) series of a run, e.g. (eval, loss) or (train, rank/fc1).
@@ -237,9 +245,11 @@ public struct ExperimentResults {
             }
             var evalMetrics: [String: Double] = [:]
             for column in evalColumns { evalMetrics[table.header[column]] = try number(column) }
+            var costs: [String: Double] = [:]
+            for name in RunCost.columns { costs[name] = try table.header.firstIndex(of: name).flatMap(number) }
             return Run(runID: fields[runIDColumn], axes: axes, variant: axes["variant"]!, rank: rank, seed: axes["seed"]!,
                        status: status, reason: fields[reasonColumn], evalMetrics: evalMetrics, trainableParameters: parameters,
-                       wallSeconds: try wallColumn.flatMap(number), stepsCompleted: steps.flatMap { Int(exactly: $0) })
+                       wallSeconds: try wallColumn.flatMap(number), stepsCompleted: steps.flatMap { Int(exactly: $0) }, costs: costs)
         }
         return (axisNames, runs)
     }

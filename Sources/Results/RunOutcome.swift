@@ -38,6 +38,14 @@ public struct RunOutcome: Codable, Equatable, Sendable {
     public var totalParameters: Int
     public var wallSeconds: Double
     public var stepsPerSecond: Double
+    /// The cost of the run as peft's method comparison records it, each nil in outcomes written
+    /// before it was recorded: seconds inside training steps (evaluations and setup excluded),
+    /// training tokens (padding excluded) per such second, the process's peak resident bytes
+    /// over the run, and the bytes of the saved adapter's files.
+    public var trainingSeconds: Double? = nil
+    public var trainTokensPerSecond: Double? = nil
+    public var peakResidentBytes: Int? = nil
+    public var adapterBytes: Int? = nil
     public var blasThreads: Int
     /// The OpenBLAS kernel set the run used ("SkylakeX", "Haswell", …): another set rounds sgemm
     /// differently, so it is part of what reproduces a run's numbers bit for bit. Absent in
@@ -79,6 +87,8 @@ public struct RunOutcome: Codable, Equatable, Sendable {
         case finalTrainLoss = "final_train_loss", finalRanks = "final_ranks"
         case trainableParameters = "trainable_parameters", totalParameters = "total_parameters"
         case wallSeconds = "wall_seconds", stepsPerSecond = "steps_per_second", blasThreads = "blas_threads"
+        case trainingSeconds = "training_seconds", trainTokensPerSecond = "train_tokens_per_second"
+        case peakResidentBytes = "peak_resident_bytes", adapterBytes = "adapter_bytes"
         case blasKernels = "blas_kernels", vectorKernels = "vector_kernels"
     }
 

@@ -42,9 +42,22 @@ import Testing
         let columns: [String] = ["run_id", "variant", "rank", "alpha", "seed", "init", "target_modules", "dropout", "use_rslora",
                                  "status", "reason", "final_eval_loss", "best_eval_loss", "final_eval_r2", "best_eval_r2",
                                  "final_train_loss", "steps_completed", "mean_final_rank", "trainable_parameters",
-                                 "trainable_share", "wall_seconds", "steps_per_second"]
+                                 "trainable_share", "wall_seconds", "steps_per_second", "training_seconds",
+                                 "train_tokens_per_second", "peak_rss_mb", "adapter_bytes"]
         #expect(summary[0] == columns)
         #expect(summary.count == 5)
+        // The cost of each run: training seconds within the wall time, a token per synthetic
+        // example per second of training, a peak resident size, and the adapter file's bytes.
+        for (row, run) in zip(summary.dropFirst(), manifest.runs) {
+            let outcome = try RunOutcome.decode(Data(contentsOf: URL(fileURLWithPath: layout.outcomeFile(run.id))))
+            let trainingSeconds = try #require(outcome.trainingSeconds), tokensPerSecond = try #require(outcome.trainTokensPerSecond)
+            #expect(trainingSeconds > 0 && trainingSeconds <= outcome.wallSeconds)
+            let examples = Double(manifest.training.steps * manifest.training.batchSize)
+            #expect(abs(tokensPerSecond * trainingSeconds - examples) <= 1e-9 * examples)
+            #expect(Double(row[columns.firstIndex(of: "peak_rss_mb")!]).map { $0 > 1 } == true)
+            let bytes = try FileManager.default.attributesOfItem(atPath: layout.adapterFile(run.id))[.size] as? Int
+            #expect(Int(row[columns.firstIndex(of: "adapter_bytes")!]) == bytes)
+        }
         // LoRA at r = 2 on 16→16→8: A [2, 16] and B [16, 2] on fc1, A [2, 16] and B [8, 2] on fc2.
         let loraParameters = 2 * 16 + 16 * 2 + 2 * 16 + 8 * 2
         #expect(summary[1][18] == String(loraParameters))

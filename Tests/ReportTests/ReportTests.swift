@@ -62,6 +62,10 @@ private func writeResults(accuracy: Bool = false) throws -> String {
                 row["trainable_parameters"] = String(rank * 96)
                 row["trainable_share"] = formatMetric(Double(rank) / 1000)
                 row["wall_seconds"] = "1.5"
+                row["training_seconds"] = String(2 + seed)
+                row["train_tokens_per_second"] = String(1000 * (1 + seed))
+                row["peak_rss_mb"] = "300"
+                row["adapter_bytes"] = String(rank * 1024)
                 summary += CSV.line(summaryColumns.map { row[$0] ?? "" })
             }
         }
@@ -85,6 +89,17 @@ struct ReportTests {
         let page = try text(directory + "/index.html")
         #expect(page.contains("<title>tiny-sweep"))
         #expect(page.contains("Headline metric: <strong>final eval loss</strong>, lower is better"))
+    }
+
+    @Test("the cost table gives each cell's medians over its completed runs")
+    func costTable() throws {
+        let directory = try writeResults()
+        _ = try Report.write(resultsDirectory: directory)
+        let page = try text(directory + "/index.html")
+        #expect(page.contains("<h2>Cost</h2>"))
+        // lora r = 4: both seeds completed (2 and 3 s, 1000 and 2000 tokens/s); r = 8: seed 1 diverged.
+        #expect(page.contains("<td class=\"name\">lora</td><td>4</td><td>384</td><td>2.5</td><td>1500</td><td>300</td><td>4.0</td>"))
+        #expect(page.contains("<td class=\"name\">lora</td><td>8</td><td>768</td><td>2.0</td><td>1000</td><td>300</td><td>8.0</td>"))
     }
 
     @Test("every SVG parses as XML")

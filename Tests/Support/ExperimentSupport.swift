@@ -65,10 +65,11 @@ package enum ExperimentSupport {
         }
     }
 
-    /// summary.csv without its timing columns.
+    /// summary.csv without the columns a machine measures: time, speed and peak memory.
     package static func summaryWithoutTiming(_ path: String) throws -> [[String]] {
+        let measured = ["wall_seconds", "steps_per_second", "training_seconds", "train_tokens_per_second", "peak_rss_mb"]
         let table = try CSVTable(contentsOf: path, producer: "test")
-        let keep = table.header.indices.filter { !["wall_seconds", "steps_per_second"].contains(table.header[$0]) }
+        let keep = table.header.indices.filter { !measured.contains(table.header[$0]) }
         return ([table.header] + table.records.map(\.fields)).map { fields in keep.map { fields[$0] } }
     }
 }

@@ -40,13 +40,19 @@ package struct SavedAdapter {
         }
     }
 
-    /// The peft folder into `directory`, or (the synthetic task) the tensors into `file`.
-    package func save(directory: String, file: String, metadata: [String: String]) throws {
-        if isPeftFolder {
-            try PeftCheckpoint.save(adapter, to: directory, extraTensors: extraTensors, baseModelSHA256: baseModelSHA256, metadata: metadata)
-        } else {
-            try Safetensors.write(adapter.tensors, to: file, metadata: metadata)
+    /// The peft folder into `directory`, or (the synthetic task) the tensors into `file`; returns
+    /// the bytes written (every file of the folder).
+    @discardableResult
+    package func save(directory: String, file: String, metadata: [String: String]) throws -> Int {
+        func size(_ path: String) throws -> Int {
+            (try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
         }
+        guard isPeftFolder else {
+            try Safetensors.write(adapter.tensors, to: file, metadata: metadata)
+            return try size(file)
+        }
+        try PeftCheckpoint.save(adapter, to: directory, extraTensors: extraTensors, baseModelSHA256: baseModelSHA256, metadata: metadata)
+        return try FileSystem.contents(of: directory).reduce(0) { $0 + (try size("\(directory)/\($1)")) }
     }
 }
 
@@ -106,10 +112,9 @@ package final class RunTrainer {
         let clock = ContinuousClock()
         let start = clock.now
         var previousSeconds = 0.0  // trained before the checkpoint this attempt resumed from
-        func elapsed() -> Double {
-            let duration = start.duration(to: clock.now)
-            return previousSeconds + Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
-        }
+        func inSeconds(_ duration: Duration) -> Double { Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18 }
+        func elapsed() -> Double { previousSeconds + inSeconds(start.duration(to: clock.now)) }
+        PeakMemory.reset()
         var log = RunLog()
         // The log's rows already in a checkpoint: each checkpoint saves only the rows after them.
         var rowsInCheckpoints = 0
@@ -142,7 +147,10 @@ package final class RunTrainer {
             for t in log.stepsCompleted..<(pauseStep ?? training.steps) {
                 let step = t + 1
                 optimizer.learningRateFactor = schedule.factor(at: t)
+                let stepStart = clock.now
                 let report = try trainingStep(t, optimizer: optimizer, method: adaptation) { try built.trainOnNextBatch() }
+                log.trainingSeconds = (log.trainingSeconds ?? 0) + inSeconds(stepStart.duration(to: clock.now))
+                log.trainTokens = (log.trainTokens ?? 0) + built.lastBatchTokenCount
                 if let divergence = Divergence(report, step: step) { throw divergence }
                 log.stepsCompleted = step
                 log.lossSum += Double(report.loss)
@@ -199,6 +207,11 @@ package final class RunTrainer {
             trainableParameters: report?.trainable ?? 0, totalParameters: report?.total ?? 0,
             wallSeconds: seconds, stepsPerSecond: seconds > 0 ? Double(log.stepsCompleted) / seconds : 0,
             blasThreads: training.blasThreads, blasKernels: BLASCore.loaded, vectorKernels: VectorKernels.level)
+        outcome.trainingSeconds = log.trainingSeconds
+        if let trainingSeconds = log.trainingSeconds, let tokens = log.trainTokens, trainingSeconds > 0 {
+            outcome.trainTokensPerSecond = Double(tokens) / trainingSeconds
+        }
+        outcome.peakResidentBytes = PeakMemory.bytes()
         var adapter: SavedAdapter?
         if let model, let method {
             do {
@@ -284,6 +297,10 @@ package struct RunLog: Codable {
     package var lossCount = 0
     /// Training time up to the last checkpoint.
     package var elapsedSeconds = 0.0
+    /// Seconds inside training steps and the tokens they trained on, up to now (nil in
+    /// checkpoints written before they were counted: the resumed run then counts from there).
+    package var trainingSeconds: Double?
+    package var trainTokens: Int?
 
     /// Logs the mean loss of the interval and closes it. `regularizer` is logged for AdaLoRA's
     /// peft mode only; `ranks` (module, rank) for adaptive variants.

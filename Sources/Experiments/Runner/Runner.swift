@@ -220,10 +220,11 @@ public final class ExperimentRunner {
             return .paused(step: step)
         }
         try AtomicFile.write(MetricsCSV.runFile(runID: id, rows: trained.rows), to: layout.runMetricsFile(id))
-        try trained.adapter?.save(directory: layout.peftAdapterDirectory(id), file: layout.adapterFile(id), metadata: metadata)
+        var outcome = trained.outcome
+        outcome.adapterBytes = try trained.adapter?.save(directory: layout.peftAdapterDirectory(id), file: layout.adapterFile(id), metadata: metadata)
         if let predictions = trained.predictionsCSV { try AtomicFile.write(predictions, to: layout.predictionsFile(id)) }
-        try AtomicFile.write(trained.outcome.encoded(), to: layout.outcomeFile(id))
-        return .finished(trained.outcome)
+        try AtomicFile.write(outcome.encoded(), to: layout.outcomeFile(id))
+        return .finished(outcome)
     }
 
     /// The training state of the run's newest checkpoint (at most at `step`) that loads, when its

@@ -297,11 +297,14 @@ package final class CompletionModel: PeftExportable {
     /// epoch is kept, since the loss is a mean over its completion tokens.
     package func trainOnNextBatch() throws -> Float {
         let members = data.next()
-        let loss = try model.loss(CompletionBatch(padding: members.map { experiment.train.examples[$0] }, padID: experiment.base.padID),
-                                  training: true)
+        let batch = CompletionBatch(padding: members.map { experiment.train.examples[$0] }, padID: experiment.base.padID)
+        let loss = try model.loss(batch, training: true)
         try model.backward()
+        lastBatchTokenCount = batch.attentionMask.reduce(0, +)
         return loss
     }
+
+    package private(set) var lastBatchTokenCount = 0
 
     package var dataPosition: [UInt64] { data.position }
 

@@ -91,6 +91,9 @@ public protocol TaskModel: AnyObject {
     var parameterReport: ParameterReport { get }
     /// Forward and backward on the next training batch: accumulates gradients, returns the loss.
     func trainOnNextBatch() throws -> Float
+    /// The tokens (padding excluded) of the batch `trainOnNextBatch` last trained on; an example
+    /// without tokens (the synthetic task's vectors) counts as one. What tokens per second count.
+    var lastBatchTokenCount: Int { get }
     /// Every metric of `TaskSettings.evalMetrics` on one held-out split (and, for a
     /// classifier, its predictions). `.validation` needs `validation_examples`.
     func evaluate(_ split: EvalSplit) throws -> Evaluation

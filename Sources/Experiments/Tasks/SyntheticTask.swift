@@ -251,8 +251,11 @@ package final class SyntheticModel: TaskModel {
         let y = try network.forward(task.trainInputs.selectingRows(rows), training: true)
         let (loss, gradient) = meanSquaredError(y, task.trainTargets.selectingRows(rows))
         try network.backward(gradient)
+        lastBatchTokenCount = rows.count
         return loss
     }
+
+    package private(set) var lastBatchTokenCount = 0
 
     /// Epochs of a Fisher–Yates shuffle; the last partial batch of an epoch is dropped so every
     /// step sees `batchSize` rows.

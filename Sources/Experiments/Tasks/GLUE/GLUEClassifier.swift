@@ -23,7 +23,7 @@ package final class GLUEClassifier: PeftExportable {
     package var trainableParameters: [Parameter] { classifier.trainableParameters }
 
     package var parameterReport: ParameterReport {
-        let adapted = adapters.reduce(0) { $0 + $1.adapter.base.weight.count + $1.adapter.base.bias.count }
+        let adapted = adapters.reduce(0) { $0 + $1.adapter.base.outFeatures * $1.adapter.base.inFeatures + $1.adapter.base.bias.count }
         return ParameterReport(layers: adapters.map(\.adapter), otherFrozen: experiment.base.frozenParameterCount - adapted,
                                otherTrainable: classifier.headParameterCount)
     }
@@ -31,10 +31,14 @@ package final class GLUEClassifier: PeftExportable {
     /// The next batch of the current epoch (a new shuffle each epoch); a smaller last batch of
     /// an epoch is kept, since the loss is a mean over the batch.
     package func trainOnNextBatch() throws -> Float {
-        let loss = try classifier.loss(data.next(), training: true)
+        let batch = data.next()
+        let loss = try classifier.loss(batch, training: true)
         try classifier.backward()
+        lastBatchTokenCount = batch.attentionMask.reduce(0, +)
         return loss
     }
+
+    package private(set) var lastBatchTokenCount = 0
 
     package var dataPosition: [UInt64] { data.position }
 
