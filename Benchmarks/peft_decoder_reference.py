@@ -12,38 +12,29 @@ memory printed is that variant's own. Prints one JSON object on stdout.
 """
 import argparse
 import json
-import resource
 import statistics
-import time
 
 import torch
 from peft import AdaLoraConfig, LoraConfig, get_peft_model
-from transformers import AutoModelForCausalLM
+
+from reference_common import DECODER_TARGETS, add_decoder_arguments, load_decoder, peak_rss_mib, timed
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--model-dir", required=True, help="folder holding the GGUF file")
-    parser.add_argument("--gguf-file", required=True, help="the GGUF file's name in --model-dir")
+    add_decoder_arguments(parser)
     parser.add_argument("--variant", choices=["lora", "dora", "adalora"], required=True)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--sequence", type=int, default=128)
     parser.add_argument("--rank", type=int, default=8)
-    parser.add_argument("--target-modules", default="q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj",
-                        help="peft target_modules, comma-separated")
+    parser.add_argument("--target-modules", default=DECODER_TARGETS, help="peft target_modules, comma-separated")
     parser.add_argument("--loss-positions", choices=["all", "last"], default="all",
                         help="all: every next token; last: each sequence's last token only")
-    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--attention", choices=["default", "eager", "sdpa"], default="default",
-                        help="default: transformers' own choice (SDPA), as a user gets it")
     args = parser.parse_args()
 
-    torch.manual_seed(0)
-    torch.set_num_threads(args.threads)
-    options = {} if args.attention == "default" else {"attn_implementation": args.attention}
-    model = AutoModelForCausalLM.from_pretrained(args.model_dir, gguf_file=args.gguf_file, torch_dtype=torch.float32, **options)
+    model = load_decoder(args)
     targets = args.target_modules.split(",")
     steps = args.warmup + args.repeats
     if args.variant == "adalora":
@@ -72,12 +63,7 @@ def main():
             model.base_model.update_and_allocate(t)
         optimizer.zero_grad()
 
-    seconds = []
-    for t in range(steps):
-        start = time.perf_counter()
-        step(t)
-        if t >= args.warmup:
-            seconds.append(time.perf_counter() - start)
+    seconds, _ = timed(step, args.warmup, args.repeats)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     print(json.dumps({
         "implementation": f"PyTorch {torch.__version__} + peft",
@@ -85,7 +71,7 @@ def main():
         "variant": args.variant,
         "median_seconds": statistics.median(seconds),
         "seconds": seconds,
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mib": peak_rss_mib(),
         "trainable_parameters": trainable,
         "threads": torch.get_num_threads(),
     }))

@@ -9,13 +9,13 @@ extra, labelled comparison. Prints one JSON object on stdout.
 """
 import argparse
 import json
-import resource
 import statistics
-import time
 
 import torch
 from peft import AdaLoraConfig, LoraConfig, get_peft_model
 from transformers import BertModel
+
+from reference_common import peak_rss_mib, timed
 
 TARGETS = ["query", "key", "value", "attention.output.dense", "intermediate.dense", "output.dense"]
 
@@ -81,12 +81,7 @@ def main():
             model.base_model.update_and_allocate(t)
         optimizer.zero_grad()
 
-    seconds = []
-    for t in range(steps):
-        start = time.perf_counter()
-        step(t)
-        if t >= args.warmup:
-            seconds.append(time.perf_counter() - start)
+    seconds, _ = timed(step, args.warmup, args.repeats)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     print(json.dumps({
         "implementation": f"PyTorch {torch.__version__} + peft",
@@ -94,7 +89,7 @@ def main():
         "variant": args.variant,
         "median_seconds": statistics.median(seconds),
         "seconds": seconds,
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mib": peak_rss_mib(),
         "trainable_parameters": trainable,
         "threads": torch.get_num_threads(),
     }))

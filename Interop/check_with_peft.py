@@ -90,6 +90,10 @@ DECODER_PROMPTS = [
     "Why?",
 ]
 MAX_NEW_TOKENS = 16
+# peft 0.21.2 warns of every AdaLoRA checkpoint, its own too, that the rank_pattern keys were ignored: BaseTuner's
+# inject_adapter checks them as LoRA's module-name patterns, while AdaLoRA's name each module's lora_E
+# (`<module>.lora_E`, as its save_pretrained writes them) and resize_modules_by_rank_pattern applies them afterwards.
+ADALORA_RANK_PATTERN_WARNING = "The following rank_pattern keys did not match any targeted module and were ignored"
 
 
 def main() -> int:
@@ -405,6 +409,10 @@ def print_table(rows: list[dict]) -> None:
             loading_warnings.setdefault(message, []).append(row["variant"])
     for message, variants in loading_warnings.items():
         short = message if len(message) < 200 else message[:200] + " …"
+        if message.startswith(ADALORA_RANK_PATTERN_WARNING):
+            short += (" [peft says this of its own AdaLoRA checkpoints too: it checks their `<module>.lora_E` keys as LoRA's"
+                      " module patterns, then resizes each module by them; a PASS row's check (c) found every tensor at its"
+                      " saved, resized shape]")
         print(f"peft warned while loading {', '.join(variants)}: {short}")
 
 

@@ -436,7 +436,7 @@ public struct BenchChild: Sendable {
 
     /// The measurement is the last line of the child's standard output; a child that fails is
     /// reported with the tail of its standard error.
-    private func run<Measurement: Decodable>(_ extraArguments: [String]) throws -> Measurement {
+    func run<Measurement: Decodable>(_ extraArguments: [String]) throws -> Measurement {
         let result = try ChildProcess.run(executable, arguments + extraArguments).check()
         guard let line = result.output.split(whereSeparator: \.isNewline).last,
               let measurement = try? JSONDecoder().decode(Measurement.self, from: Data(line.utf8)) else {
@@ -449,10 +449,13 @@ public struct BenchChild: Sendable {
 public enum BenchError: Error, CustomStringConvertible {
     case noMeasurement(command: String)
     case unsupportedModel(String)
+    /// A command-line value out of range, with what is allowed.
+    case invalidOption(String, value: String, allowed: String)
 
     public var description: String {
         switch self {
         case let .noMeasurement(command): return "bench child `\(command)` exited with status 0 but printed no measurement"
+        case let .invalidOption(option, value, allowed): return "\(option) \(value) is not allowed; allowed: \(allowed)"
         case let .unsupportedModel(name): return "model '\(name)' is neither a BERT encoder nor a Llama decoder: the model bench cannot train it"
         }
     }

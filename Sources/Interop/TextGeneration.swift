@@ -88,10 +88,16 @@ public final class TextGenerator {
         self.init(decoder: decoder, tokenizer: tokenizer, chatTemplate: template, endTokenIDs: endTokens)
     }
 
+    /// The ids a prompt is continued from (`promptTokenIDs(_:tokenizer:chatTemplate:)`).
+    public func promptTokenIDs(_ prompt: String) -> [Int] {
+        Self.promptTokenIDs(prompt, tokenizer: tokenizer, chatTemplate: chatTemplate)
+    }
+
     /// The ids a prompt is continued from: with a chat template, the prompt as one user message
     /// followed by the assistant's generation prompt; without, the text alone. No token is added
-    /// (a ChatML file's `add_bos_token` is false; the template opens every turn itself).
-    public func promptTokenIDs(_ prompt: String) -> [Int] {
+    /// (a ChatML file's `add_bos_token` is false; the template opens every turn itself). Static,
+    /// so that the generation bench encodes its prompt as `infer` does without loading a decoder.
+    public static func promptTokenIDs(_ prompt: String, tokenizer: ByteLevelBPE, chatTemplate: ChatMLTemplate?) -> [Int] {
         guard let chatTemplate else { return tokenizer.encode(prompt) }
         return tokenizer.encode(chatTemplate.render([ChatMessage(role: "user", content: prompt)], addGenerationPrompt: true))
     }

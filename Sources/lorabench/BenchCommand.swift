@@ -18,7 +18,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure adapter and model speed against this machine's sgemm throughput.",
-        subcommands: [Layer.self, Attention.self, Model.self],
+        subcommands: [Layer.self, Attention.self, Model.self, Generate.self],
         defaultSubcommand: Layer.self
     )
 
@@ -176,6 +176,69 @@ struct BenchCommand: ParsableCommand {
         private func lossDescription(_ benchmark: ModelBenchmark) -> String {
             guard case .decoder = benchmark.architecture else { return "" }
             return lossPositions == .all ? ", causal-LM loss on every position" : ", causal-LM loss on the last position"
+        }
+    }
+}
+
+extension BenchCommand {
+    struct Generate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Greedy generation speed of a decoder (tokens/s), ours against PyTorch's generate.",
+            discussion: """
+            One prompt (batch 1; by default a fixed request rendered with the model's chat template, --no-chat for the \
+            text alone) is encoded once and both sides continue the same ids by exactly --max-new-tokens tokens through \
+            a KV cache, greedily and with no end token, so that both generate the same count; each generation is timed \
+            whole (the prompt's forward pass included). Ours and PyTorch's `generate` (transformers on the same GGUF \
+            file, float32, its default SDPA attention; when .venv-reference exists: Benchmarks/setup_reference_env.sh) \
+            run as child processes, alternating within each round so that the machine's drift hits both; the table \
+            gives medians over rounds, tokens/s and the ratio to ours, and a line per reference says whether it \
+            generated our token ids, or where it first differs. --lora-rank adds rows with rank-r LoRA on every \
+            Linear (peft's on the PyTorch side), as initialised: the base's tokens at the adapter's cost.
+            """)
+
+        @Option(help: "The decoder (\(ModelFamilyRegistry.names.joined(separator: ", "))).") var model = "smollm2"
+        @Option(help: "The prompt.") var prompt = GenerationBenchmark.defaultPrompt
+        @Flag(inversion: .prefixedNo, help: "Render the prompt as one user message with the model's chat template.") var chat = true
+        @Option(help: "New tokens per generation, exactly (no end token stops it).") var maxNewTokens = 64
+        @Option(help: "Also time with rank-r LoRA (alpha = 2r) on every Linear.") var loraRank: Int?
+        @Option(help: "Rounds: each child generates once per setting per round.") var rounds = 5
+        @Option(help: "Timed generations per child (after warm-up).") var repeats = 3
+        @Option(help: "Untimed warm-up generations per child.") var warmup = 1
+        @Option(help: "OpenBLAS threads (PyTorch gets the same count).") var threads = 2
+        @Flag(help: "Also time PyTorch with eager attention (an extra, labelled row).") var eager = false
+        @Flag(help: "Skip the PyTorch reference even when its environment exists.") var noReference = false
+        /// A child: generate from these ids in this process and print a GenerationMeasurement as JSON.
+        @Option(name: .customLong("prompt-ids"), help: .hidden) var promptIDs: String?
+
+        func run() throws {
+            let benchmark = try GenerationBenchmark(maxNewTokens: maxNewTokens, warmup: warmup, repeats: repeats, loraRank: loraRank,
+                                                    threads: threads)
+            let family = try GenerationBenchmark.decoder(named: model)
+            let files = try ModelStore.default.locate(family)
+            let file = try GGUFFile(path: files.weightsPath)
+            BLASThreads.set(threads)
+            if let promptIDs {
+                let weights = try LlamaWeights(gguf: file, config: LlamaConfig(gguf: file))
+                let measurement = try benchmark.run(weights: weights, promptIDs: try GenerationBenchmark.promptIDs(argument: promptIDs))
+                print(String(decoding: try JSONEncoder().encode(measurement), as: UTF8.self))
+                return
+            }
+            let tokenizer = try ByteLevelBPE(gguf: file)
+            let ids = TextGenerator.promptTokenIDs(prompt, tokenizer: tokenizer, chatTemplate: chat ? try ChatMLTemplate(gguf: file) : nil)
+            try benchmark.check(promptIDs: ids, config: LlamaConfig(gguf: file))
+            guard let executable = RunCommand.executablePath else { throw CommandError("cannot find this executable to start bench children") }
+            let ours = BenchChild(label: "LoRABench", executable: executable, arguments: ["bench", "generate", "--model", family.name])
+            let references = noReference ? [] : BenchChild.generationReferences(projectRoot: FileManager.default.currentDirectoryPath,
+                                                                                 files: files, eager: eager)
+            let comparison = try GenerationComparison(children: [ours] + references, rounds: rounds)
+            print("\(family.directoryName) greedy generation: \(maxNewTokens) new tokens after a \(ids.count)-token prompt "
+                + "(\(chat ? "chat template" : "plain text")), batch 1, KV cache, no end token; \(threads) threads; \(rounds) rounds alternating "
+                + "\(comparison.children.map(\.label).joined(separator: ", ")); each child: \(repeats) timed generations after \(warmup) warm-up")
+            let cells = try comparison.run(benchmark.settings, promptIDs: ids)
+            print(GenerationComparison.table(cells))
+            for line in GenerationComparison.agreement(cells, text: { ((try? tokenizer.decode([$0])) ?? "?").debugDescription }) { print(line) }
+            for implementation in Set(cells.map(\.firstRound.implementation)).sorted() where implementation != "LoRABench" { print("reference: \(implementation)") }
+            if references.isEmpty, !noReference { print("(no PyTorch reference: .venv-reference is missing; Benchmarks/setup_reference_env.sh makes it)") }
         }
     }
 }

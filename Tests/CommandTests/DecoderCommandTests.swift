@@ -77,6 +77,20 @@ import Testing
         #expect(again.status != 0 && again.errors.contains("\(out) already holds files; choose an empty or new --out folder"))
     }
 
+    /// `bench generate --no-reference`: our child's row alone, its exact token count after the chat
+    /// prompt's 46 tokens.
+    @Test func benchGenerateWithoutTheReferencePrintsOurRowAlone() throws {
+        _ = try SmolLM2.ggufPathOrSkip()
+        let result = try AdapterCommandSafetyTests.output(["bench", "generate", "--model", "smollm2", "--no-reference", "--rounds", "1", "--repeats", "1",
+                                                           "--warmup", "0", "--max-new-tokens", "2", "--threads", "1"])
+        #expect(result.status == 0, "\(result.errors)")
+        let lines = result.output.split(separator: "\n").map(String.init)
+        #expect(lines.count == 3, "\(result.output)")
+        #expect(lines.first?.hasPrefix("SmolLM2-135M-Instruct greedy generation: 2 new tokens after a 46-token prompt (chat template)") == true, "\(result.output)")
+        #expect(lines.dropFirst().first?.hasPrefix("adapter    implementation") == true)
+        #expect(lines.last?.hasPrefix("base       LoRABench                          46    2  ") == true, "\(result.output)")
+    }
+
     /// Each refused before any model loads (none of these needs the cache).
     @Test func optionsThatDoNotApplyToTheModelAreRefusedNamingThem() throws {
         let encoderAdapter = peftCheckpointFixture("lora-qv").path
@@ -90,6 +104,8 @@ import Testing
              "--out: for an encoder's outputs; a decoder's generations are printed"),
             (["infer", encoderAdapter, "--text", "hello", "--chat"],
              "--chat: for a decoder's generation; \(encoderAdapter) is an encoder's adapter, which predicts labels"),
+            (["bench", "generate", "--model", "minilm"], "--model minilm is not allowed; allowed: a decoder: smollm2 (HuggingFaceTB/SmolLM2-135M-Instruct)"),
+            (["bench", "generate", "--max-new-tokens", "0"], "--max-new-tokens 0 is not allowed; allowed: an integer ≥ 1"),
         ]
         for (arguments, message) in cases {
             let result = try LorabenchProcess.failure(arguments)

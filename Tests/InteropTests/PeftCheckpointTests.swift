@@ -4,6 +4,7 @@ import Foundation
 @testable import LoRABenchTraining
 @testable import LoRABenchVariants
 @testable import LoRABenchInterop
+import LoRABenchModels
 import LoRABenchTestSupport
 import Testing
 
@@ -72,6 +73,40 @@ import Testing
             #expect(relativeError(try copy.adapter.forward(x, training: false), want) < 1e-6, "\(variant) \(copy.name)")
         }
         if adapters[0].adapter is AdaLoRALayer { #expect(restored[0].adapter.rank == adapters[0].adapter.rank - 1) }
+    }
+
+    /// AdaLoRA's `rank_pattern` is keyed as peft 0.21.2 saves it: `<module>.lora_E`, the module
+    /// named as in the base model. The encoder's masks of peft's own checkpoint give back its
+    /// rank_pattern exactly; the decoder's keys are LlamaForCausalLM's module names.
+    @Test(arguments: ["encoder", "decoder"])
+    func adaLoRAsRankPatternIsKeyedAsPeftSavesIt(_ model: String) throws {
+        let pattern: [String: [Bool]]
+        if model == "encoder" {
+            let config = try PeftConfig(contentsOf: peftCheckpointFixture("adalora-ffn").appendingPathComponent(PeftConfig.fileName).path)
+            pattern = try #require(try config.object("rank_pattern")).mapValues { value in
+                guard case let .array(kept) = value else { return [] }
+                return kept.map { $0 == .bool(true) }
+            }
+        } else {
+            pattern = Dictionary(uniqueKeysWithValues: SmolLM2().architecture.modules.prefix(7).enumerated().map { index, module in
+                ("\(module.name).lora_E", (0..<6).map { ($0 + index) % 3 != 0 })
+            })
+        }
+        #expect(pattern.count >= 7 && pattern.values.allSatisfy { $0.count == 6 })
+        // init_r 6 (1.5 r); the shapes do not reach the config.
+        let plan = try VariantRegistry.plan(named: "adalora", for: RunShape(rank: 4, alpha: 8, steps: 10))
+        #expect(plan.adapterRank == 6)
+        let shapes = pattern.keys.sorted().map { ModuleShape(name: String($0.dropLast(".lora_E".count)), inFeatures: 8, outFeatures: 8) }
+        let builder = try #require(try plan.layerBuilder(for: shapes))
+        var rng = SplitMix64(seed: 2)
+        let layers = try shapes.map { NamedAdapter(name: $0.name, adapter: try builder.adapter(for: $0, base: FrozenLinear(weight: .gaussian(8, 8, std: 0.3, using: &rng)), seed: 1)) }
+        let method = try plan.makeMethod(layers: layers)
+        try method.restore(state: Dictionary(uniqueKeysWithValues: pattern.map { key, kept in
+            (String(key.dropLast(".lora_E".count)) + ".rank_pattern", Matrix(rows: 1, cols: kept.count, storage: kept.map { $0 ? 1 : 0 }))
+        }))
+        let written = try plan.peftAdapter(layers: layers, method: method).config
+        #expect(written["rank_pattern"] == .object(pattern.mapValues { .array($0.map(JSONValue.bool)) }))
+        if model == "decoder" { #expect(pattern.keys.contains("model.layers.0.self_attn.q_proj.lora_E")) }
     }
 
     /// PiSSA and OLoRA replace W0 by a residual; the saved adapter is peft's conversion to a plain

@@ -176,6 +176,13 @@ public struct AdaLoRAVariant: Variant, PeftCodec {
             config["peft_type"] = .string("ADALORA")
             // AdaLoRA reads init_r; peft leaves `r` at its unused default and warns about any other value.
             config["use_rslora"] = .bool(false)
+            // Keyed as peft saves it: its allocator keys the kept triplets by the base model's
+            // parameter name `<module>.lora_E.<adapter>` and save_pretrained drops `.<adapter>`;
+            // loading, resize_modules_by_rank_pattern drops `.lora_E` to find the module. peft
+            // 0.21.2's PeftModel.from_pretrained warns that these keys "did not match any targeted
+            // module and were ignored" for its own AdaLoRA checkpoints too: that check
+            // (BaseTuner.inject_adapter) reads every rank_pattern as LoRA's, module-name patterns
+            // to ranks, while AdaLoRA's keys name lora_E and still resize each module after it.
             config["rank_pattern"] = rankPattern.isEmpty ? .null
                 : .object(Dictionary(uniqueKeysWithValues: rankPattern.map { ("\($0.key).lora_E", .array($0.value.map(JSONValue.bool))) }))
             config["init_r"] = .int(initialRank)
