@@ -83,7 +83,7 @@ struct SlurmClusterTests {
         let checkpointed = waitUntil(timeout: 300) { !sweep.layout.checkpointSteps(victim).isEmpty }
         #expect(checkpointed)
         try slurmCommand("scancel", ["\(job)_0"])
-        #expect(waitUntil(timeout: 120) { (try? SlurmCluster().queuedTasks(of: [job]).contains { $0.taskIndex == 0 }) == false })
+        #expect(waitUntil(timeout: 120, interval: 0.25) { (try? SlurmCluster().queuedTasks(of: [job]).contains { $0.taskIndex == 0 }) == false })
         #expect(try waitForSweep(results, timeout: 600, allowingMissing: 1))
         let report = try status(results)
         #expect(report.contains("1 completed, 0 diverged, 0 failed, 0 running, 0 pending, 1 missing"), "\(report)")
@@ -135,7 +135,7 @@ struct SlurmClusterTests {
     /// Polls until every run has finished (or all but `allowingMissing`) and no task of the sweep is queued.
     private func waitForSweep(_ results: String, timeout: Double, allowingMissing: Int = 0) throws -> Bool {
         let sweep = try SlurmSweep.open(directory: results)
-        return waitUntil(timeout: timeout) {
+        return waitUntil(timeout: timeout, interval: 0.25) {
             guard let states = try? sweep.states(cluster: SlurmCluster()) else { return false }
             return !states.contains { if case .queued = $0.state { true } else { false } }
                 && states.filter { $0.state == .completed }.count == states.count - allowingMissing

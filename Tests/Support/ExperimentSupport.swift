@@ -80,12 +80,14 @@ package final class Silent: ProgressSink {
     package func handle(_ event: ProgressEvent) -> ProgressAnswer { .more }
 }
 
-/// Polls `condition` every 5 ms; false if it never held within `timeout` seconds.
-package func waitUntil(timeout: Double, _ condition: () -> Bool) -> Bool {
+/// Polls `condition` every `interval` seconds (5 ms: a file check); false if it never held within
+/// `timeout` seconds. A condition that starts a process (squeue) polls less often, so that the
+/// polling does not take the cores from the jobs it waits for.
+package func waitUntil(timeout: Double, interval: Double = 0.005, _ condition: () -> Bool) -> Bool {
     let deadline = Date().addingTimeInterval(timeout)
     while Date() < deadline {
         if condition() { return true }
-        usleep(5_000)
+        usleep(useconds_t(interval * 1_000_000))
     }
     return false
 }
