@@ -38,13 +38,16 @@ public enum Report {
     public static func write(resultsDirectory directory: String) throws -> [String] {
         let layout = ResultsLayout(root: directory)
         let results = try ExperimentResults.load(directory: directory)
-        var comparison: ReportBuilder.Comparison?
-        if FileManager.default.fileExists(atPath: layout.compareFile) {
-            let table = try CSVTable(contentsOf: layout.compareFile, producer: "lorabench compare RESULTS --baseline VARIANT")
-            let summary = FileManager.default.contents(atPath: layout.summaryFile) ?? Data()
-            comparison = PairedComparison.staleness(of: table, summary: summary).map { .stale(table, reason: $0) } ?? .current(table)
+        let summary = FileManager.default.contents(atPath: layout.summaryFile) ?? Data()
+        func comparison(_ path: String, producer: String) throws -> ReportBuilder.Comparison? {
+            guard FileManager.default.fileExists(atPath: path) else { return nil }
+            let table = try CSVTable(contentsOf: path, producer: producer)
+            return PairedComparison.staleness(of: table, summary: summary).map { .stale(table, reason: $0) } ?? .current(table)
         }
-        let builder = ReportBuilder(results, selection: try SelectedSettings.load(resultsDirectory: directory), comparison: comparison)
+        let builder = ReportBuilder(results, selection: try SelectedSettings.load(resultsDirectory: directory),
+                                    comparison: try comparison(layout.compareFile, producer: "lorabench compare RESULTS --baseline VARIANT"),
+                                    rankComparison: try comparison(layout.rankComparisonFile, producer: "lorabench compare RESULTS --baseline-rank R"),
+                                    stepsTo: try comparison(layout.stepsToFile, producer: "lorabench compare RESULTS --steps-to X"))
         let plots = builder.plots()
         var written: [String] = []
         for plot in plots {
@@ -78,6 +81,9 @@ package struct ReportBuilder {
         case stale(CSVTable, reason: String)
     }
     package let comparison: Comparison?
+    /// compare-rank.csv (`compare --baseline-rank R`) and steps-to.csv (`compare --steps-to X`), the same way.
+    package let rankComparison: Comparison?
+    package let stepsTo: Comparison?
     package let headline: HeadlineMetric
     /// Axes other than variant, rank and seed that take more than one value for some
     /// (variant, rank) pair, e.g. `init` in an init ablation. They join the variant in labels so
@@ -92,7 +98,8 @@ package struct ReportBuilder {
     /// Runs in the sweep, the ones of settings selection did not choose included.
     package let sweepRunCount: Int
 
-    package init(_ results: ExperimentResults, selection: SelectedSettings? = nil, comparison: Comparison? = nil) {
+    package init(_ results: ExperimentResults, selection: SelectedSettings? = nil, comparison: Comparison? = nil,
+                 rankComparison: Comparison? = nil, stepsTo: Comparison? = nil) {
         var results = results
         sweepRunCount = results.runs.count
         if let selection {
@@ -104,6 +111,8 @@ package struct ReportBuilder {
         self.results = results
         self.selection = selection
         self.comparison = comparison
+        self.rankComparison = rankComparison
+        self.stepsTo = stepsTo
         headline = HeadlineMetric.choose(columns: results.finalMetricColumns, runs: results.runs)
         var valuesByPair: [String: [String: Set<String>]] = [:]
         for run in results.runs {
@@ -400,7 +409,10 @@ package struct ReportBuilder {
         if !extraAxes.isEmpty {
             page += "<p>Runs are grouped by variant and \(e(extraAxes.joined(separator: ", "))), the axes that vary besides rank and seed.</p>\n"
         }
-        page += summaryTable() + costTable() + selectionTable() + comparisonTable() + failureTable()
+        page += summaryTable() + costTable() + selectionTable()
+            + comparisonTable(comparison, file: "compare.csv", option: "--baseline", against: { "with \($0)" })
+            + comparisonTable(rankComparison, file: "compare-rank.csv", option: "--baseline-rank", against: { "against \($0) within each variant" })
+            + stepsToTable() + failureTable()
         page += "<h2>Plots</h2>\n"
         for (index, plot) in plots.enumerated() {
             page += """
@@ -550,18 +562,20 @@ package struct ReportBuilder {
     }
 
     /// compare.csv's paired tests against the baseline, with the significant ones marked.
-    private func comparisonTable() -> String {
+    /// A paired comparison file (compare.csv against a variant, compare-rank.csv against a rank)
+    /// as a table; a stale one is named with the command that recomputes it.
+    private func comparisonTable(_ comparison: Comparison?, file: String, option: String, against: (String) -> String) -> String {
         let e = SVGPlot.SVGWriter.escape
         let table: CSVTable
         switch comparison {
         case nil: return ""
         case let .current(current): table = current
         case let .stale(stale, reason):
-            let baseline = stale.header.firstIndex(of: "baseline").flatMap { stale.records.first?.fields[$0] } ?? "VARIANT"
+            let baseline = stale.header.firstIndex(of: "baseline").flatMap { stale.records.first?.fields[$0] } ?? "BASELINE"
             return """
             <h2>Paired comparisons</h2>
-            <p class="excluded">compare.csv is not shown: \(e(reason)). Run <code>lorabench compare \(e(results.name))
-            --baseline \(e(baseline))</code> (with the results folder's path) again, then <code>lorabench report</code>.</p>
+            <p class="excluded">\(e(file)) is not shown: \(e(reason)). Run <code>lorabench compare \(e(results.name))
+            \(e(option)) \(e(baseline))</code> (with the results folder's path) again, then <code>lorabench report</code>.</p>
 
             """
         }
@@ -571,10 +585,10 @@ package struct ReportBuilder {
         func points(_ text: String) -> String { Double(text).map { String(format: "%+.2f", 100 * $0) } ?? "—" }
         func probability(_ text: String) -> String { Double(text).map { String(format: "%.3g", $0) } ?? "—" }
         let baseline = table.records.first.map { value($0.fields, "baseline") } ?? ""
-        let shownAxes = axes.filter { axis in Set(table.records.map { value($0.fields, axis) }).count > 1 || axis == "variant" }
+        let shownAxes = axes.filter { axis in Set(table.records.map { value($0.fields, axis) }).count > 1 || ["variant", "rank"].contains(axis) }
         var html = """
-        <h2>Paired comparisons with \(e(baseline))</h2>
-        <p>From <a href="compare.csv">compare.csv</a> (<code>lorabench compare</code>): the difference in each eval metric to the baseline
+        <h2>Paired comparisons \(e(against(baseline)))</h2>
+        <p>From <a href="\(e(file))">\(e(file))</a> (<code>lorabench compare \(e(option))</code>): the difference in each eval metric to the baseline
         cell, in points (× 100), over the seeds both completed; a paired bootstrap 95 % interval over eval examples (Efron &amp; Tibshirani),
         a Student-t 95 % interval over the per-seed differences where n ≥ 3, and for accuracy McNemar's test on the discordant examples
         summed over seeds (exact binomial below 25 of them, else χ² with continuity correction); the other metrics' p-value is the
@@ -595,6 +609,45 @@ package struct ReportBuilder {
                 + "<td>" + (seedLow.isEmpty ? "—" : "[\(points(seedLow)), \(points(seedHigh))]") + "</td>"
                 + "<td>\(probability(value(fields, "mcnemar_p")))</td><td>\(probability(value(fields, "holm_p")))</td>"
                 + "<td class=\"name\">" + (significant ? "<strong>yes</strong>" : "no") + "</td></tr>\n"
+        }
+        return html + "</table>\n"
+    }
+
+    /// steps-to.csv (`lorabench compare --steps-to X`): per cell, the median steps its seeds took to
+    /// reach the target against the baseline cell's, and the sign test over the paired seeds.
+    private func stepsToTable() -> String {
+        let e = SVGPlot.SVGWriter.escape
+        let table: CSVTable
+        switch stepsTo {
+        case nil: return ""
+        case let .current(current): table = current
+        case let .stale(_, reason):
+            return "<h2>Steps to a target</h2>\n<p class=\"excluded\">steps-to.csv is not shown: \(e(reason)). Run <code>lorabench compare "
+                + "\(e(results.name)) --steps-to X</code> again, then <code>lorabench report</code>.</p>\n"
+        }
+        guard let first = table.header.firstIndex(of: "baseline") else { return "" }
+        let axes = Array(table.header[..<first])
+        func value(_ fields: [String], _ name: String) -> String { table.header.firstIndex(of: name).map { fields[$0] } ?? "" }
+        let shownAxes = axes.filter { axis in Set(table.records.map { value($0.fields, axis) }).count > 1 || ["variant", "rank"].contains(axis) }
+        let target = table.records.first.map { "\(value($0.fields, "metric")) \(value($0.fields, "better") == "higher" ? "≥" : "≤") \(value($0.fields, "target"))" } ?? ""
+        var html = """
+        <h2>Steps to \(e(target))</h2>
+        <p>From <a href="steps-to.csv">steps-to.csv</a> (<code>lorabench compare --steps-to</code>; each run's step in
+        <a href="steps-to-runs.csv">steps-to-runs.csv</a>): the evaluation step at which each seed first reached the target, the
+        cell's against the baseline cell's over their paired seeds, and the sign test over those pairs (a seed that never
+        reached it counts as slower); <strong>significant</strong>: Holm-adjusted p below 0.05.</p>
+        <table>
+        <tr>\(shownAxes.map { "<th class=\"name\">\(e($0))</th>" }.joined())<th class="name">baseline cell</th><th>seeds</th><th>both reached</th><th>steps</th><th>baseline steps</th><th>faster / slower / ties</th><th>sign p</th><th>Holm p</th><th class="name">significant</th></tr>
+
+        """
+        for (_, fields) in table.records {
+            let dash = { (text: String) in text.isEmpty ? "—" : text }
+            html += "<tr>" + shownAxes.map { "<td class=\"name\">\(e(value(fields, $0)))</td>" }.joined()
+                + "<td class=\"name\">\(e(value(fields, "baseline_cell")))</td><td>\(e(value(fields, "seeds")))</td><td>\(e(value(fields, "both_reached")))</td>"
+                + "<td>\(e(dash(value(fields, "steps"))))</td><td>\(e(dash(value(fields, "baseline_steps"))))</td>"
+                + "<td>\(e(value(fields, "faster"))) / \(e(value(fields, "slower"))) / \(e(value(fields, "ties")))</td>"
+                + "<td>\(e(dash(value(fields, "sign_p"))))</td><td>\(e(dash(value(fields, "holm_p"))))</td>"
+                + "<td class=\"name\">" + (value(fields, "significant") == "true" ? "<strong>yes</strong>" : "no") + "</td></tr>\n"
         }
         return html + "</table>\n"
     }

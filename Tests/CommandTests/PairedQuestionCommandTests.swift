@@ -17,6 +17,11 @@ import Testing
         #expect(lines.contains { $0.hasPrefix("dora rank=4 vs rank=8 (rank=8; alpha=2r;") && $0.contains(": +8.75 [") })
         #expect(lines.last == "2 comparisons → \(directory)/compare-rank.csv")
         #expect(!FileManager.default.fileExists(atPath: "\(directory)/compare.csv"))
+        // The report shows the table, one row per comparison.
+        _ = try LorabenchProcess.output(["report", directory])
+        let page = try String(contentsOfFile: "\(directory)/index.html", encoding: .utf8)
+        #expect(page.contains("<h2>Paired comparisons against rank=8 within each variant</h2>"))
+        #expect(page.components(separatedBy: "<td class=\"name\">accuracy</td>").count - 1 == 2)
     }
 
     @Test func stepsToWritesBothTablesAndPrintsEachPair() throws {
@@ -30,6 +35,11 @@ import Testing
                  && $0.hasSuffix("both reached 3 of 4 (only it 1, only lora 0, neither 0); sooner 3, later 0, ties 1, unknown 0: sign p=0.25, holm p=0.25") })
         #expect(lines.last == "2 pairs → \(directory)/steps-to.csv; every run → \(directory)/steps-to-runs.csv")
         #expect(FileManager.default.fileExists(atPath: "\(directory)/steps-to-runs.csv"))
+        // The report shows the pairs, loraplus's sign test among them.
+        _ = try LorabenchProcess.output(["report", directory])
+        let page = try String(contentsOfFile: "\(directory)/index.html", encoding: .utf8)
+        #expect(page.contains("<h2>Steps to accuracy ≥ 0.8</h2>"))
+        #expect(page.contains("<td>3 / 0 / 1</td><td>0.25</td><td>0.25</td>"))
     }
 
     @Test func optionsThatDoNotGoTogetherAreRefused() throws {
