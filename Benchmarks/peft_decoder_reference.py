@@ -11,13 +11,11 @@ logits at every position). Run by the Swift bench when `.venv-reference` exists
 memory printed is that variant's own. Prints one JSON object on stdout.
 """
 import argparse
-import json
-import statistics
 
 import torch
 from peft import AdaLoraConfig, LoraConfig, get_peft_model
 
-from reference_common import DECODER_TARGETS, add_decoder_arguments, load_decoder, peak_rss_mib, timed
+from reference_common import DECODER_TARGETS, add_decoder_arguments, load_decoder, print_step_report, timed
 
 
 def main():
@@ -64,17 +62,7 @@ def main():
         optimizer.zero_grad()
 
     seconds, _ = timed(step, args.warmup, args.repeats)
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    print(json.dumps({
-        "implementation": f"PyTorch {torch.__version__} + peft",
-        "attention": model.config._attn_implementation,
-        "variant": args.variant,
-        "median_seconds": statistics.median(seconds),
-        "seconds": seconds,
-        "peak_rss_mib": peak_rss_mib(),
-        "trainable_parameters": trainable,
-        "threads": torch.get_num_threads(),
-    }))
+    print_step_report(args.variant, model.config._attn_implementation, seconds, model)
 
 
 if __name__ == "__main__":

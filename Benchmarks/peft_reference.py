@@ -8,14 +8,12 @@ Attention is what a user gets by default (transformers picks SDPA); `--attention
 extra, labelled comparison. Prints one JSON object on stdout.
 """
 import argparse
-import json
-import statistics
 
 import torch
 from peft import AdaLoraConfig, LoraConfig, get_peft_model
 from transformers import BertModel
 
-from reference_common import peak_rss_mib, timed
+from reference_common import print_step_report, timed
 
 TARGETS = ["query", "key", "value", "attention.output.dense", "intermediate.dense", "output.dense"]
 
@@ -82,17 +80,7 @@ def main():
         optimizer.zero_grad()
 
     seconds, _ = timed(step, args.warmup, args.repeats)
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    print(json.dumps({
-        "implementation": f"PyTorch {torch.__version__} + peft",
-        "attention": encoder.config._attn_implementation,
-        "variant": args.variant,
-        "median_seconds": statistics.median(seconds),
-        "seconds": seconds,
-        "peak_rss_mib": peak_rss_mib(),
-        "trainable_parameters": trainable,
-        "threads": torch.get_num_threads(),
-    }))
+    print_step_report(args.variant, encoder.config._attn_implementation, seconds, model)
 
 
 def orthogonal_regulariser(model):

@@ -1,6 +1,8 @@
 """What the PyTorch reference scripts of `lorabench bench` share: loading the decoder as transformers
-loads LoRABench's GGUF file, the timing loop, and the peak memory they report."""
+loads LoRABench's GGUF file, the timing loop, the peak memory they report and a training step's report."""
+import json
 import resource
+import statistics
 import time
 
 import torch
@@ -42,3 +44,17 @@ def timed(work, warmup, repeats):
 def peak_rss_mib():
     """This process's peak resident set size so far (ru_maxrss is in KiB on Linux)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def print_step_report(variant, attention, seconds, model):
+    """One JSON line of a timed training step, in the fields `lorabench bench model` reads."""
+    print(json.dumps({
+        "implementation": f"PyTorch {torch.__version__} + peft",
+        "attention": attention,
+        "variant": variant,
+        "median_seconds": statistics.median(seconds),
+        "seconds": seconds,
+        "peak_rss_mib": peak_rss_mib(),
+        "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        "threads": torch.get_num_threads(),
+    }))
